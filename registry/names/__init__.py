@@ -1,0 +1,5 @@
+"""Account-name rules: impersonation, contact details, news words, strict-review words, prohibited terms."""
+
+from registry.names.policy import CODES, FIELDS, NameFinding, NamePolicy, contact_fold
+
+__all__ = ["CODES", "FIELDS", "NameFinding", "NamePolicy", "contact_fold"]
