@@ -69,7 +69,7 @@ class _Entry:
 # the given name of a surname + one- or two-character given name is a person's name, not a claim to
 # speak for the state. Impersonation terms get no such exemption.
 _COMPOUND_SURNAMES = frozenset(
-    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 令狐 司徒 夏侯 长孙 宇文 轩辕 独孤 南宫 西门 端木 申屠".split()
+    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 令狐 司徒 夏侯 长孙 宇文 轩辕 独孤 南宫 西门 端木".split()
 )
 _SURNAMES = frozenset(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -106,14 +106,16 @@ _BETWEEN_DIGITS = re.compile(r"(?<=\d)[\W_]+(?=\d)")
 # Letter o / l standing in for 0 / 1 inside what is otherwise a long run of digits.
 _DIGITISH_RUN = re.compile(r"[0-9ol]{10,}")
 _DIGIT_RUN = re.compile(r"\d{10,}")
+# .wang, .ren and .xin are left out: "eric.wang" and "peter.ren" are how people write their names.
 _TLDS = (
     "com", "cn", "net", "org", "top", "xyz", "vip", "cc", "info", "shop", "club", "site", "online",
-    "link", "io", "tk", "xin", "ltd", "wang", "ren", "app", "live", "tv", "hk", "tw",
+    "link", "io", "tk", "ltd", "app", "live", "tv", "hk", "tw",
 )  # fmt: skip
 _TLD_ALT = "|".join(sorted(_TLDS, key=len, reverse=True))
 _SPOKEN_DOT = re.compile(rf"(?<=[a-z0-9])\s*(?:[.。｡]|点|\(dot\)|\[dot\]|dot)\s*(?=(?:{_TLD_ALT})(?![a-z]))")
 _SCHEME = re.compile(r"https?\s*[:：]\s*/\s*/|(?<![a-z])www\s*\.")
 _DOMAIN = re.compile(rf"[a-z0-9](?:[-a-z0-9]{{0,62}})\.(?:[-a-z0-9]{{1,63}}\.)*({_TLD_ALT})(?![a-z0-9])")
+_SPACES = re.compile(r"\s+")
 _QQ = re.compile(r"(?:qq|扣扣|企鹅)\s*号?\s*[:：=]?\s*\d{5,11}(?!\d)")
 _WECHAT = re.compile(
     r"(?:微信|薇信|威信|徽信|v信|wechat|weixin)\s*号?\s*[:：=]?\s*[a-z][-_a-z0-9]{5,19}"
@@ -133,7 +135,7 @@ def contact_fold(text: str) -> str:
 
 def _digitise(match: re.Match[str]) -> str:
     run = match.group(0)
-    if sum(ch.isdigit() for ch in run) < 7:
+    if sum(ch.isdigit() for ch in run) < 6:
         return run
     return run.replace("o", "0").replace("l", "1")
 
@@ -169,7 +171,8 @@ def _contact_findings(name: str) -> list[tuple[str, str]]:
     if scheme:
         found.append(("url", "www." if scheme.group(0).startswith("w") else "http://"))
     else:
-        domain = _DOMAIN.search(folded)
+        # A second look with the spaces squeezed out finds "x y z . c c".
+        domain = _DOMAIN.search(folded) or _DOMAIN.search(_SPACES.sub("", folded))
         if domain:
             found.append(("url", "." + domain.group(1)))
     if _has_phone(folded):
@@ -229,7 +232,8 @@ def _parse_decisions(raw: Any) -> dict[str, str]:
         _check_code(code, "decisions")
         if decision not in _CONFIG_DECISIONS:
             raise ValueError(
-                f"name rules: 'decisions.{code}' must be one of {', '.join(_CONFIG_DECISIONS)}, got {decision!r}"
+                f"name rules: 'decisions.{code}' must be one of {', '.join(_CONFIG_DECISIONS)},"
+                f" got {decision!r}"
             )
         out[code] = decision
     return out
