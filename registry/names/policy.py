@@ -114,7 +114,10 @@ _TLDS = (
 _TLD_ALT = "|".join(sorted(_TLDS, key=len, reverse=True))
 _SPOKEN_DOT = re.compile(rf"(?<=[a-z0-9])\s*(?:[.。｡]|点|\(dot\)|\[dot\]|dot)\s*(?=(?:{_TLD_ALT})(?![a-z]))")
 _SCHEME = re.compile(r"https?\s*[:：]\s*/\s*/|(?<![a-z])www\s*\.")
-_DOMAIN = re.compile(rf"[a-z0-9](?:[-a-z0-9]{{0,62}})\.(?:[-a-z0-9]{{1,63}}\.)*({_TLD_ALT})(?![a-z0-9])")
+# Starting only where a host name can start keeps the search linear on "a.a.a.a...".
+_DOMAIN = re.compile(
+    rf"(?<![-a-z0-9.])[a-z0-9](?:[-a-z0-9]{{0,62}})\.(?:[-a-z0-9]{{1,63}}\.)*({_TLD_ALT})(?![a-z0-9])"
+)
 _SPACES = re.compile(r"\s+")
 _QQ = re.compile(r"(?:qq|扣扣|企鹅)\s*号?\s*[:：=]?\s*\d{5,11}(?!\d)")
 _WECHAT = re.compile(

@@ -206,3 +206,10 @@ def test_short_name_is_fast(policy: NamePolicy) -> None:
     per_name = (time.perf_counter() - started) / len(names)
     # The target is ~50 us; the bound is loose so a busy CI machine does not fail it.
     assert per_name < 500e-6
+
+
+@pytest.mark.parametrize("name", ["a." * 2500, "1" * 5000, "中国" * 2500, "qq" * 2500])
+def test_long_input_stays_linear(policy: NamePolicy, name: str) -> None:
+    started = time.perf_counter()
+    policy.evaluate(name, field="username")
+    assert time.perf_counter() - started < 0.2
