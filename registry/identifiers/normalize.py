@@ -253,9 +253,12 @@ _DROPPED_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 def normalize_device_id(value: object) -> str:
     """Return a device id case-folded, with whitespace and invisible characters removed."""
     text = _text("device_id", value)
-    # NFKC again after casefold: folding can produce characters with compatibility forms.
+    # NFKC again after casefold (folding can produce compatibility forms) and after the drop: NFKC
+    # turns "´" into a space plus a combining accent, and once the space is gone the accent composes
+    # with the letter before it.
     text = unicodedata.normalize("NFKC", text.casefold())
     text = "".join(ch for ch in text if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
+    text = unicodedata.normalize("NFKC", text)
     if not text:
         raise InvalidIdentifier("device_id", "must not be empty")
     if len(text) > MAX_DEVICE_ID_CHARS:
