@@ -1,0 +1,118 @@
+"""Account registry and blacklist service."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, g, request
+
+from registry.settings import Settings
+
+# Feature folders, each exposing ``views.blp`` and/or ``cli.init_app`` and optionally ``init_app``.
+FEATURES = (
+    "registry.accounts",
+)
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; ``config`` overrides settings by field name (tests use it)."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("REGISTRY_INSTANCE_PATH") or None,
+        instance_relative_config=False,
+    )
+    settings = Settings.from_env(instance_path=app.instance_path, overrides=config)
+    app.config["REGISTRY"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config.update(_openapi_config())
+    _configure_logging(settings.log_level)
+
+    from registry import auth, db, errors, health, models  # noqa: F401 - models fill the metadata
+    from registry.auth import cli as auth_cli
+    from registry.extensions import api
+
+    db.init_app(app)
+    api.init_app(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    errors.init_app(app)
+    auth.service.init_app(app)
+    auth_cli.init_app(app)
+    app.register_blueprint(health.blp)
+    for name in FEATURES:
+        _load_feature(app, name)
+    _request_hooks(app)
+    return app
+
+
+def _load_feature(app: Flask, package: str) -> None:
+    from registry.extensions import api
+
+    for module_name, hook in (("views", "blp"), ("cli", "init_app"), ("service", "init_app")):
+        try:
+            module = importlib.import_module(f"{package}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.{module_name}":
+                raise
+            continue
+        target = getattr(module, hook, None)
+        if target is None:
+            continue
+        if hook == "blp":
+            api.register_blueprint(target)
+        else:
+            target(app)
+
+
+def _request_hooks(app: Flask) -> None:
+    from registry.db import write_intent
+
+    @app.before_request
+    def start() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+        if request.method in {"POST", "PUT", "PATCH", "DELETE"} and request.path != "/v1/check":
+            g.write_token = write_intent.set(True)
+
+    @app.after_request
+    def finish(response: Any) -> Any:
+        response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+        return response
+
+    @app.teardown_request
+    def reset(_exc: BaseException | None) -> None:
+        token = g.pop("write_token", None)
+        if token is not None:
+            write_intent.reset(token)
+
+
+def _openapi_config() -> dict[str, Any]:
+    return {
+        "API_TITLE": "Account registry and blacklist service",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        "API_SPEC_OPTIONS": {
+            "info": {
+                "description": "Signup checks against the blacklist, bans, tiers, real-name verification, "
+                "violations and credit, reviews, zombie/shell sweeps and the audit trail."
+            }
+        },
+    }
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("registry").setLevel(level)
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)

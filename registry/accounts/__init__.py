@@ -1,0 +1,1 @@
+"""Accounts: what the registry knows of each account of the platform."""

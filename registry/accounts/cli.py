@@ -1,0 +1,28 @@
+"""``registry accounts import``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from registry.cli_util import cli_actor, open_input, print_import_report, progress_bar
+
+accounts_cli = AppGroup("accounts", help="Bulk account operations.")
+
+
+@accounts_cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--batch-size", default=1000, show_default=True, help="Rows committed per transaction.")
+def import_command(file: str, batch_size: int) -> None:
+    """Bulk-load accounts from JSON Lines (one POST /v1/accounts body per line)."""
+    from registry.accounts.service import import_accounts
+
+    with open_input(file) as fh, progress_bar(file, "accounts") as bar:
+        report = import_accounts(fh, actor=cli_actor(), batch_size=batch_size, progress=bar)
+    print_import_report(report, "accounts")
+
+
+def init_app(app: Flask) -> None:
+    """Register the command group."""
+    app.cli.add_command(accounts_cli)

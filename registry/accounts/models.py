@@ -1,0 +1,71 @@
+"""The account as the registry knows it: names, grade, state, and identifiers as keyed hashes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.extensions import db
+from registry.timeutil import utcnow
+
+ACCOUNT_TYPES = ("personal", "organization", "public")
+STATUSES = ("active", "dormant", "suspended", "banned", "purged")
+VERIFICATION_STATUSES = ("unverified", "pending", "verified", "rejected", "revoked", "expired")
+# The identifiers kept per account, each as an HMAC (``<field>_hash``) and a masked display form.
+IDENTIFIER_FIELDS = ("email", "phone", "id_number", "device_id", "ip")
+
+
+class Account(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    username: Mapped[str | None] = mapped_column(sa.String(128))
+    username_key: Mapped[str | None] = mapped_column(sa.String(256), index=True)
+    display_name: Mapped[str | None] = mapped_column(sa.String(256))
+    display_key: Mapped[str | None] = mapped_column(sa.String(256), index=True)
+    account_type: Mapped[str] = mapped_column(sa.String(16), default="personal")
+    status: Mapped[str] = mapped_column(sa.String(16), default="active", index=True)
+    tier: Mapped[str] = mapped_column(sa.String(32), index=True)
+    tier_pinned: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    news_licensed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+    credit: Mapped[int] = mapped_column(sa.Integer, default=100)
+    credit_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+
+    verification_status: Mapped[str] = mapped_column(sa.String(16), default="unverified", index=True)
+    verification_method: Mapped[str | None] = mapped_column(sa.String(32))
+    verified_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    verification_expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime, index=True)
+    entity_name: Mapped[str | None] = mapped_column(sa.String(256))
+    entity_uscc: Mapped[str | None] = mapped_column(sa.String(18))
+
+    email_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    email_mask: Mapped[str | None] = mapped_column(sa.String(128))
+    phone_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    phone_mask: Mapped[str | None] = mapped_column(sa.String(32))
+    id_number_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    id_number_mask: Mapped[str | None] = mapped_column(sa.String(32))
+    device_id_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    device_id_mask: Mapped[str | None] = mapped_column(sa.String(64))
+    ip_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    ip_mask: Mapped[str | None] = mapped_column(sa.String(64))
+    pii_key_version: Mapped[int] = mapped_column(sa.Integer, default=1)
+
+    check_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    registered_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    last_active_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    status_changed_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    purged_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint(f"status IN {STATUSES}", name="status"),
+        sa.CheckConstraint(f"account_type IN {ACCOUNT_TYPES}", name="account_type"),
+        sa.CheckConstraint(f"verification_status IN {VERIFICATION_STATUSES}", name="verification_status"),
+        sa.CheckConstraint("credit BETWEEN 0 AND 100", name="credit"),
+        # The sweep walks accounts by (status, last activity): keep that path indexed.
+        sa.Index("ix_accounts_sweep", "status", "last_active_at", "registered_at"),
+    )

@@ -1,0 +1,73 @@
+"""Account documents in and out."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from registry.accounts.models import ACCOUNT_TYPES, STATUSES, VERIFICATION_STATUSES
+from registry.schemas import PageArgs, UtcDateTime
+
+NAME = validate.Length(min=1, max=128)
+
+
+class AccountIn(Schema):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    username = fields.String(required=True, validate=NAME)
+    display_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=256))
+    email = fields.String(load_default=None, allow_none=True)
+    phone = fields.String(load_default=None, allow_none=True)
+    id_number = fields.String(load_default=None, allow_none=True)
+    device_id = fields.String(load_default=None, allow_none=True)
+    ip = fields.String(load_default=None, allow_none=True)
+    account_type = fields.String(load_default="personal", validate=validate.OneOf(ACCOUNT_TYPES))
+    registered_at = UtcDateTime(load_default=None, allow_none=True)
+    check_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    news_licensed = fields.Boolean(load_default=False)
+
+
+class VerificationOut(Schema):
+    status = fields.String(attribute="verification_status")
+    method = fields.String(attribute="verification_method", allow_none=True)
+    verified_at = UtcDateTime(allow_none=True)
+    expires_at = UtcDateTime(attribute="verification_expires_at", allow_none=True)
+
+
+class AccountOut(Schema):
+    id = fields.String()
+    username = fields.String(allow_none=True)
+    display_name = fields.String(allow_none=True)
+    account_type = fields.String()
+    status = fields.String()
+    tier = fields.String()
+    tier_pinned = fields.Boolean()
+    credit = fields.Integer()
+    news_licensed = fields.Boolean()
+    verification = fields.Method("_verification")
+    identifiers = fields.Method("_identifiers", metadata={"description": "Masked forms only."})
+    registered_at = UtcDateTime()
+    last_active_at = UtcDateTime(allow_none=True)
+    status_changed_at = UtcDateTime(allow_none=True)
+    purged_at = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+    def _verification(self, account: object) -> dict[str, object]:
+        return VerificationOut().dump(account)  # type: ignore[return-value]
+
+    def _identifiers(self, account: object) -> dict[str, str]:
+        from registry.accounts.models import IDENTIFIER_FIELDS
+
+        masks = {f: getattr(account, f"{f}_mask") for f in IDENTIFIER_FIELDS}
+        return {f: m for f, m in masks.items() if m}
+
+
+class AccountListArgs(PageArgs):
+    tier = fields.String()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    account_type = fields.String(validate=validate.OneOf(ACCOUNT_TYPES))
+    verification = fields.String(validate=validate.OneOf(VERIFICATION_STATUSES))
+
+
+class AccountPage(Schema):
+    items = fields.List(fields.Nested(AccountOut))
+    next = fields.String(allow_none=True)

@@ -1,0 +1,218 @@
+"""Create, read, list and import accounts; every change audited in its own transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from marshmallow import ValidationError
+
+from registry.accounts.models import IDENTIFIER_FIELDS, Account
+from registry.accounts.schemas import AccountIn
+from registry.audit.service import record, record_many
+from registry.errors import abort
+from registry.extensions import db
+from registry.matching.fold import canonical
+from registry.pii import InvalidIdentifier, protect
+from registry.schemas import decode_cursor, encode_cursor
+from registry.timeutil import utcnow
+
+
+class AccountInputError(ValueError):
+    """An account document is unusable; ``errors`` maps field names to messages."""
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = dict(errors)
+
+
+def name_key(name: str | None) -> str | None:
+    """Return the folded form of a name used for matching and counting, or None."""
+    if not name:
+        return None
+    return canonical(name)[:256] or None
+
+
+def build_account(data: Mapping[str, Any]) -> Account:
+    """Turn a validated account document into an unsaved Account, hashing its identifiers."""
+    settings = current_app.config["REGISTRY"]
+    errors: dict[str, list[str]] = {}
+    protected: dict[str, Any] = {}
+    for name in IDENTIFIER_FIELDS:
+        value = data.get(name)
+        if value is None or value == "":
+            continue
+        try:
+            protected[name] = protect(name, value)
+        except InvalidIdentifier as exc:
+            errors[name] = [str(exc)]
+    if errors:
+        raise AccountInputError(errors)
+    account = Account(
+        id=data["id"],
+        username=data["username"],
+        username_key=name_key(data["username"]),
+        display_name=data.get("display_name"),
+        display_key=name_key(data.get("display_name")),
+        account_type=data.get("account_type") or "personal",
+        status="active",
+        tier=settings.default_tier,
+        tier_pinned=False,
+        news_licensed=bool(data.get("news_licensed")),
+        credit=100,
+        verification_status="unverified",
+        registered_at=data.get("registered_at") or utcnow(),
+        check_id=data.get("check_id"),
+        pii_key_version=settings.pii_key_version,
+    )
+    for name, p in protected.items():
+        setattr(account, f"{name}_hash", p.digest)
+        setattr(account, f"{name}_mask", p.mask)
+    return account
+
+
+def audit_data(account: Account) -> dict[str, Any]:
+    """Describe an account for the audit trail: names and masked identifiers, never raw values."""
+    masks = {f: getattr(account, f"{f}_mask") for f in IDENTIFIER_FIELDS if getattr(account, f"{f}_mask")}
+    return {
+        "username": account.username,
+        "display_name": account.display_name,
+        "account_type": account.account_type,
+        "tier": account.tier,
+        "registered_at": account.registered_at,
+        "identifiers": masks,
+    }
+
+
+def create_account(data: Mapping[str, Any]) -> Account:
+    """Register a new account; 409 if the id is taken, 422 naming a malformed identifier."""
+    if db.session.get(Account, data["id"]) is not None:
+        abort(409, f"Account {data['id']!r} exists already.")
+    try:
+        account = build_account(data)
+    except AccountInputError as exc:
+        abort(422, "Invalid account.", {"json": exc.errors})
+    db.session.add(account)
+    db.session.flush()
+    record("account.create", f"account:{account.id}", audit_data(account))
+    db.session.commit()
+    return account
+
+
+def get_account(account_id: str, *, for_update: bool = False) -> Account:
+    """Return the account or abort with 404."""
+    stmt = sa.select(Account).where(Account.id == account_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    account = db.session.scalar(stmt)
+    if account is None:
+        abort(404, f"No account {account_id!r}.")
+    return account
+
+
+def list_accounts(args: Mapping[str, Any]) -> tuple[list[Account], str | None]:
+    """Return one page of accounts matching the filters, in id order, and the next cursor."""
+    stmt = sa.select(Account)
+    if args.get("tier"):
+        stmt = stmt.where(Account.tier == args["tier"])
+    if args.get("status"):
+        stmt = stmt.where(Account.status == args["status"])
+    if args.get("account_type"):
+        stmt = stmt.where(Account.account_type == args["account_type"])
+    if args.get("verification"):
+        stmt = stmt.where(Account.verification_status == args["verification"])
+    if args.get("cursor"):
+        try:
+            (after,) = decode_cursor(args["cursor"])
+        except (ValidationError, ValueError):
+            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
+        stmt = stmt.where(Account.id > str(after))
+    limit = args.get("limit", 100)
+    rows = list(db.session.scalars(stmt.order_by(Account.id).limit(limit + 1)))
+    nxt = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return rows[:limit], nxt
+
+
+@dataclass
+class ImportReport:
+    """What a bulk import did: counts and per-line problems (line number, message)."""
+
+    read: int = 0
+    created: int = 0
+    skipped: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def iter_json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None]]:
+    """Yield (line number, parsed document or None, error) for each non-blank line of JSON Lines."""
+    import json
+
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line), None
+        except json.JSONDecodeError as exc:
+            yield number, None, f"not JSON: {exc.msg} at column {exc.colno}"
+
+
+def import_accounts(lines: Iterable[str], *, actor: str, batch_size: int = 1000, progress: Any = None) -> ImportReport:
+    """Bulk-load accounts from JSON Lines; bad lines are reported and do not stop the good ones."""
+    report = ImportReport()
+    schema = AccountIn()
+    batch: list[tuple[int, Account]] = []
+    seen: set[str] = set()
+
+    def flush() -> None:
+        if not batch:
+            return
+        ids = [a.id for _, a in batch]
+        taken = set(db.session.scalars(sa.select(Account.id).where(Account.id.in_(ids))))
+        fresh = []
+        for number, account in batch:
+            if account.id in taken:
+                report.skipped += 1
+                report.errors.append((number, f"id: account {account.id!r} exists already"))
+            else:
+                fresh.append(account)
+        db.session.add_all(fresh)
+        db.session.flush()
+        record_many([("account.create", f"account:{a.id}", {**audit_data(a), "source": "import"}) for a in fresh], actor=actor)
+        db.session.commit()
+        report.created += len(fresh)
+        batch.clear()
+
+    for number, doc, error in iter_json_lines(lines):
+        report.read += 1
+        if progress is not None:
+            progress.update(1)
+        if error is None:
+            try:
+                data = schema.load(doc)
+                if data["id"] in seen:
+                    raise AccountInputError({"id": [f"account {data['id']!r} appears twice in this file"]})
+                account = build_account(data)
+            except ValidationError as exc:
+                error = _flatten(exc.messages)
+            except AccountInputError as exc:
+                error = _flatten(exc.errors)
+        if error is not None:
+            report.errors.append((number, error))
+            continue
+        seen.add(account.id)
+        batch.append((number, account))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return report
+
+
+def _flatten(messages: Any) -> str:
+    if isinstance(messages, dict):
+        return "; ".join(f"{k}: {_flatten(v)}" for k, v in sorted(messages.items(), key=lambda kv: str(kv[0])))
+    if isinstance(messages, list):
+        return " ".join(_flatten(m) for m in messages)
+    return str(messages)

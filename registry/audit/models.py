@@ -1,0 +1,35 @@
+"""The audit trail: append-only, one entry per change, each hash covering the one before."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.extensions import db
+from registry.timeutil import utcnow
+
+
+class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(sa.String(128), index=True)
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    subject: Mapped[str] = mapped_column(sa.String(200), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+
+class AuditHead(db.Model):  # type: ignore[name-defined,misc]
+    """One row holding the chain's tip; appenders lock it so concurrent writers never fork the chain."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), default=0)
+    hash: Mapped[str] = mapped_column(sa.String(64))

@@ -1,0 +1,143 @@
+"""Create, list and revoke API keys; authenticate a request and enforce its scope."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g, request
+from flask_smorest import Blueprint
+
+from registry.audit.service import record
+from registry.auth.models import SCOPES, ApiKey
+from registry.errors import abort
+from registry.extensions import db
+from registry.timeutil import utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+KEY_PREFIX = "rk_"
+# last_used_at is a hint for operators, not an audit record: refresh it at most once a minute per
+# process so the hot check path does not write on every call.
+TOUCH_INTERVAL_SECONDS = 60.0
+
+
+class KeyError_(ValueError):
+    """A key operation was refused; the message says why."""
+
+
+def hash_key(secret: str) -> str:
+    """Return the stored form of an API key."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_key(name: str, scopes: list[str], actor: str) -> tuple[ApiKey, str]:
+    """Create a key with the given scopes and return it with its secret (shown once)."""
+    name = name.strip()
+    if not name:
+        raise KeyError_("the key needs a name")
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise KeyError_(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    if not scopes:
+        raise KeyError_("give at least one --scope")
+    if db.session.scalar(sa.select(ApiKey.id).where(ApiKey.name == name)) is not None:
+        raise KeyError_(f"a key named {name!r} exists already")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        name=name,
+        prefix=secret[:10],
+        key_hash=hash_key(secret),
+        scopes=" ".join(sorted(set(scopes))),
+        created_by=actor,
+    )
+    db.session.add(key)
+    db.session.flush()
+    record("key.create", f"key:{name}", {"scopes": sorted(set(scopes)), "prefix": key.prefix}, actor=actor)
+    return key, secret
+
+
+def list_keys() -> list[ApiKey]:
+    """Return every key, newest first."""
+    return list(db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id.desc())))
+
+
+def revoke_key(name: str, actor: str) -> ApiKey:
+    """Revoke the named key; it stops working at once."""
+    key = db.session.scalar(sa.select(ApiKey).where(ApiKey.name == name))
+    if key is None:
+        raise KeyError_(f"no key named {name!r}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        record("key.revoke", f"key:{name}", {"prefix": key.prefix}, actor=actor)
+    return key
+
+
+def authenticate(scope: str) -> ApiKey:
+    """Check the bearer key of the current request and that it carries ``scope``; abort otherwise."""
+    header = request.headers.get("Authorization", "")
+    kind, _, secret = header.partition(" ")
+    if kind.lower() != "bearer" or not secret.strip():
+        abort(401, "Missing API key: send 'Authorization: Bearer <key>'.")
+    digest = hash_key(secret.strip())
+    key = db.session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == digest))
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
+        abort(401, "Unknown or revoked API key.")
+    scopes = key.scope_set
+    if scope not in scopes and "admin" not in scopes:
+        abort(403, f"This key lacks the '{scope}' scope.")
+    g.api_key_id = key.id
+    g.actor = key.name
+    now = time.monotonic()
+    touched: dict[int, float] = current_app.extensions.setdefault("registry.key_touched", {})
+    if now - touched.get(key.id, -TOUCH_INTERVAL_SECONDS) >= TOUCH_INTERVAL_SECONDS:
+        touched[key.id] = now
+        g.touch_key = key.id
+    return key
+
+
+def current_actor(default: str = "system") -> str:
+    """Return the name of the key (or CLI user) making the current change."""
+    return str(g.get("actor", default))
+
+
+def require_scope(scope: str) -> Callable[[F], F]:
+    """Decorate a view so it needs a bearer key with ``scope`` (or ``admin``); documents it too."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def decorator(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            authenticate(scope)
+            return fn(*args, **kwargs)
+
+        documented = Blueprint.doc(
+            security=[{"bearerAuth": []}],
+            responses={"401": {"description": "No or unknown key"}, "403": {"description": f"Needs {scope}"}},
+        )(wrapper)
+        documented._required_scope = scope  # type: ignore[attr-defined]
+        return documented  # type: ignore[return-value]
+
+    return decorator
+
+
+def init_app(app: Flask) -> None:
+    """Refresh keys' last-use time after the request's own transaction is over."""
+
+    @app.teardown_request
+    def touch_key(_exc: BaseException | None) -> None:
+        key_id = g.pop("touch_key", None)
+        if key_id is None:
+            return
+        try:
+            db.session.rollback()
+            db.session.execute(sa.update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - a lost hint must never fail a request
+            db.session.rollback()

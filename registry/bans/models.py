@@ -1,0 +1,86 @@
+"""Bans, what they cover (identifiers as keyed hashes, IP ranges, names), and their change log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from registry.extensions import db
+from registry.timeutil import utcnow
+
+BAN_STATUSES = ("active", "lifted")
+# "ip" holds one address (hashed like the other identifiers); "ip_range" a CIDR network, kept in clear
+# because ranges are not personal data and must be matched by containment.
+IDENTIFIER_KINDS = ("email", "phone", "id_number", "device_id", "ip", "ip_range")
+
+
+class Ban(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "bans"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    account_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    rule: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16), default="active", index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(sa.String(128))
+    lifted_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    lifted_by: Mapped[str | None] = mapped_column(sa.String(128))
+    lift_reason: Mapped[str | None] = mapped_column(sa.Text)
+    source: Mapped[str] = mapped_column(sa.String(16), default="api")
+    # Makes bulk imports idempotent: the same line imported twice maps to the same fingerprint.
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+
+    identifiers: Mapped[list[BanIdentifier]] = relationship(
+        back_populates="ban", cascade="all, delete-orphan", lazy="selectin"
+    )
+    names: Mapped[list[BanName]] = relationship(
+        back_populates="ban", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (sa.CheckConstraint(f"status IN {BAN_STATUSES}", name="status"),)
+
+
+class BanIdentifier(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "ban_identifiers"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    ban_id: Mapped[str] = mapped_column(sa.ForeignKey("bans.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    value_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    value: Mapped[str | None] = mapped_column(sa.String(64))
+    mask: Mapped[str | None] = mapped_column(sa.String(128))
+
+    ban: Mapped[Ban] = relationship(back_populates="identifiers")
+
+    __table_args__ = (
+        sa.Index("ix_ban_identifiers_lookup", "value_hash", "kind"),
+        sa.CheckConstraint(f"kind IN {IDENTIFIER_KINDS}", name="kind"),
+    )
+
+
+class BanName(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "ban_names"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    ban_id: Mapped[str] = mapped_column(sa.ForeignKey("bans.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(256))
+    # Match keys computed once at ban time (registry.matching.encode_name), so a worker builds its
+    # index at start-up without re-running pinyin and folding over every banned name.
+    encoded: Mapped[str] = mapped_column(sa.Text)
+
+    ban: Mapped[Ban] = relationship(back_populates="names")
+
+
+class BanEvent(db.Model):  # type: ignore[name-defined,misc]
+    """Change log every worker polls to keep its in-memory index in step with the database."""
+
+    __tablename__ = "ban_events"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    ban_id: Mapped[str] = mapped_column(sa.String(40))
+    op: Mapped[str] = mapped_column(sa.String(16))
+    at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""The signup check: is this newcomer a banned person coming back?"""

@@ -1,0 +1,39 @@
+"""The ``registry`` console script: Flask's CLI under our name, plus ``serve``."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import FlaskGroup
+
+
+def _create_app() -> object:
+    from registry import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """Account registry and blacklist service."""
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--timeout", default=30, show_default=True, type=int, help="Seconds before a stuck worker restarts.")
+def serve(host: str, port: int, workers: int, timeout: int) -> None:
+    """Serve the HTTP API with gunicorn."""
+    from registry.serve import run
+
+    run(host=host, port=port, workers=workers, timeout=timeout)
+
+
+@main.command("routes")
+def routes() -> None:
+    """List the HTTP routes."""
+    from flask import current_app
+
+    for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
+        methods = ",".join(sorted(rule.methods - {"HEAD", "OPTIONS"}))
+        click.echo(f"{methods:20s} {rule.rule}")

@@ -1,0 +1,1 @@
+"""Violations and credit (用户信用记录)."""

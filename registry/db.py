@@ -1,0 +1,95 @@
+"""Database wiring: engine options per backend, SQLite's pragmas, and the migration folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+
+
+# SQLite lets a read transaction upgrade to a write only if nobody wrote meanwhile, failing at once
+# otherwise; transactions that mean to write take the write lock up front (BEGIN IMMEDIATE) and so
+# queue behind each other under busy_timeout instead.
+write_intent: ContextVar[bool] = ContextVar("registry_write_intent", default=False)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Mark the transactions begun inside this block as writers (matters on SQLite only)."""
+    token = write_intent.set(True)
+    try:
+        yield
+    finally:
+        write_intent.reset(token)
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """Return SQLAlchemy engine options suited to the database behind ``url``."""
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_recycle": 1800}
+
+
+def is_sqlite(bind: Any) -> bool:
+    """Tell whether an engine or connection talks to SQLite."""
+    return bool(bind.dialect.name == "sqlite")
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    import sqlite3
+
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    # pysqlite's own transaction handling breaks SAVEPOINT and transactional DDL; take it over
+    # (SQLAlchemy's documented recipe) so that SQLite behaves like PostgreSQL for our purposes.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn: Any) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+
+
+def migrations_directory() -> str:
+    """Find Alembic's folder: inside the installed package, else at the top of the source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_migrations", here.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return str(candidate)
+    raise RuntimeError("migrations folder not found; reinstall the package")
+
+
+def database_uri(url: str) -> str:
+    """Return the URL with an explicit driver: plain ``postgresql://`` means psycopg2 here."""
+    parsed = make_url(url)
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the service ships psycopg2-binary.
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+def init_app(app: Flask) -> None:
+    """Point Flask-SQLAlchemy and Flask-Migrate at the configured database."""
+    from registry.extensions import db, migrate
+
+    settings = app.config["REGISTRY"]
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(settings.database_url)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(settings.database_url)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.environ.get("REGISTRY_MIGRATIONS_DIR") or migrations_directory())

@@ -1,0 +1,30 @@
+"""Import every model so the metadata (and Alembic's autogenerate) sees the whole schema."""
+
+from registry.accounts.models import Account
+from registry.audit.models import AuditEntry, AuditHead
+from registry.auth.models import ApiKey
+from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
+from registry.check.models import CheckRecord
+from registry.credit.models import Violation
+from registry.reviews.models import NameSuppression, Review
+from registry.sweep.models import DormantNotice, Lock, SweepRun
+from registry.tiers.models import TierChange
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "AuditEntry",
+    "AuditHead",
+    "Ban",
+    "BanEvent",
+    "BanIdentifier",
+    "BanName",
+    "CheckRecord",
+    "DormantNotice",
+    "Lock",
+    "NameSuppression",
+    "Review",
+    "SweepRun",
+    "TierChange",
+    "Violation",
+]

@@ -1,0 +1,38 @@
+"""The app's keyed hasher for personal identifiers, and the one way views turn raw values into hashes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from registry.identifiers.hashing import PiiHasher
+from registry.identifiers.normalize import InvalidIdentifier, normalize
+
+
+def hasher() -> PiiHasher:
+    """Return the current app's hasher, keyed with REGISTRY_PII_KEY."""
+    ext = current_app.extensions
+    if "registry.pii" not in ext:
+        settings = current_app.config["REGISTRY"]
+        ext["registry.pii"] = PiiHasher(settings.pii_key_bytes, settings.pii_key_version)
+    return ext["registry.pii"]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Protected:
+    """One identifier after normalisation: its keyed hash and its masked display form."""
+
+    field: str
+    digest: str
+    mask: str
+
+
+def protect(field: str, value: object) -> Protected:
+    """Normalise, hash and mask one identifier; raise InvalidIdentifier if it is malformed."""
+    canonical = normalize(field, value)
+    h = hasher()
+    return Protected(field, h.digest(field, canonical), h.mask(field, canonical))
+
+
+__all__ = ["InvalidIdentifier", "Protected", "hasher", "protect"]

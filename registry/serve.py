@@ -1,0 +1,42 @@
+"""Run the app under gunicorn, each worker building its own app (and its own in-memory indexes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from registry import create_app
+
+        return create_app()
+
+
+def run(*, host: str, port: int, workers: int, timeout: int) -> None:
+    """Start gunicorn in the foreground."""
+    # Build the app once in the parent so a bad setting fails before any worker starts.
+    from registry import create_app
+
+    create_app()
+    _Gunicorn(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "timeout": timeout,
+            "graceful_timeout": timeout,
+            "accesslog": "-",
+            # Only method, path, status and time: query strings and bodies may carry identifiers.
+            "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s',
+            "preload_app": False,
+        }
+    ).run()

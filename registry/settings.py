@@ -1,0 +1,168 @@
+"""Typed settings read from ``REGISTRY_*`` environment variables and validated at start."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "REGISTRY_"
+DEFAULT_TIERS = ("trusted", "standard", "watch", "restricted")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the service, with its default; the env var is REGISTRY_<NAME upper-cased>."""
+
+    env: str = "development"
+    database_url: str = ""
+    pii_key: str = ""
+    pii_key_version: int = 1
+    log_level: str = "INFO"
+    max_body_bytes: int = 1_048_576
+    page_size_max: int = 500
+
+    # Tiers (分类分级): an ordered ladder, best first.
+    tiers: tuple[str, ...] = DEFAULT_TIERS
+    default_tier: str = "standard"
+    rules_file: str = ""
+
+    # Signup check.
+    name_review_score: float = 85.0
+    common_name_accounts: int = 20
+    ban_sync_seconds: float = 1.0
+    name_rules_file: str = ""
+    identifier_accounts_review: int = 5
+
+    # Real-name verification; 0 means verification does not expire.
+    verification_ttl_days: int = 0
+
+    # Credit (用户信用记录).
+    credit_minor: int = 5
+    credit_moderate: int = 15
+    credit_severe: int = 40
+    credit_recovery_points: int = 5
+    credit_recovery_days: int = 30
+    credit_watch_below: int = 70
+    credit_restricted_below: int = 40
+
+    # Zombie and shell sweep.
+    sweep_shell_days: int = 30
+    sweep_zombie_days: int = 180
+    sweep_suspend_after_days: int = 30
+    sweep_purge_after_days: int = 90
+    sweep_cap_accounts: int = 1000
+    sweep_cap_share: float = 0.10
+    sweep_batch_size: int = 1000
+
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        """Tell whether the service runs in production, where secrets must be given."""
+        return self.env == "production"
+
+    @property
+    def pii_key_bytes(self) -> bytes:
+        """Return the PII key as bytes for HMAC."""
+        return self.pii_key.encode("utf-8")
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        instance_path: str | os.PathLike[str] = "instance",
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Read, parse and validate the settings; raise ConfigError naming the bad variable."""
+        environ = os.environ if environ is None else environ
+        overrides = dict(overrides or {})
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            var = ENV_PREFIX + f.name.upper()
+            if f.name in overrides:
+                values[f.name] = overrides.pop(f.name)
+            elif var in environ:
+                values[f.name] = _parse(var, environ[var], f)
+        if overrides:
+            values["extra"] = overrides
+        settings = cls(**values)
+        return settings._completed(Path(instance_path))
+
+    def _completed(self, instance: Path) -> Settings:
+        if self.env not in {"development", "production", "testing"}:
+            raise ConfigError("REGISTRY_ENV must be one of development, production, testing")
+        changes: dict[str, Any] = {}
+        if not self.database_url:
+            instance.mkdir(parents=True, exist_ok=True)
+            changes["database_url"] = f"sqlite:///{(instance / 'registry.sqlite3').resolve()}"
+        if not self.pii_key:
+            if self.is_production:
+                raise ConfigError(
+                    "REGISTRY_PII_KEY is required when REGISTRY_ENV=production: it keys the hashes of "
+                    "ID numbers, phones and emails; set it to a long random secret and keep it safe"
+                )
+            changes["pii_key"] = _development_key(instance)
+        elif len(self.pii_key) < 16:
+            raise ConfigError("REGISTRY_PII_KEY must be at least 16 characters long")
+        if len(set(self.tiers)) != len(self.tiers) or not self.tiers:
+            raise ConfigError("REGISTRY_TIERS must list distinct tier names, best first")
+        if self.default_tier not in self.tiers:
+            raise ConfigError(f"REGISTRY_DEFAULT_TIER {self.default_tier!r} is not one of REGISTRY_TIERS")
+        if not 0 < self.sweep_cap_share <= 1:
+            raise ConfigError("REGISTRY_SWEEP_CAP_SHARE must be a fraction in (0, 1]")
+        if not 0 <= self.name_review_score <= 100:
+            raise ConfigError("REGISTRY_NAME_REVIEW_SCORE must be between 0 and 100")
+        for name in ("rules_file", "name_rules_file"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise ConfigError(f"REGISTRY_{name.upper()} names {path!r}, which is not a readable file")
+        return dataclasses.replace(self, **changes) if changes else self
+
+
+def _parse(var: str, raw: str, f: dataclasses.Field[Any]) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"1", "true", "yes"}
+        if kind.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{var} must be a {kind}, got {raw!r}") from None
+    return raw
+
+
+def _development_key(instance: Path) -> str:
+    """Keep a generated PII key in the instance folder so development data stays matchable."""
+    path = instance / "pii.key"
+    instance.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+        log.warning(
+            "REGISTRY_PII_KEY is not set: generated a development key in %s. "
+            "Set REGISTRY_PII_KEY in production; hashes made with this key cannot be matched with another.",
+            path,
+        )
+    return path.read_text().strip()

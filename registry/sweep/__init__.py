@@ -1,0 +1,1 @@
+"""The zombie and shell account sweep (僵尸号、空壳号)."""

@@ -1,0 +1,51 @@
+"""Sweep runs, the dormant-notification outbox, and the lock row that keeps one sweep at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.extensions import db
+from registry.timeutil import utcnow
+
+
+class SweepRun(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "sweep_runs"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    dry_run: Mapped[bool] = mapped_column(sa.Boolean)
+    forced: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    as_of: Mapped[datetime] = mapped_column(sa.DateTime)
+    status: Mapped[str] = mapped_column(sa.String(16), default="running")
+    started_by: Mapped[str] = mapped_column(sa.String(128))
+    started_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    counts: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    timings: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    message: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class DormantNotice(db.Model):  # type: ignore[name-defined,misc]
+    """Outbox: accounts a sweep turned dormant, for the platform to warn before suspension."""
+
+    __tablename__ = "sweep_outbox"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    account_id: Mapped[str] = mapped_column(sa.String(128))
+    at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    suspend_after: Mapped[datetime] = mapped_column(sa.DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+
+
+class Lock(db.Model):  # type: ignore[name-defined,misc]
+    """Named lock rows, for SQLite where there are no advisory locks."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(sa.String(128))
+    acquired_at: Mapped[datetime | None] = mapped_column(sa.DateTime)

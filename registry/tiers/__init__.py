@@ -1,0 +1,1 @@
+"""Tiers (分类分级): the ordered ladder accounts are graded on."""
