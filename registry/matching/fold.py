@@ -10,7 +10,8 @@ from importlib import resources
 
 import opencc
 
-# Leet is only read inside a run of Latin letters: "zh4ngs4n" is a disguise, "zhangsan88" and "2024" are not.
+# Leet is only read as one or two digits inside a run of Latin letters: "zh4ngs4n" and "b00k" are
+# disguises; "zhangsan88", "2024" and "bailong007official" carry numbers.
 LEET: dict[str, str] = {
     "0": "o",
     "1": "l",
@@ -22,7 +23,7 @@ LEET: dict[str, str] = {
     "@": "a",
     "$": "s",
 }
-_LEET_RUN = re.compile(r"(?<=[a-z])[0-9@$]+(?=[a-z])")
+_LEET_RUN = re.compile(r"(?<=[a-z])[0134578@$]{1,2}(?=[a-z])")
 # At a run's edge only the symbols are read as letters ("$hank", "mari@"); a leading "@" is a handle prefix.
 _EDGE_SYMBOL = re.compile(r"(?<=[a-z])@|\$(?=[a-z])|(?<=[a-z])\$")
 _LEFTOVER = re.compile(r"[@$]")
@@ -97,15 +98,30 @@ class _FoldTable(dict[int, str]):
 _TABLE = _FoldTable()
 
 
+_ONE_AS_I = {**LEET, "1": "i"}
+
+
 def canonical(text: str) -> str:
     """Fold a name to its canonical matching form."""
+    return _fold(text, LEET)
+
+
+def canonical_variants(text: str) -> list[str]:
+    """Return the other plausible folds of a name: 1 read as i, and digits read as numbers."""
+    main = _fold(text, LEET)
+    out = [v for v in (_fold(text, _ONE_AS_I), _fold(text, None)) if v != main]
+    return list(dict.fromkeys(out))
+
+
+def _fold(text: str, leet: dict[str, str] | None) -> str:
     s = text.translate(_TABLE)
     if not s:
         return s
     if not s.isascii():
         if _HAN.search(s):
             s = _t2s.convert(s)
-    s = _LEET_RUN.sub(lambda m: "".join(LEET[c] for c in m.group()), s)
+    if leet is not None:
+        s = _LEET_RUN.sub(lambda m: "".join(leet[c] for c in m.group()), s)
     if "@" in s or "$" in s:
         s = _EDGE_SYMBOL.sub(lambda m: LEET[m.group()], s)
         s = _LEFTOVER.sub("", s)

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, Levenshtein
 
 from registry.matching.keys import (
     NameKeys,
@@ -43,7 +43,7 @@ class MatchConfig:
     # likely two people than a typo; this much comes off their typo score.
     valid_pinyin_penalty: float = 8.0
     min_len_typo_1: int = 5
-    min_len_typo_2: int = 9
+    min_len_typo_2: int = 12
     fuzzy_weight: float = 0.8
     max_candidates: int = 50
     exact_cap: int = 50
@@ -198,7 +198,7 @@ class NameIndex:
         keys = name_keys(name)
         cfg = self.config
         q = _Query(keys, [(cfg.score_canonical, "canonical", keys)], keys.canonical.isascii())
-        for v in leet_variants(keys.canonical):
+        for v in leet_variants(name, keys.canonical):
             q.variants.append((cfg.score_leet, "leet", keys_for_canonical(v)))
         for v in split_variants(keys.canonical):
             q.variants.append((cfg.score_split, "split", keys_for_canonical(v)))
@@ -269,7 +269,8 @@ class NameIndex:
                     s = cfg.score_typo_1
                 elif d == 2 and n >= cfg.min_len_typo_2:
                     s = cfg.score_typo_2
-                if s and d and _both_pinyin_names(a, b):
+                # A transposition (OSA below Levenshtein) is a slip of the fingers, not another name.
+                if s and _both_pinyin_names(a, b) and Levenshtein.distance(a, b, score_cutoff=2) == d:
                     s -= cfg.valid_pinyin_penalty
                 if s:
                     offer(min(base_score, s), "typo")

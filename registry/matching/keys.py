@@ -10,7 +10,7 @@ from importlib import resources
 
 from pypinyin import Style, lazy_pinyin
 
-from registry.matching.fold import LEET, canonical
+from registry.matching.fold import LEET, canonical, canonical_variants
 
 ENCODING_VERSION = "1"
 SEP = "\x1f"
@@ -23,7 +23,7 @@ PREFIXES: tuple[tuple[str, int], ...] = (
     ("official", 3),
     ("real", 4),
     ("iam", 4),
-    ("the", 6),
+    ("the", 5),
     ("官方", 2),
     ("本人", 2),
     ("真正的", 2),
@@ -83,12 +83,15 @@ def _strip_marks(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
+_LV = re.compile(r"(?<=[ln])v")
+
+
 def to_pinyin(key: str) -> str:
     """Spell the Han characters of a canonical key in toneless pinyin, leaving other text as it is."""
-    if not _HAN.search(key):
-        return key
-    # pypinyin writes ü as "v" by default; a user typing a name writes "u" (or ü, which folds to u).
-    return _strip_marks("".join(lazy_pinyin(key, style=Style.NORMAL, v_to_u=True)))
+    if _HAN.search(key):
+        key = _strip_marks("".join(lazy_pinyin(key, style=Style.NORMAL, v_to_u=True)))
+    # Keyboards have no ü: users write 吕 as "lv" or "lu"; ü itself already folded to u.
+    return _LV.sub("u", key) if "v" in key else key
 
 
 @cache
@@ -136,14 +139,22 @@ def _reorder_key(pinyin: str, tokens: list[str]) -> str:
     return REORDER_MARK + "".join(sorted(parts))
 
 
+_AFFIX_WORDS = frozenset(a for a, _ in PREFIXES + SUFFIXES)
+
+
 def _tokens(name: str) -> list[str]:
-    toks = [strip_affixes(canonical(t)) for t in _SPLIT_ON.split(name)]
-    return [t for t in toks if t and not t.isdigit()]
+    parts = _SPLIT_ON.split(name)
+    if len(parts) < 2:
+        return []
+    toks = [strip_affixes(canonical(t)) for t in parts]
+    return [t for t in toks if t and not t.isdigit() and t not in _AFFIX_WORDS]
 
 
 def keys_for_canonical(canon: str, tokens: list[str] | None = None) -> NameKeys:
-    """Derive the other keys from a canonical form."""
-    base = strip_affixes(canon)
+    """Derive the other keys from a canonical form (and the name's separated parts, when known)."""
+    # With separators the parts tell numbers and affixes apart from the name ("wang_88_xiaoming").
+    joined = "".join(tokens) if tokens else ""
+    base = strip_affixes(joined if len(joined) >= 3 else canon)
     pinyin = to_pinyin(base)
     return NameKeys(canon, base, pinyin, _reorder_key(pinyin, tokens or []))
 
@@ -268,17 +279,12 @@ def split_variants(canon: str, limit: int = 8) -> list[str]:
 # --- query-side leet alternatives -----------------------------------------------------------------
 
 _ALT_LEET = {"1": "i", "0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"}
-_ALT_ONE = re.compile(r"(?<=[a-z])l|l(?=[a-z])")
 _EDGE_LEET = re.compile(r"(?<=[a-z]{3})[013457]$|^[013457](?=[a-z]{3})")
 
 
-def leet_variants(canon: str) -> list[str]:
-    """Return other readings of digits in a canonical key: 1 as i, and a lone edge digit as a letter."""
-    out: list[str] = []
-    if "l" in canon:
-        # canonical() reads 1 as l (TR39's choice); the disguise may have meant i ("x1aoming").
-        for m in _ALT_ONE.finditer(canon):
-            out.append(canon[: m.start()] + "i" + canon[m.end() :])
+def leet_variants(name: str, canon: str) -> list[str]:
+    """Return other readings of a name's digits: 1 as i, digits as a number, a lone edge digit as a letter."""
+    out = canonical_variants(name)
     m = _EDGE_LEET.search(canon)
     if m:
         ch = m.group()
