@@ -34,7 +34,8 @@ GIVEN = list(
 )
 WORDS = (
     "dark knight shadow wolf tiger dragon star moon sun sky blue red black white silver golden night storm "
-    "fire ice snow rain cloud river stone iron steel ghost ninja pirate hunter rider sniper wizard queen king "
+    "fire ice snow rain cloud river stone iron steel ghost ninja pirate hunter rider sniper wizard queen "
+    "king "
     "prince lucky happy crazy little big super mega ultra cool smart brave quiet wild lonely sweet bitter "
     "panda kitty puppy bunny fox bear eagle hawk raven phoenix lotus rose lily maple cherry peach mango"
 ).split()

@@ -1,0 +1,168 @@
+"""Time NameIndex against a brute-force rapidfuzz scan at 1k and 1M banned names.
+
+Usage: python scripts/bench_matcher.py [--n 1000000] [--queries 2000] [--seed 3]
+Each contender is one function taking (names, labelled queries) and returning a Result; add one to
+CONTENDERS (PostgreSQL pg_trgm goes there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from eval_names import TRICKS, english_handle, han_name, pinyin_handle  # noqa: E402
+from rapidfuzz import fuzz, process  # noqa: E402
+
+from registry.matching import MatchConfig, NameIndex, canonical, encode_name  # noqa: E402
+
+
+@dataclass
+class Result:
+    """Timings and recall of one contender on one index size."""
+
+    name: str
+    n: int
+    build_s: float
+    rss_mb: float
+    p50_ms: float
+    p99_ms: float
+    recall: float
+    queries: int
+
+
+Query = tuple[str, int | None]  # (text, index of the ban it disguises, or None for an innocent)
+Contender = Callable[[list[str], list[Query]], Result]
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def synthetic_names(n: int, seed: int) -> list[str]:
+    """Make n names quickly (not de-duplicated: a million names collide like real ones do)."""
+    rng = random.Random(seed)
+    makers = (han_name, han_name, pinyin_handle, english_handle)
+    return [rng.choice(makers)(rng) for _ in range(n)]
+
+
+def make_queries(names: list[str], labelled: int, k: int, seed: int) -> list[Query]:
+    """Disguise the first `labelled` names with random tricks and mix in innocents."""
+    rng = random.Random(seed)
+    tricks = list(TRICKS.values())
+    out: list[Query] = []
+    while len(out) < k:
+        i = rng.randrange(labelled)
+        v = rng.choice(tricks)(names[i], rng)
+        if v is not None:
+            out.append((v, i))
+        if rng.random() < 0.25:
+            out.append((rng.choice((han_name, pinyin_handle, english_handle))(rng), None))
+    return out[:k]
+
+
+def _percentiles(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return statistics.median(times) * 1e3, times[int(len(times) * 0.99) - 1 if len(times) > 1 else 0] * 1e3
+
+
+def _encode_all(names: list[str]) -> list[str]:
+    with Pool() as pool:
+        return pool.map(encode_name, names, chunksize=5000)
+
+
+def run_index(names: list[str], queries: list[Query]) -> Result:
+    """Build NameIndex from pre-encoded names and time searches."""
+    t = time.perf_counter()
+    encoded = _encode_all(names)
+    enc_s = time.perf_counter() - t
+    rss0 = _rss_mb()
+    t = time.perf_counter()
+    idx = NameIndex()
+    for i, (name, enc) in enumerate(zip(names, encoded, strict=True)):
+        idx.add(f"ban-{i}", name, enc)
+    idx.compact()
+    build_s = time.perf_counter() - t
+    del encoded
+    rss = _rss_mb() - rss0
+    print(f"  encode {len(names)} names: {enc_s:.1f}s (done once, at ban time, in production)")
+    threshold = MatchConfig().review_threshold
+    idx.search("warm up")
+    times, hits, labelled = [], 0, 0
+    for text, target in queries:
+        t = time.perf_counter()
+        res = idx.search(text, limit=5, min_score=threshold)
+        times.append(time.perf_counter() - t)
+        if target is not None:
+            labelled += 1
+            hits += any(m.ban_id == f"ban-{target}" for m in res)
+    p50, p99 = _percentiles(times)
+    return Result("NameIndex", len(names), build_s, rss, p50, p99, hits / max(labelled, 1), len(queries))
+
+
+def run_rapidfuzz_scan(names: list[str], queries: list[Query]) -> Result:
+    """Score every name with rapidfuzz.process.extract on canonical forms (the brute-force baseline)."""
+    t = time.perf_counter()
+    rss0 = _rss_mb()
+    choices = [canonical(n) for n in names]
+    build_s = time.perf_counter() - t
+    rss = _rss_mb() - rss0
+    # A full scan of a million names takes ~0.1-1 s a query: time a handful only.
+    qs = queries if len(names) <= 10_000 else queries[:20]
+    times, hits, labelled = [], 0, 0
+    for text, target in qs:
+        t = time.perf_counter()
+        res = process.extract(canonical(text), choices, scorer=fuzz.ratio, limit=5, score_cutoff=85)
+        times.append(time.perf_counter() - t)
+        if target is not None:
+            labelled += 1
+            hits += any(idx == target for _, _, idx in res)
+    p50, p99 = _percentiles(times)
+    return Result("rapidfuzz scan", len(names), build_s, rss, p50, p99, hits / max(labelled, 1), len(qs))
+
+
+CONTENDERS: list[Contender] = [run_index, run_rapidfuzz_scan]
+
+
+def main() -> None:
+    """Run every contender on a small and a large index and print a comparison."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=1_000_000, help="size of the large index")
+    ap.add_argument("--small", type=int, default=1000)
+    ap.add_argument("--queries", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=3)
+    args = ap.parse_args()
+    big = synthetic_names(args.n, args.seed)
+    # The small index is the first names of the large one, so both answer the same labelled queries.
+    queries = make_queries(big, args.small, args.queries, args.seed)
+    results: list[Result] = []
+    for size in (args.small, args.n):
+        names = big[:size]
+        for contender in CONTENDERS:
+            print(f"running {contender.__name__} on {size} names", flush=True)
+            results.append(contender(names, queries))
+    head = ("contender", "n", "build s", "rss MB", "p50 ms", "p99 ms", "recall", "q")
+    print("\n{:<16}{:>9}{:>9}{:>9}{:>9}{:>9}{:>8}{:>6}".format(*head))
+    for r in results:
+        print(
+            f"{r.name:<16}{r.n:>9}{r.build_s:>9.2f}{r.rss_mb:>9.0f}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}"
+            f"{r.recall:>8.1%}{r.queries:>6}"
+        )
+    for name in dict.fromkeys(r.name for r in results):
+        small = next(r for r in results if r.name == name and r.n == args.small)
+        large = next(r for r in results if r.name == name and r.n == args.n)
+        print(f"{name}: p50 ratio {args.n}/{args.small} = {large.p50_ms / small.p50_ms:.2f}")
+
+
+if __name__ == "__main__":
+    main()
