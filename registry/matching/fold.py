@@ -67,6 +67,9 @@ def _fold_char(ch: str) -> str:
     confusables = _confusable_targets()
     parts: list[str] = []
     for c in out:
+        if c in "@$":
+            parts.append(c)
+            continue
         c = confusables.get(c, c)
         for d in unicodedata.normalize("NFKD", c.casefold()):
             cat = unicodedata.category(d)
