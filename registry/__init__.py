@@ -16,6 +16,7 @@ from registry.settings import Settings
 # Feature folders, each exposing ``views.blp`` and/or ``cli.init_app`` and optionally ``init_app``.
 FEATURES = (
     "registry.accounts",
+    "registry.tiers",
 )
 
 REQUEST_ID_HEADER = "X-Request-Id"
