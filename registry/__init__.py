@@ -77,7 +77,9 @@ def _request_hooks(app: Flask) -> None:
     @app.before_request
     def start() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+        g.request_id = (
+            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+        )
         if request.method in {"POST", "PUT", "PATCH", "DELETE"} and request.path != "/v1/check":
             g.write_token = write_intent.set(True)
 

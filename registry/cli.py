@@ -21,7 +21,9 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--timeout", default=30, show_default=True, type=int, help="Seconds before a stuck worker restarts.")
+@click.option(
+    "--timeout", default=30, show_default=True, type=int, help="Seconds before a stuck worker restarts."
+)
 def serve(host: str, port: int, workers: int, timeout: int) -> None:
     """Serve the HTTP API with gunicorn."""
     from registry.serve import run

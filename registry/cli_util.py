@@ -49,7 +49,9 @@ def _count_lines(path: str) -> int | None:
 @contextmanager
 def progress_bar(path: str, unit: str) -> Iterator[Any]:
     """Show a progress bar on stderr (silent when stderr is not a terminal)."""
-    with tqdm(total=_count_lines(path), unit=f" {unit}", file=sys.stderr, disable=None, mininterval=0.5) as bar:
+    with tqdm(
+        total=_count_lines(path), unit=f" {unit}", file=sys.stderr, disable=None, mininterval=0.5
+    ) as bar:
         yield bar
 
 

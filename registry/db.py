@@ -13,7 +13,6 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
-
 # SQLite lets a read transaction upgrade to a write only if nobody wrote meanwhile, failing at once
 # otherwise; transactions that mean to write take the write lock up front (BEGIN IMMEDIATE) and so
 # queue behind each other under busy_timeout instead.

@@ -142,7 +142,9 @@ def auth(app: Flask) -> Callable[..., dict[str, str]]:
 
     def make(*scopes: str, name: str | None = None, app: Flask = app) -> dict[str, str]:
         with app.app_context():
-            _key, secret = create_key(name or f"test-{secrets.token_hex(3)}", list(scopes or ["admin"]), "test")
+            _key, secret = create_key(
+                name or f"test-{secrets.token_hex(3)}", list(scopes or ["admin"]), "test"
+            )
             db.session.commit()
         return {"Authorization": f"Bearer {secret}"}
 
@@ -158,7 +160,9 @@ def is_postgres(database_url: str) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip PostgreSQL-only tests on SQLite."""
     url = os.environ.get("REGISTRY_TEST_DATABASE_URL", "")
-    on_pg = url.startswith("postgresql") or (not url and os.environ.get("REGISTRY_TEST_BACKEND") == "postgres")
+    on_pg = url.startswith("postgresql") or (
+        not url and os.environ.get("REGISTRY_TEST_BACKEND") == "postgres"
+    )
     if on_pg:
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (REGISTRY_TEST_BACKEND=postgres)")

@@ -159,7 +159,9 @@ def iter_json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None
             yield number, None, f"not JSON: {exc.msg} at column {exc.colno}"
 
 
-def import_accounts(lines: Iterable[str], *, actor: str, batch_size: int = 1000, progress: Any = None) -> ImportReport:
+def import_accounts(
+    lines: Iterable[str], *, actor: str, batch_size: int = 1000, progress: Any = None
+) -> ImportReport:
     """Bulk-load accounts from JSON Lines; bad lines are reported and do not stop the good ones."""
     report = ImportReport()
     schema = AccountIn()
@@ -180,7 +182,10 @@ def import_accounts(lines: Iterable[str], *, actor: str, batch_size: int = 1000,
                 fresh.append(account)
         db.session.add_all(fresh)
         db.session.flush()
-        record_many([("account.create", f"account:{a.id}", {**audit_data(a), "source": "import"}) for a in fresh], actor=actor)
+        record_many(
+            [("account.create", f"account:{a.id}", {**audit_data(a), "source": "import"}) for a in fresh],
+            actor=actor,
+        )
         db.session.commit()
         report.created += len(fresh)
         batch.clear()
@@ -212,7 +217,9 @@ def import_accounts(lines: Iterable[str], *, actor: str, batch_size: int = 1000,
 
 def _flatten(messages: Any) -> str:
     if isinstance(messages, dict):
-        return "; ".join(f"{k}: {_flatten(v)}" for k, v in sorted(messages.items(), key=lambda kv: str(kv[0])))
+        return "; ".join(
+            f"{k}: {_flatten(v)}" for k, v in sorted(messages.items(), key=lambda kv: str(kv[0]))
+        )
     if isinstance(messages, list):
         return " ".join(_flatten(m) for m in messages)
     return str(messages)

@@ -16,8 +16,12 @@ keys_cli = AppGroup("keys", help="Manage API keys.")
 
 
 @keys_cli.command("create")
-@click.option("--name", required=True, help="Who or what uses the key; shown as the actor in the audit trail.")
-@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES), help="Repeat for several.")
+@click.option(
+    "--name", required=True, help="Who or what uses the key; shown as the actor in the audit trail."
+)
+@click.option(
+    "--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES), help="Repeat for several."
+)
 def create_command(name: str, scopes: tuple[str, ...]) -> None:
     """Create an API key; the key is printed once, alone on the last line."""
     with writing():

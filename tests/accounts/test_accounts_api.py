@@ -26,8 +26,18 @@ def post(client, headers, **body):
 
 
 def test_create_and_read_an_account(client, headers):
-    response = post(client, headers, id="u1", username="zhangsan_88", display_name="张三", phone=PHONE,
-                    email="Zhang.San+promo@Gmail.com", id_number=ID_NUMBER, device_id="D5A93145", ip="203.0.113.7")
+    response = post(
+        client,
+        headers,
+        id="u1",
+        username="zhangsan_88",
+        display_name="张三",
+        phone=PHONE,
+        email="Zhang.San+promo@Gmail.com",
+        id_number=ID_NUMBER,
+        device_id="D5A93145",
+        ip="203.0.113.7",
+    )
     assert response.status_code == 201, response.json
     body = response.json
     assert body["id"] == "u1"
@@ -88,7 +98,9 @@ def test_bad_fields_are_422_naming_the_field(client, headers, body, field):
 
 @pytest.mark.parametrize("payload", ["{not json", "[1, 2", '"just a string"', "[]", "null", "12"])
 def test_malformed_bodies_are_4xx_json(client, headers, payload):
-    response = client.post("/v1/accounts", data=payload, headers={**headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/v1/accounts", data=payload, headers={**headers, "Content-Type": "application/json"}
+    )
     assert response.status_code in (400, 422)
     assert response.json["code"] == response.status_code
 
@@ -122,7 +134,9 @@ def test_list_filters_and_keyset_pagination(client, headers):
     assert client.get("/v1/accounts?tier=watch", headers=headers).json["items"] == []
 
 
-@pytest.mark.parametrize("query", ["status=zombie", "limit=0", "limit=abc", "cursor=%%%", "cursor=eyJhIjoxfQ", "cursor=WzEsMl0"])
+@pytest.mark.parametrize(
+    "query", ["status=zombie", "limit=0", "limit=abc", "cursor=%%%", "cursor=eyJhIjoxfQ", "cursor=WzEsMl0"]
+)
 def test_bad_list_arguments_are_422(client, headers, query):
     response = client.get(f"/v1/accounts?{query}", headers=headers)
     assert response.status_code == 422, response.json
