@@ -123,10 +123,10 @@ def check_rule(code: str | None, action: str, field: str = "rule") -> None:
         abort(422, f"Invalid value for {field}.", {"json": {field: [problem]}})
 
 
-def list_rules() -> list[Rule]:
-    """Return the catalogue's rules in file order (empty when none is configured)."""
+def describe() -> dict[str, Any]:
+    """Return whether a catalogue is configured and its rules in file order."""
     cat = catalogue()
-    return list(cat.rules.values()) if cat is not None else []
+    return {"configured": cat is not None, "items": list(cat.rules.values()) if cat is not None else []}
 
 
 def init_app(app: Flask) -> None:
