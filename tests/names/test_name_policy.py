@@ -186,9 +186,6 @@ def test_empty_and_symbol_only_names_pass(policy: NamePolicy) -> None:
     assert policy.evaluate("\u200b\u200b★", field="display_name") == []
 
 
-# registry.matching.fold.canonical() raised KeyError on a digit without a leet reading (2, 6, 9) between
-# two letters, e.g. "abc123x", when this test was written; only that failure is tolerated here.
-@pytest.mark.xfail(raises=KeyError, strict=False, reason="canonical() KeyError on 'a2b' (registry.matching)")
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40), st.sampled_from(["username", "display_name"]), st.booleans())
 def test_evaluate_never_raises(name: str, field: str, licensed: bool) -> None:
