@@ -16,6 +16,11 @@ from registry.settings import Settings
 # Feature folders, each exposing ``views.blp`` and/or ``cli.init_app`` and optionally ``init_app``.
 FEATURES = (
     "registry.accounts",
+    "registry.bans",
+    "registry.check",
+    "registry.audit",
+    "registry.credit",
+    "registry.reviews",
     "registry.tiers",
 )
 
@@ -35,7 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(_openapi_config())
     _configure_logging(settings.log_level)
 
-    from registry import auth, db, errors, health, models  # noqa: F401 - models fill the metadata
+    from registry import auth, db, errors, health, metrics, models  # noqa: F401 - models fill the metadata
     from registry.auth import cli as auth_cli
     from registry.extensions import api
 
@@ -46,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.service.init_app(app)
     auth_cli.init_app(app)
     app.register_blueprint(health.blp)
+    metrics.init_app(app)
     for name in FEATURES:
         _load_feature(app, name)
     _request_hooks(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -24,6 +26,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def run(*, host: str, port: int, workers: int, timeout: int) -> None:
     """Start gunicorn in the foreground."""
+    # Workers are processes: metrics go through files that /metrics aggregates across them. This must
+    # be set before prometheus_client creates the metrics, i.e. before the app is first built.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="registry-metrics-")
     # Build the app once in the parent so a bad setting fails before any worker starts.
     from registry import create_app
 
