@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask import g, has_request_context
+from marshmallow import ValidationError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from registry.audit.models import AuditEntry, AuditHead
+from registry.errors import abort
 from registry.extensions import db
+from registry.schemas import decode_cursor, encode_cursor
 from registry.timeutil import utcnow
 
 GENESIS = "0" * 64
@@ -35,11 +40,24 @@ def entry_hash(
 def _lock_head() -> AuditHead:
     # FOR UPDATE serialises appenders on PostgreSQL until their transaction ends; on SQLite the
     # database-wide write lock does the same.
-    head = db.session.scalar(sa.select(AuditHead).where(AuditHead.id == 1).with_for_update())
+    stmt = sa.select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    head = db.session.scalar(stmt)
     if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        db.session.add(head)
-        db.session.flush()
+        # The very first appenders may race to create the head: ON CONFLICT lets the losers wait on
+        # the winner's row instead of failing with a duplicate key.
+        dialect = db.session.get_bind().dialect.name
+        insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(dialect)
+        if insert is None:
+            db.session.add(AuditHead(id=1, seq=0, hash=GENESIS))
+            db.session.flush()
+        else:
+            db.session.execute(
+                insert(AuditHead)
+                .values(id=1, seq=0, hash=GENESIS)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+        head = db.session.scalar(stmt.execution_options(populate_existing=True))
+        assert head is not None
     return head
 
 
@@ -72,8 +90,16 @@ def record_many(
         clean = json.loads(json.dumps(data, default=str))
         digest = entry_hash(prev, seq, now, who, action, subject, clean)
         rows.append(
-            {"seq": seq, "at": now, "actor": who, "action": action, "subject": subject, "data": clean,
-             "prev_hash": prev, "hash": digest}
+            {
+                "seq": seq,
+                "at": now,
+                "actor": who,
+                "action": action,
+                "subject": subject,
+                "data": clean,
+                "prev_hash": prev,
+                "hash": digest,
+            }
         )
         prev = digest
     if rows:
@@ -82,3 +108,28 @@ def record_many(
         head.seq, head.hash = seq, prev
         db.session.flush()
     return rows
+
+
+def list_entries(args: Mapping[str, Any]) -> tuple[list[AuditEntry], str | None]:
+    """Return a page of matching entries (newest first unless ``order=asc``) and the next cursor."""
+    stmt = sa.select(AuditEntry)
+    for name in ("subject", "actor", "action"):
+        if args.get(name):
+            stmt = stmt.where(getattr(AuditEntry, name) == args[name])
+    if args.get("since") is not None:
+        stmt = stmt.where(AuditEntry.at >= args["since"])
+    if args.get("until") is not None:
+        stmt = stmt.where(AuditEntry.at < args["until"])
+    ascending = args.get("order") == "asc"
+    if args.get("cursor"):
+        try:
+            (after,) = decode_cursor(args["cursor"])
+            after = int(after)
+        except (ValidationError, ValueError, TypeError):
+            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
+        stmt = stmt.where(AuditEntry.seq > after if ascending else AuditEntry.seq < after)
+    limit = args.get("limit", 100)
+    stmt = stmt.order_by(AuditEntry.seq.asc() if ascending else AuditEntry.seq.desc()).limit(limit + 1)
+    rows = list(db.session.scalars(stmt))
+    nxt = encode_cursor([rows[limit - 1].seq]) if len(rows) > limit else None
+    return rows[:limit], nxt
