@@ -22,6 +22,7 @@ FEATURES = (
     "registry.credit",
     "registry.reviews",
     "registry.tiers",
+    "registry.verification",
 )
 
 REQUEST_ID_HEADER = "X-Request-Id"
