@@ -40,7 +40,9 @@ class AccountOut(Schema):
     status = fields.String()
     tier = fields.String()
     tier_pinned = fields.Boolean()
-    credit = fields.Integer()
+    credit = fields.Method(
+        "_credit", metadata={"type": "integer", "description": "Effective credit 0-100, recovery included."}
+    )
     news_licensed = fields.Boolean()
     verification = fields.Method("_verification")
     identifiers = fields.Method("_identifiers", metadata={"description": "Masked forms only."})
@@ -50,6 +52,11 @@ class AccountOut(Schema):
     purged_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
+
+    def _credit(self, account: object) -> int:
+        from registry.credit.service import effective_credit
+
+        return effective_credit(account)  # type: ignore[arg-type]
 
     def _verification(self, account: object) -> dict[str, object]:
         return VerificationOut().dump(account)  # type: ignore[return-value]
