@@ -24,6 +24,13 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
+def _warm_worker(worker: Any) -> None:
+    """Build the worker's check engine before it accepts connections, so it is ready for traffic."""
+    from registry.check.engine import warm
+
+    warm(worker.wsgi)
+
+
 def run(*, host: str, port: int, workers: int, timeout: int) -> None:
     """Start gunicorn in the foreground."""
     # Workers are processes: metrics go through files that /metrics aggregates across them. This must
@@ -44,5 +51,6 @@ def run(*, host: str, port: int, workers: int, timeout: int) -> None:
             # Only method, path, status and time: query strings and bodies may carry identifiers.
             "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s',
             "preload_app": False,
+            "post_worker_init": _warm_worker,
         }
     ).run()

@@ -1,0 +1,43 @@
+"""``registry bans import``."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from registry.cli_util import cli_actor, open_input, progress_bar
+
+bans_cli = AppGroup("bans", help="Bulk ban operations.")
+
+
+@bans_cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--batch-size", default=2000, show_default=True, help="Bans committed per transaction.")
+def import_command(file: str, batch_size: int) -> None:
+    """Bulk-load bans from JSON Lines (one POST /v1/bans body per line); re-runs create nothing new."""
+    from registry.bans.service import import_bans
+    from registry.db import writing
+
+    started = time.perf_counter()
+    with open_input(file) as fh, progress_bar(file, "bans") as bar, writing():
+        report = import_bans(fh, actor=cli_actor(), batch_size=batch_size, progress=bar)
+    elapsed = time.perf_counter() - started
+    for number, message in report.errors:
+        click.echo(f"line {number}: {message}", err=True)
+    rate = report.created / elapsed if elapsed > 0 else 0.0
+    # Same wording as the accounts import, so scripts read both summaries alike.
+    click.echo(
+        f"bans: {report.read} lines read, {report.created} created, {report.skipped} already present, "
+        f"{len(report.errors)} rejected ({elapsed:.1f} s, {rate:,.0f} bans/s)"
+    )
+    if report.errors:
+        sys.exit(1)
+
+
+def init_app(app: Flask) -> None:
+    """Register the command group."""
+    app.cli.add_command(bans_cli)

@@ -1,0 +1,99 @@
+"""Ban documents in and out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from registry.schemas import PageArgs, UtcDateTime
+
+BAN_VIEW_STATUSES = ("active", "lifted", "expired")
+# Caps keep one ban (and one import line) from carrying unbounded work.
+MAX_PER_FIELD = 100
+MAX_NAMES = 50
+NAME = validate.Length(min=1, max=256)
+
+
+def _identifier_list() -> fields.List:
+    return fields.List(fields.String(), load_default=list, validate=validate.Length(max=MAX_PER_FIELD))
+
+
+class BanIdentifiersIn(Schema):
+    email = _identifier_list()
+    phone = _identifier_list()
+    id_number = _identifier_list()
+    device_id = _identifier_list()
+    ip = fields.List(
+        fields.String(),
+        load_default=list,
+        validate=validate.Length(max=MAX_PER_FIELD),
+        metadata={"description": "Addresses or CIDR ranges (IPv4 /8 or narrower, IPv6 /16 or narrower)."},
+    )
+
+
+class BanIn(Schema):
+    account_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=128))
+    identifiers = fields.Nested(BanIdentifiersIn, load_default=dict)
+    names = fields.List(
+        fields.String(validate=NAME), load_default=list, validate=validate.Length(max=MAX_NAMES)
+    )
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    rule = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    expires_at = UtcDateTime(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _covers_something(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        idents = data.get("identifiers") or {}
+        if not data.get("account_id") and not data.get("names") and not any(idents.values()):
+            raise ValidationError("Give at least one of account_id, identifiers, names.", "account_id")
+
+
+class LiftIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class BanOut(Schema):
+    id = fields.String()
+    status = fields.Method("_status", metadata={"description": "active, lifted or expired."})
+    account_id = fields.String(allow_none=True)
+    reason = fields.String()
+    rule = fields.String()
+    expires_at = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+    created_by = fields.String()
+    lifted_at = UtcDateTime(allow_none=True)
+    lifted_by = fields.String(allow_none=True)
+    lift_reason = fields.String(allow_none=True)
+    source = fields.String()
+    identifiers = fields.Method(
+        "_identifiers",
+        metadata={"description": "Masked forms by kind (ip_range in clear); never raw values."},
+    )
+    names = fields.Method("_names")
+
+    def _status(self, ban: Any) -> str:
+        from registry.bans.service import view_status
+
+        return view_status(ban)
+
+    def _identifiers(self, ban: Any) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for ident in ban.identifiers:
+            shown = ident.value if ident.kind == "ip_range" else ident.mask
+            out.setdefault(ident.kind, []).append(shown or "****")
+        return out
+
+    def _names(self, ban: Any) -> list[str]:
+        return [n.name for n in ban.names]
+
+
+class BanListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(BAN_VIEW_STATUSES))
+    account_id = fields.String(validate=validate.Length(min=1, max=128))
+    rule = fields.String(validate=validate.Length(min=1, max=64))
+
+
+class BanPage(Schema):
+    items = fields.List(fields.Nested(BanOut))
+    next = fields.String(allow_none=True)

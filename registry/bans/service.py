@@ -1,0 +1,466 @@
+"""Create, read, list, lift and import bans; each change audited and logged for the check engines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from registry.accounts.models import IDENTIFIER_FIELDS, Account
+from registry.accounts.service import ImportReport, iter_json_lines
+from registry.audit.service import record, record_many
+from registry.auth.service import current_actor
+from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
+from registry.bans.schemas import BanIn
+from registry.errors import abort
+from registry.extensions import db
+from registry.identifiers import InvalidIdentifier, PiiHasher, normalize, normalize_ip_or_network
+from registry.ids import new_id
+from registry.matching import encode_name
+from registry.pii import hasher
+from registry.rules import check_rule as catalogue_check
+from registry.schemas import decode_cursor, encode_cursor
+from registry.timeutil import utcnow
+
+BAN_FIELDS = ("email", "phone", "id_number", "device_id", "ip")
+
+
+class BanInputError(ValueError):
+    """A ban document is unusable; ``errors`` is shaped like marshmallow's (field -> messages)."""
+
+    def __init__(self, errors: Mapping[str, Any]) -> None:
+        super().__init__(_flatten(errors))
+        self.errors = dict(errors)
+
+
+@dataclass
+class PreparedBan:
+    """A validated ban in stored form: hashed identifiers, encoded names, and its fingerprint."""
+
+    account_id: str | None
+    reason: str
+    rule: str
+    expires_at: datetime | None
+    # (kind, value_hash, value, mask): value only for ip_range, hash and mask for the rest.
+    identifiers: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
+    names: list[tuple[str, str]] = field(default_factory=list)
+    fingerprint: str = ""
+    id: str = ""
+
+    def add_identifier(self, kind: str, digest: str | None, value: str | None, mask: str | None) -> None:
+        """Add one identifier unless the ban already holds it."""
+        if not any(i[0] == kind and i[1] == digest and i[2] == value for i in self.identifiers):
+            self.identifiers.append((kind, digest, value, mask))
+
+    def add_name(self, name: str | None) -> None:
+        """Add one name (with its match keys) unless the ban already holds it."""
+        if name and not any(n == name for n, _ in self.names):
+            self.names.append((name, encode_name(name)))
+
+
+def prepare_ban(data: Mapping[str, Any], pii: PiiHasher) -> PreparedBan:
+    """Normalise, hash and mask a schema-loaded ban body; raise BanInputError naming bad identifiers."""
+    prepared = PreparedBan(data.get("account_id"), data["reason"], data["rule"], data.get("expires_at"))
+    errors: dict[str, dict[str, list[str]]] = {}
+    idents = data.get("identifiers") or {}
+    for kind in BAN_FIELDS:
+        for position, raw in enumerate(idents.get(kind) or ()):
+            try:
+                if kind == "ip":
+                    canonical = normalize_ip_or_network(raw)
+                    if "/" in canonical:
+                        # Ranges are not personal data and must be matched by containment: kept in clear.
+                        prepared.add_identifier("ip_range", None, canonical, canonical)
+                        continue
+                else:
+                    canonical = normalize(kind, raw)
+            except InvalidIdentifier as exc:
+                errors.setdefault(kind, {})[str(position)] = [exc.message]
+                continue
+            prepared.add_identifier(kind, pii.digest(kind, canonical), None, pii.mask(kind, canonical))
+    if errors:
+        raise BanInputError({"identifiers": errors})
+    for name in data.get("names") or ():
+        if name.strip():
+            prepared.add_name(name)
+    prepared.fingerprint = fingerprint(prepared)
+    return prepared
+
+
+def fingerprint(prepared: PreparedBan) -> str:
+    """Return the sha256 of a ban's normalised content (what makes two import lines the same ban)."""
+    content = [
+        prepared.account_id,
+        sorted(f"{kind}:{digest or value}" for kind, digest, value, _ in prepared.identifiers),
+        sorted(name for name, _ in prepared.names),
+        prepared.reason,
+        prepared.rule,
+        prepared.expires_at.isoformat() if prepared.expires_at else None,
+    ]
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def capture_account(prepared: PreparedBan, account: Account) -> None:
+    """Add the account's own names and identifier hashes to the ban."""
+    for name in (account.username, account.display_name):
+        prepared.add_name(name)
+    for f in IDENTIFIER_FIELDS:
+        digest = getattr(account, f"{f}_hash")
+        if digest:
+            prepared.add_identifier(f, digest, None, getattr(account, f"{f}_mask"))
+
+
+def check_rule(code: str) -> None:
+    """Refuse a rule the rules catalogue (when configured) does not know or that does not allow bans (422)."""
+    catalogue_check(code, action="ban")
+
+
+def view_status(ban: Ban, now: datetime | None = None) -> str:
+    """Return active, lifted or expired (an active ban whose expires_at has passed)."""
+    if ban.status == "active" and ban.expires_at is not None and ban.expires_at <= (now or utcnow()):
+        return "expired"
+    return ban.status
+
+
+def ban_audit_data(prepared: PreparedBan, source: str) -> dict[str, Any]:
+    """Describe a ban for the audit trail: masks, ranges and names, never raw identifiers."""
+    masks: dict[str, list[str]] = {}
+    for kind, _digest, _value, mask in prepared.identifiers:
+        masks.setdefault(kind, []).append(mask or "****")
+    return {
+        "account_id": prepared.account_id,
+        "reason": prepared.reason,
+        "rule": prepared.rule,
+        "expires_at": prepared.expires_at,
+        "identifiers": masks,
+        "names": [n for n, _ in prepared.names],
+        "source": source,
+    }
+
+
+def _insert(
+    prepared: Sequence[PreparedBan], *, actor: str, source: str, now: datetime, keep_fingerprint: bool
+) -> None:
+    """Insert bans, their identifiers, names and create events with set-based core inserts."""
+    ban_rows, ident_rows, name_rows, event_rows = [], [], [], []
+    for p in prepared:
+        p.id = p.id or new_id("ban_")
+        ban_rows.append(
+            {
+                "id": p.id,
+                "account_id": p.account_id,
+                "reason": p.reason,
+                "rule": p.rule,
+                "status": "active",
+                "expires_at": p.expires_at,
+                "created_at": now,
+                "created_by": actor,
+                "source": source,
+                "fingerprint": p.fingerprint if keep_fingerprint else None,
+            }
+        )
+        ident_rows.extend(
+            {"ban_id": p.id, "kind": k, "value_hash": h, "value": v, "mask": m}
+            for k, h, v, m in p.identifiers
+        )
+        name_rows.extend({"ban_id": p.id, "name": n[:256], "encoded": e} for n, e in p.names)
+        event_rows.append({"ban_id": p.id, "op": "create", "at": now})
+    for model, rows in (
+        (Ban, ban_rows),
+        (BanIdentifier, ident_rows),
+        (BanName, name_rows),
+        (BanEvent, event_rows),
+    ):
+        if rows:
+            db.session.execute(sa.insert(model), rows)
+
+
+def _mark_banned(
+    accounts: Iterable[Account], ban_of: Mapping[str, str], *, actor: str, now: datetime
+) -> None:
+    entries = []
+    for account in accounts:
+        if account.status in ("banned", "purged"):
+            continue
+        entries.append(
+            (
+                "account.status",
+                f"account:{account.id}",
+                {"from": account.status, "to": "banned", "ban_id": ban_of[account.id]},
+            )
+        )
+        account.status = "banned"
+        account.status_changed_at = now
+    db.session.flush()
+    if entries:
+        record_many(entries, actor=actor)
+
+
+def _stale_engine() -> None:
+    """Tell this process's check engine to read the ban log on its next check (others poll it)."""
+    engine = current_app.extensions.get("registry.check_engine")
+    if engine is not None:
+        engine.mark_stale()
+
+
+def add_ban(data: Mapping[str, Any], *, actor: str, source: str) -> Ban:
+    """Create a ban from a schema-loaded body in the current transaction, without committing."""
+    check_rule(data["rule"])
+    now = utcnow()
+    if data.get("expires_at") is not None and data["expires_at"] <= now:
+        abort(422, "Invalid ban.", {"json": {"expires_at": ["Must be in the future."]}})
+    try:
+        prepared = prepare_ban(data, hasher())
+    except BanInputError as exc:
+        abort(422, "Invalid ban.", {"json": exc.errors})
+    account = None
+    if prepared.account_id:
+        account = db.session.scalar(
+            sa.select(Account).where(Account.id == prepared.account_id).with_for_update()
+        )
+        if account is None:
+            abort(422, "Invalid ban.", {"json": {"account_id": [f"No account {prepared.account_id!r}."]}})
+        capture_account(prepared, account)
+    _insert([prepared], actor=actor, source=source, now=now, keep_fingerprint=False)
+    record("ban.create", f"ban:{prepared.id}", ban_audit_data(prepared, source), actor=actor)
+    if account is not None:
+        _mark_banned([account], {account.id: prepared.id}, actor=actor, now=now)
+    ban = db.session.get(Ban, prepared.id)
+    assert ban is not None
+    return ban
+
+
+def create_ban(data: Mapping[str, Any]) -> Ban:
+    """Ban identifiers, names and/or an account (POST /v1/bans); commit once."""
+    ban = add_ban(data, actor=current_actor(), source="api")
+    db.session.commit()
+    _stale_engine()
+    return ban
+
+
+def ban_account(
+    account_id: str,
+    *,
+    reason: str,
+    rule: str,
+    actor: str,
+    expires_at: datetime | None = None,
+    source: str = "review",
+) -> Ban:
+    """Ban an account with its captured names and identifiers; the caller commits."""
+    ban = add_ban(
+        {
+            "account_id": account_id,
+            "reason": reason,
+            "rule": rule,
+            "expires_at": expires_at,
+            "identifiers": {},
+            "names": [],
+        },
+        actor=actor,
+        source=source,
+    )
+    _stale_engine()
+    return ban
+
+
+def get_ban(ban_id: str, *, for_update: bool = False) -> Ban:
+    """Return the ban or abort with 404."""
+    stmt = sa.select(Ban).where(Ban.id == ban_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    ban = db.session.scalar(stmt)
+    if ban is None:
+        abort(404, f"No ban {ban_id!r}.")
+    return ban
+
+
+def list_bans(args: Mapping[str, Any]) -> tuple[list[Ban], str | None]:
+    """Return one page of bans matching the filters, oldest first, and the next cursor."""
+    stmt = sa.select(Ban)
+    now = utcnow()
+    status = args.get("status")
+    not_expired = sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now)
+    if status == "active":
+        stmt = stmt.where(Ban.status == "active", not_expired)
+    elif status == "expired":
+        stmt = stmt.where(Ban.status == "active", Ban.expires_at <= now)
+    elif status == "lifted":
+        stmt = stmt.where(Ban.status == "lifted")
+    if args.get("account_id"):
+        stmt = stmt.where(Ban.account_id == args["account_id"])
+    if args.get("rule"):
+        stmt = stmt.where(Ban.rule == args["rule"])
+    if args.get("cursor"):
+        try:
+            (after,) = decode_cursor(args["cursor"])
+        except (ValidationError, ValueError):
+            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
+        stmt = stmt.where(Ban.id > str(after))
+    limit = args.get("limit", 100)
+    rows = list(db.session.scalars(stmt.order_by(Ban.id).limit(limit + 1)))
+    nxt = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return rows[:limit], nxt
+
+
+def lift_ban(ban_id: str, reason: str) -> Ban:
+    """Lift an active ban with a reason (409 if it is not active); its account may become active again."""
+    actor = current_actor()
+    ban = get_ban(ban_id, for_update=True)
+    now = utcnow()
+    state = view_status(ban, now)
+    if state != "active":
+        abort(409, f"Ban {ban_id!r} is {state}, not active.")
+    ban.status = "lifted"
+    ban.lifted_at = now
+    ban.lifted_by = actor
+    ban.lift_reason = reason
+    db.session.add(BanEvent(ban_id=ban.id, op="lift", at=now))
+    db.session.flush()
+    record("ban.lift", f"ban:{ban.id}", {"reason": reason, "rule": ban.rule, "account_id": ban.account_id})
+    if ban.account_id:
+        _restore_account(ban.account_id, ban.id, now)
+    db.session.commit()
+    _stale_engine()
+    return ban
+
+
+def _restore_account(account_id: str, lifted_ban_id: str, now: datetime) -> None:
+    account = db.session.scalar(sa.select(Account).where(Account.id == account_id).with_for_update())
+    if account is None or account.status != "banned":
+        return
+    others = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Ban)
+        .where(
+            Ban.account_id == account_id,
+            Ban.id != lifted_ban_id,
+            Ban.status == "active",
+            sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now),
+        )
+    )
+    if others:
+        return
+    account.status = "active"
+    account.status_changed_at = now
+    db.session.flush()
+    record(
+        "account.status", f"account:{account.id}", {"from": "banned", "to": "active", "ban_id": lifted_ban_id}
+    )
+
+
+# --- bulk import -------------------------------------------------------------------------------
+
+
+@dataclass
+class BanImportReport(ImportReport):
+    """What a ban import did: ``errors`` holds rejected lines only, ``skipped`` those already present."""
+
+
+def import_bans(
+    lines: Iterable[str], *, actor: str, batch_size: int = 2000, progress: Any = None
+) -> BanImportReport:
+    """Bulk-load bans from JSON Lines; bad lines are reported, good ones kept, re-runs create nothing."""
+    report = BanImportReport()
+    schema = BanIn()
+    pii = hasher()
+    batch: list[tuple[int, PreparedBan]] = []
+    seen: set[str] = set()
+    checked_rules: dict[str, str | None] = {}
+
+    def flush() -> None:
+        if not batch:
+            return
+        now = utcnow()
+        prints = [p.fingerprint for _, p in batch]
+        present = set(db.session.scalars(sa.select(Ban.fingerprint).where(Ban.fingerprint.in_(prints))))
+        account_ids = {p.account_id for _, p in batch if p.account_id}
+        accounts = {}
+        if account_ids:
+            accounts = {
+                a.id: a
+                for a in db.session.scalars(
+                    sa.select(Account).where(Account.id.in_(account_ids)).with_for_update()
+                )
+            }
+        fresh: list[PreparedBan] = []
+        for number, p in batch:
+            if p.fingerprint in present:
+                report.skipped += 1
+                continue
+            if p.account_id:
+                account = accounts.get(p.account_id)
+                if account is None:
+                    report.errors.append((number, f"account_id: no account {p.account_id!r}"))
+                    continue
+                capture_account(p, account)
+            fresh.append(p)
+        _insert(fresh, actor=actor, source="import", now=now, keep_fingerprint=True)
+        record_many([("ban.create", f"ban:{p.id}", ban_audit_data(p, "import")) for p in fresh], actor=actor)
+        banned = {p.account_id: p.id for p in fresh if p.account_id}
+        if banned:
+            _mark_banned([accounts[a] for a in banned], banned, actor=actor, now=now)
+        db.session.commit()
+        report.created += len(fresh)
+        batch.clear()
+
+    for number, doc, error in iter_json_lines(lines):
+        report.read += 1
+        if progress is not None:
+            progress.update(1)
+        prepared = None
+        if error is None:
+            try:
+                data = schema.load(doc)
+                if data.get("expires_at") is not None and data["expires_at"] <= utcnow():
+                    raise BanInputError({"expires_at": ["must be in the future"]})
+                error = _rule_error(data["rule"], checked_rules)
+                prepared = prepare_ban(data, pii)
+            except ValidationError as exc:
+                error = _flatten(exc.messages)
+            except BanInputError as exc:
+                error = _flatten(exc.errors)
+        if error is not None or prepared is None:
+            report.errors.append((number, error or "unusable line"))
+            continue
+        if prepared.fingerprint in seen:
+            report.skipped += 1
+            continue
+        seen.add(prepared.fingerprint)
+        batch.append((number, prepared))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return report
+
+
+def _rule_error(code: str, cache: dict[str, str | None]) -> str | None:
+    if code not in cache:
+        try:
+            check_rule(code)
+            cache[code] = None
+        except HTTPException as exc:
+            data = getattr(exc, "data", {}) or {}
+            errors = data.get("errors") or {}
+            cache[code] = (
+                _flatten(errors.get("json", errors)) if errors else (data.get("message") or str(exc))
+            )
+    return cache[code]
+
+
+def _flatten(messages: Any) -> str:
+    if isinstance(messages, dict):
+        return "; ".join(
+            f"{k}: {_flatten(v)}" for k, v in sorted(messages.items(), key=lambda kv: str(kv[0]))
+        )
+    if isinstance(messages, list):
+        return " ".join(_flatten(m) for m in messages)
+    return str(messages)

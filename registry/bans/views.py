@@ -1,0 +1,51 @@
+"""HTTP: /v1/bans."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from registry.auth import require_scope
+from registry.bans import service
+from registry.bans.schemas import BanIn, BanListArgs, BanOut, BanPage, LiftIn
+
+blp = Blueprint("bans", __name__, url_prefix="/v1/bans", description="Bans: the blacklist")
+
+
+@blp.route("")
+class Bans(MethodView):
+    @require_scope("bans:write")
+    @blp.arguments(BanIn)
+    @blp.response(201, BanOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Ban identifiers, names and/or an account."""
+        return service.create_ban(data)
+
+    @require_scope("bans:read")
+    @blp.arguments(BanListArgs, location="query")
+    @blp.response(200, BanPage)
+    def get(self, args: dict[str, Any]) -> Any:
+        """List bans by status, account or rule, a page at a time."""
+        items, nxt = service.list_bans(args)
+        return {"items": items, "next": nxt}
+
+
+@blp.route("/<string:ban_id>")
+class BanById(MethodView):
+    @require_scope("bans:read")
+    @blp.response(200, BanOut)
+    def get(self, ban_id: str) -> Any:
+        """Read one ban with its status (active, lifted or expired)."""
+        return service.get_ban(ban_id)
+
+
+@blp.route("/<string:ban_id>/lift")
+class BanLift(MethodView):
+    @require_scope("bans:write")
+    @blp.arguments(LiftIn)
+    @blp.response(200, BanOut)
+    def post(self, data: dict[str, Any], ban_id: str) -> Any:
+        """Lift an active ban, giving a reason."""
+        return service.lift_ban(ban_id, data["reason"])

@@ -1,0 +1,460 @@
+"""The per-process check engine: in-memory indexes of active bans, kept in step with the ban log.
+
+One engine per app (so per gunicorn worker), in ``app.extensions["registry.check_engine"]``. It is built
+from the database on first use (or by ``warm(app)`` right after a worker forks) and then follows the
+``ban_events`` log: at most once every ``ban_sync_seconds`` a check reads the events after the last one
+applied and updates the indexes incrementally. Nothing here decides alone: a Bloom hit, a name match or
+an IP range hit is confirmed against active bans in the database before it counts, so a lifted ban
+stops counting at once even before the log reaches this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from registry.accounts.models import Account
+from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
+from registry.extensions import db
+from registry.identifiers import IdentifierFilter, IpRangeSet
+from registry.matching import MatchConfig, NameIndex, NameMatch
+from registry.names import NamePolicy
+from registry.names.policy import PLATFORM_VERIFIED
+from registry.reviews.models import NameSuppression
+from registry.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "registry.check_engine"
+PROTECTED_TYPES = ("organization", "public")
+# Identifier digests the Bloom filter is sized for beyond those loaded, so incremental adds fit.
+BLOOM_HEADROOM = 2.0
+BLOOM_MIN_CAPACITY = 100_000
+# A hole in the event ids is either a transaction still in flight (PostgreSQL hands out ids at insert,
+# so a later id can commit first) or one that rolled back. Wait this long for it before moving past.
+GAP_GRACE_SECONDS = 30.0
+# More events than this in one sync, or more dead names than this share: rebuilding is cheaper.
+MAX_EVENTS_PER_SYNC = 20_000
+MAX_DEAD_SHARE = 0.25
+STREAM_ROWS = 20_000
+
+
+@dataclass
+class _State:
+    bloom: IdentifierFilter
+    ranges: IpRangeSet[str]
+    names: NameIndex
+    # ban id -> (expires_at, rule) of every active ban loaded.
+    bans: dict[str, tuple[datetime | None, str]]
+    policy: NamePolicy
+    # account id -> protected name it contributed.
+    protected: dict[str, str]
+    suppressed: dict[str, set[str]]
+    low_water: int
+    applied: set[int] = field(default_factory=set)
+    gap_seen: dict[int, float] = field(default_factory=dict)
+    removed: int = 0
+    name_count: int = 0
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """What the engine holds, for operators and benchmarks."""
+
+    built: bool
+    bans: int
+    names: int
+    identifiers: int
+    ranges: int
+    last_event: int
+    build_seconds: float
+
+
+class CheckEngine:
+    """In-memory ban indexes for one process; thread-safe, built once, synced from the ban log."""
+
+    def __init__(self, app: Flask) -> None:
+        settings = app.config["REGISTRY"]
+        self.sync_seconds = float(settings.ban_sync_seconds)
+        self.name_rules_file = settings.name_rules_file
+        self.match_config = MatchConfig(review_threshold=float(settings.name_review_score))
+        self._build_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._state: _State | None = None
+        self._next_sync = 0.0
+        self.build_seconds = 0.0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Tell whether the indexes are built."""
+        return self._state is not None
+
+    def ensure_ready(self) -> None:
+        """Build the indexes from the database unless built already (once, whichever thread asks first)."""
+        if self._state is not None:
+            return
+        with self._build_lock:
+            if self._state is None:
+                self._state = self._build()
+                self._next_sync = time.monotonic() + self.sync_seconds
+
+    def rebuild(self) -> None:
+        """Build the indexes afresh and swap them in (readers keep the old ones meanwhile)."""
+        with self._build_lock:
+            self._state = self._build()
+            self._next_sync = time.monotonic() + self.sync_seconds
+
+    def mark_stale(self) -> None:
+        """Make the next check read the ban log whatever the interval (this process changed a ban)."""
+        self._next_sync = 0.0
+
+    def maybe_sync(self) -> None:
+        """Apply new ban-log events if ``ban_sync_seconds`` have passed since the last read."""
+        if time.monotonic() >= self._next_sync:
+            self.sync()
+
+    def sync(self) -> int:
+        """Apply the ban-log events not yet seen; return how many were applied."""
+        self.ensure_ready()
+        # One syncing thread is enough; the others answer from the current indexes meanwhile.
+        if not self._sync_lock.acquire(blocking=False):
+            return 0
+        try:
+            self._next_sync = time.monotonic() + self.sync_seconds
+            return self._sync_locked()
+        finally:
+            self._sync_lock.release()
+
+    # --- lookups used by the check service --------------------------------------------------
+
+    @property
+    def policy(self) -> NamePolicy:
+        """Return the name policy, verified organisations' names protected."""
+        return self._require().policy
+
+    def maybe_banned(self, digest: str) -> bool:
+        """Tell whether an identifier digest may belong to an active ban (Bloom: confirm before use)."""
+        return digest in self._require().bloom
+
+    def range_bans(self, address: str) -> set[str]:
+        """Return the ids of bans whose IP ranges contain the address."""
+        state = self._require()
+        return state.ranges.lookup(address) if state.ranges else set()
+
+    def search_names(self, name: str, min_score: float) -> list[NameMatch]:
+        """Return active bans' names this name resembles with at least min_score, best first."""
+        return self._require().names.search(name, limit=10, min_score=min_score)
+
+    def is_active(self, ban_id: str, now: datetime | None = None) -> bool:
+        """Tell whether the ban is loaded as active and not past its expiry."""
+        entry = self._require().bans.get(ban_id)
+        if entry is None:
+            return False
+        expires_at = entry[0]
+        return expires_at is None or expires_at > (now or utcnow())
+
+    def rule_of(self, ban_id: str) -> str | None:
+        """Return the rule an active ban cites."""
+        entry = self._require().bans.get(ban_id)
+        return entry[1] if entry else None
+
+    def is_suppressed(self, ban_id: str, name_key: str) -> bool:
+        """Tell whether staff judged this (ban, canonical name) pair a false positive."""
+        keys = self._require().suppressed.get(ban_id)
+        return bool(keys) and name_key in keys  # type: ignore[operator]
+
+    def stats(self) -> EngineStats:
+        """Return sizes and the last event applied."""
+        state = self._state
+        if state is None:
+            return EngineStats(False, 0, 0, 0, 0, 0, 0.0)
+        return EngineStats(
+            True,
+            len(state.bans),
+            len(state.names),
+            len(state.bloom),
+            len(state.ranges),
+            state.low_water,
+            self.build_seconds,
+        )
+
+    def _require(self) -> _State:
+        if self._state is None:
+            self.ensure_ready()
+        assert self._state is not None
+        return self._state
+
+    # --- building ---------------------------------------------------------------------------
+
+    def _new_policy(self) -> NamePolicy:
+        if self.name_rules_file:
+            return NamePolicy.from_file(self.name_rules_file)
+        return NamePolicy.from_defaults()
+
+    def _build(self) -> _State:
+        started = time.perf_counter()
+        session = db.session
+        now = utcnow()
+        # Read the log's end first: whatever lands after it is applied by the next sync (idempotently).
+        low_water = int(session.scalar(sa.select(sa.func.max(BanEvent.id))) or 0)
+        live = sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
+        bans = {
+            row.id: (row.expires_at, row.rule)
+            for row in session.execute(sa.select(Ban.id, Ban.expires_at, Ban.rule).where(live))
+        }
+        n_idents = int(
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(BanIdentifier)
+                .join(Ban, Ban.id == BanIdentifier.ban_id)
+                .where(live)
+            )
+            or 0
+        )
+        bloom = IdentifierFilter(max(BLOOM_MIN_CAPACITY, int(n_idents * BLOOM_HEADROOM)))
+        ranges: IpRangeSet[str] = IpRangeSet()
+        stmt = (
+            sa.select(BanIdentifier.ban_id, BanIdentifier.kind, BanIdentifier.value_hash, BanIdentifier.value)
+            .join(Ban, Ban.id == BanIdentifier.ban_id)
+            .where(live)
+        )
+        for ban_id, kind, digest, value in session.execute(
+            stmt, execution_options={"yield_per": STREAM_ROWS}
+        ):
+            _add_identifier(bloom, ranges, ban_id, kind, digest, value)
+        names = NameIndex(self.match_config)
+        count = 0
+        stmt = (
+            sa.select(BanName.ban_id, BanName.name, BanName.encoded)
+            .join(Ban, Ban.id == BanName.ban_id)
+            .where(live)
+        )
+        for ban_id, name, encoded in session.execute(stmt, execution_options={"yield_per": STREAM_ROWS}):
+            names.add(ban_id, name, encoded)
+            count += 1
+        names.compact()
+        suppressed: dict[str, set[str]] = {}
+        for ban_id, key in session.execute(sa.select(NameSuppression.ban_id, NameSuppression.name_key)):
+            suppressed.setdefault(ban_id, set()).add(key)
+        policy = self._new_policy()
+        protected = _protected_names(session, None)
+        _protect_many(policy, protected.values())
+        state = _State(bloom, ranges, names, bans, policy, protected, suppressed, low_water, name_count=count)
+        self.build_seconds = time.perf_counter() - started
+        log.info(
+            "check engine built in %.2f s: %d bans, %d identifiers, %d ranges, %d names, %d protected names",
+            self.build_seconds,
+            len(bans),
+            len(bloom),
+            len(ranges),
+            count,
+            len(protected),
+        )
+        return state
+
+    # --- syncing ----------------------------------------------------------------------------
+
+    def _sync_locked(self) -> int:
+        state = self._require()
+        session = db.session
+        rows = session.execute(
+            sa.select(BanEvent.id, BanEvent.ban_id, BanEvent.op)
+            .where(BanEvent.id > state.low_water)
+            .order_by(BanEvent.id)
+            .limit(MAX_EVENTS_PER_SYNC + 1)
+        ).all()
+        if len(rows) > MAX_EVENTS_PER_SYNC:
+            log.info("check engine: %d+ new ban events, rebuilding", MAX_EVENTS_PER_SYNC)
+            self._state = self._build()
+            return len(rows)
+        fresh = [r for r in rows if r.id not in state.applied]
+        if fresh:
+            self._apply(state, session, fresh)
+            state.applied.update(r.id for r in fresh)
+        self._advance(state)
+        if state.bloom.is_overfull() or state.removed > MAX_DEAD_SHARE * max(state.name_count, 1000):
+            log.info("check engine: indexes worn by incremental changes, rebuilding")
+            self._state = self._build()
+        return len(fresh)
+
+    def _advance(self, state: _State) -> None:
+        now = time.monotonic()
+        while state.applied:
+            nxt = state.low_water + 1
+            if nxt in state.applied:
+                state.applied.discard(nxt)
+                state.gap_seen.pop(nxt, None)
+                state.low_water = nxt
+                continue
+            first_seen = state.gap_seen.setdefault(nxt, now)
+            if now - first_seen < GAP_GRACE_SECONDS:
+                break
+            # Still missing after the grace period: a rolled-back insert, nothing will ever fill it.
+            state.gap_seen.pop(nxt, None)
+            state.low_water = nxt
+
+    def _apply(self, state: _State, session: Any, rows: Iterable[Any]) -> None:
+        created: list[str] = []
+        protect: set[str] = set()
+        suppress: set[str] = set()
+        for row in rows:
+            if row.op == "create":
+                created.append(row.ban_id)
+            elif row.op == "lift":
+                self._remove_ban(state, row.ban_id)
+            elif row.op in ("protect", "unprotect"):
+                protect.add(row.ban_id.removeprefix("account:"))
+            elif row.op == "suppress":
+                suppress.add(row.ban_id)
+        if created:
+            self._load_bans(state, session, [b for b in created if b not in state.bans])
+        if protect:
+            self._refresh_protected(state, session, protect)
+        if suppress:
+            fresh: dict[str, set[str]] = {b: set() for b in suppress}
+            for ban_id, key in session.execute(
+                sa.select(NameSuppression.ban_id, NameSuppression.name_key).where(
+                    NameSuppression.ban_id.in_(suppress)
+                )
+            ):
+                fresh[ban_id].add(key)
+            state.suppressed.update(fresh)
+
+    def _remove_ban(self, state: _State, ban_id: str) -> None:
+        # Bloom bits stay: every Bloom hit is confirmed against the database anyway.
+        if state.bans.pop(ban_id, None) is not None:
+            state.removed += 1
+        state.names.remove_ban(ban_id)
+        state.ranges.remove_payload(ban_id)
+
+    def _load_bans(self, state: _State, session: Any, ban_ids: list[str]) -> None:
+        if not ban_ids:
+            return
+        now = utcnow()
+        live = sa.and_(
+            Ban.id.in_(ban_ids),
+            Ban.status == "active",
+            sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now),
+        )
+        found = {
+            r.id: (r.expires_at, r.rule)
+            for r in session.execute(sa.select(Ban.id, Ban.expires_at, Ban.rule).where(live))
+        }
+        if not found:
+            return
+        ids = list(found)
+        for ban_id, kind, digest, value in session.execute(
+            sa.select(
+                BanIdentifier.ban_id, BanIdentifier.kind, BanIdentifier.value_hash, BanIdentifier.value
+            ).where(BanIdentifier.ban_id.in_(ids))
+        ):
+            _add_identifier(state.bloom, state.ranges, ban_id, kind, digest, value)
+        for ban_id, name, encoded in session.execute(
+            sa.select(BanName.ban_id, BanName.name, BanName.encoded).where(BanName.ban_id.in_(ids))
+        ):
+            state.names.add(ban_id, name, encoded)
+            state.name_count += 1
+        state.bans.update(found)
+
+    def _refresh_protected(self, state: _State, session: Any, account_ids: set[str]) -> None:
+        current = _protected_names(session, account_ids)
+        for account_id in account_ids:
+            old = state.protected.pop(account_id, None)
+            new = current.get(account_id)
+            if old is not None and old != new and not _still_protected(state, old):
+                state.policy.remove_protected(old)
+            if new is not None:
+                state.protected[account_id] = new
+                _protect_many(state.policy, [new])
+
+
+def _add_identifier(
+    bloom: IdentifierFilter,
+    ranges: IpRangeSet[str],
+    ban_id: str,
+    kind: str,
+    digest: str | None,
+    value: str | None,
+) -> None:
+    if kind == "ip_range":
+        if value:
+            try:
+                ranges.add(value, ban_id)
+            except ValueError:
+                log.warning("ban %s holds an unreadable ip_range; skipped", ban_id)
+    elif digest:
+        bloom.add(digest)
+
+
+def _protected_names(session: Any, account_ids: set[str] | None) -> dict[str, str]:
+    stmt = sa.select(Account.id, Account.display_name).where(
+        Account.verification_status == "verified",
+        Account.account_type.in_(PROTECTED_TYPES),
+        Account.display_name.is_not(None),
+        Account.status.not_in(("banned", "purged")),
+    )
+    if account_ids is not None:
+        stmt = stmt.where(Account.id.in_(account_ids))
+    return {account_id: name for account_id, name in session.execute(stmt) if name}
+
+
+def _still_protected(state: _State, name: str) -> bool:
+    return any(other == name for other in state.protected.values())
+
+
+def _protect_many(policy: NamePolicy, names: Iterable[str]) -> None:
+    for name in names:
+        try:
+            policy.add_protected(name, rule=PLATFORM_VERIFIED)
+        except ValueError:
+            # Too short to match safely once folded: protecting it would flag ordinary names.
+            log.info("verified account name too short to protect; skipped")
+
+
+def get_engine(app: Flask | None = None) -> CheckEngine:
+    """Return the app's engine, creating it (unbuilt) on first call."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    engine = app.extensions.get(EXTENSION_KEY)
+    if engine is None:
+        with _create_lock:
+            engine = app.extensions.get(EXTENSION_KEY)
+            if engine is None:
+                engine = CheckEngine(app)
+                app.extensions[EXTENSION_KEY] = engine
+    return engine  # type: ignore[no-any-return]
+
+
+_create_lock = threading.Lock()
+
+
+def warm(app: Flask) -> CheckEngine:
+    """Build the app's engine now (gunicorn calls this in each worker right after fork)."""
+    with app.app_context():
+        engine = get_engine(app)
+        try:
+            engine.ensure_ready()
+        finally:
+            db.session.remove()
+    return engine
+
+
+def readiness_probe() -> str | None:
+    """Build the engine if needed; report a problem instead of raising."""
+    try:
+        engine = get_engine()
+        engine.ensure_ready()
+    except Exception as exc:  # noqa: BLE001 - a health probe reports, it does not fail the request
+        db.session.rollback()
+        log.exception("check engine could not be built")
+        return f"check engine: {exc.__class__.__name__}"
+    return None

@@ -1,0 +1,49 @@
+"""Signup check documents in and out."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from registry.accounts.models import ACCOUNT_TYPES
+
+DECISIONS = ("allow", "review", "deny")
+
+
+def _identifier() -> fields.String:
+    # Length is not capped here: a malformed identifier is a reason (invalid_identifier), never an error.
+    return fields.String(load_default=None, allow_none=True)
+
+
+class CheckIn(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    display_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=256))
+    email = _identifier()
+    phone = _identifier()
+    id_number = _identifier()
+    device_id = _identifier()
+    ip = _identifier()
+    account_type = fields.String(load_default="personal", validate=validate.OneOf(ACCOUNT_TYPES))
+
+
+class ReasonOut(Schema):
+    code = fields.String(
+        metadata={
+            "description": "banned_identifier, similar_to_banned_name, invalid_identifier, identifier_reuse, "
+            "common_name (informational), or a name-policy code (impersonation, prohibited_term, "
+            "contact_in_name, news_word, strict_review_word)."
+        }
+    )
+    field = fields.String()
+    ban_id = fields.String()
+    score = fields.Float()
+    matched = fields.String()
+    rule = fields.String()
+    term = fields.String()
+    accounts = fields.Integer()
+    message = fields.String()
+
+
+class CheckOut(Schema):
+    decision = fields.String(metadata={"description": "allow, review or deny."})
+    check_id = fields.String()
+    reasons = fields.List(fields.Nested(ReasonOut))

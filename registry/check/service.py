@@ -1,0 +1,248 @@
+"""Decide a signup check (allow / review / deny) and keep the checks worth keeping."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from registry.accounts.models import Account
+from registry.accounts.service import name_key
+from registry.auth.service import current_actor
+from registry.bans.models import Ban, BanIdentifier
+from registry.check.engine import CheckEngine, get_engine, readiness_probe
+from registry.check.models import CheckRecord
+from registry.db import writing
+from registry.extensions import db
+from registry.health import add_probe
+from registry.identifiers import InvalidIdentifier, normalize
+from registry.ids import new_id
+from registry.pii import hasher
+from registry.reviews.models import Review
+from registry.timeutil import utcnow
+
+SEVERITY = {"allow": 0, "review": 1, "deny": 2}
+IDENTIFIER_FIELDS = ("email", "phone", "id_number", "device_id", "ip")
+# Identifiers a person rarely shares with many accounts; an email is excluded as too easy to mint.
+REUSE_FIELDS = ("phone", "id_number", "device_id")
+NAME_FIELDS = ("username", "display_name")
+
+
+class _Reasons:
+    """Reasons with the decision each implies; the check's decision is the most severe."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, dict[str, Any]]] = []
+
+    def add(self, decision: str, reason: dict[str, Any]) -> None:
+        self.items.append((decision, reason))
+
+    @property
+    def decision(self) -> str:
+        return max((d for d, _ in self.items), key=SEVERITY.__getitem__, default="allow")
+
+    @property
+    def reasons(self) -> list[dict[str, Any]]:
+        return [r for _, r in self.items]
+
+
+def _live(now: datetime) -> Any:
+    return sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
+
+
+def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict[str, str]]:
+    """Evaluate one check read-only; return its reasons and the masked identifiers."""
+    settings = current_app.config["REGISTRY"]
+    engine.ensure_ready()
+    engine.maybe_sync()
+    now = utcnow()
+    out = _Reasons()
+    pii = hasher()
+    digests: dict[str, str] = {}
+    masked: dict[str, str] = {}
+    for f in IDENTIFIER_FIELDS:
+        value = data.get(f)
+        if value is None:
+            continue
+        try:
+            canonical = normalize(f, value)
+        except InvalidIdentifier as exc:
+            # Not a review: POST /v1/accounts refuses the same malformed value (422), so no account can
+            # be registered with an identifier this check could not look up. The message never holds it.
+            out.add("allow", {"code": "invalid_identifier", "field": f, "message": exc.message})
+            continue
+        digests[f] = pii.digest(f, canonical)
+        masked[f] = pii.mask(f, canonical)
+
+    maybe = {f: d for f, d in digests.items() if engine.maybe_banned(d)}
+    if maybe:
+        rows = db.session.execute(
+            sa.select(BanIdentifier.kind, BanIdentifier.value_hash, sa.func.min(BanIdentifier.ban_id))
+            .join(Ban, Ban.id == BanIdentifier.ban_id)
+            .where(BanIdentifier.value_hash.in_(set(maybe.values())), _live(now))
+            .group_by(BanIdentifier.kind, BanIdentifier.value_hash)
+        ).all()
+        for kind, digest, ban_id in rows:
+            if maybe.get(kind) == digest:
+                # An address is shared behind NAT and carrier-grade NAT: review, never deny.
+                out.add(
+                    "review" if kind == "ip" else "deny",
+                    {"code": "banned_identifier", "field": kind, "ban_id": ban_id},
+                )
+
+    # Candidates the database still has to confirm as active: IP ranges and name matches.
+    pending: list[tuple[str, str, dict[str, Any]]] = []
+    if "ip" in digests:
+        for ban_id in sorted(engine.range_bans(str(data["ip"]))):
+            if engine.is_active(ban_id, now):
+                pending.append(
+                    (ban_id, "review", {"code": "banned_identifier", "field": "ip", "ban_id": ban_id})
+                )
+
+    common_candidates: list[tuple[str, dict[str, Any]]] = []
+    review_score = float(settings.name_review_score)
+    for f in NAME_FIELDS:
+        name = data.get(f)
+        if not name:
+            continue
+        key = name_key(name) or ""
+        for m in engine.search_names(name, min_score=review_score):
+            if not engine.is_active(m.ban_id, now) or engine.is_suppressed(m.ban_id, key):
+                continue
+            reason = {
+                "code": "similar_to_banned_name",
+                "field": f,
+                "ban_id": m.ban_id,
+                "score": m.score,
+                "matched": m.matched,
+            }
+            if m.exact and f == "username":
+                pending.append((m.ban_id, "deny", reason))
+            elif m.exact and f == "display_name":
+                common_candidates.append((m.ban_id, reason))
+            else:
+                pending.append((m.ban_id, "review", reason))
+        for finding in engine.policy.evaluate(name, field=f):
+            out.add(
+                finding.decision,
+                {"code": finding.code, "field": finding.field, "rule": finding.rule, "term": finding.term},
+            )
+
+    if common_candidates:
+        key = name_key(data.get("display_name")) or ""
+        holders = int(
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Account)
+                .where(Account.display_key == key, Account.status == "active")
+            )
+            or 0
+        )
+        for ban_id, reason in common_candidates:
+            if holders >= settings.common_name_accounts:
+                # Weak evidence alone: shown, but it does not open a review by itself.
+                pending.append(
+                    (
+                        ban_id,
+                        "allow",
+                        {
+                            "code": "common_name",
+                            "field": "display_name",
+                            "ban_id": ban_id,
+                            "accounts": holders,
+                        },
+                    )
+                )
+            else:
+                pending.append((ban_id, "review", reason))
+
+    if pending:
+        ids = {ban_id for ban_id, _, _ in pending}
+        active = set(db.session.scalars(sa.select(Ban.id).where(Ban.id.in_(ids), _live(now))))
+        for ban_id, decision, reason in pending:
+            if ban_id in active:
+                out.add(decision, reason)
+
+    threshold = int(settings.identifier_accounts_review)
+    reuse = [f for f in REUSE_FIELDS if f in digests]
+    if threshold > 0 and reuse:
+        parts = [
+            sa.select(sa.literal(f).label("field"), sa.func.count().label("n"))
+            .select_from(Account)
+            .where(getattr(Account, f"{f}_hash") == digests[f], Account.status != "purged")
+            for f in reuse
+        ]
+        for f, n in db.session.execute(sa.union_all(*parts)).all():
+            if n >= threshold:
+                out.add("review", {"code": "identifier_reuse", "field": f, "accounts": int(n)})
+    return out, masked
+
+
+def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Answer POST /v1/check; store the check (and open a review) only when it is not allowed."""
+    result, masked = decide(data, get_engine())
+    decision = result.decision
+    check_id = new_id("chk_")
+    if decision != "allow":
+        # The decision was read-only; write in a fresh transaction that takes the write lock up front,
+        # so SQLite never has to upgrade a read transaction (which fails at once under contention).
+        db.session.rollback()
+        with writing():
+            record_check(
+                decision,
+                result.reasons,
+                username=data.get("username"),
+                display_name=data.get("display_name"),
+                masked=masked,
+                actor=current_actor(),
+                check_id=check_id,
+            )
+            db.session.commit()
+    return {"decision": decision, "check_id": check_id, "reasons": result.reasons}
+
+
+def record_check(
+    decision: str,
+    reasons: list[dict[str, Any]],
+    *,
+    username: str | None,
+    display_name: str | None,
+    masked: Mapping[str, str],
+    actor: str,
+    check_id: str | None = None,
+) -> CheckRecord:
+    """Store a review/deny check and open a review when the decision is review; the caller commits."""
+    record = CheckRecord(
+        id=check_id or new_id("chk_"),
+        at=utcnow(),
+        actor=actor,
+        decision=decision,
+        username=username,
+        display_name=display_name,
+        masked=dict(masked),
+        reasons=list(reasons),
+    )
+    db.session.add(record)
+    if decision == "review":
+        db.session.flush()
+        db.session.add(
+            Review(
+                id=new_id("rev_"),
+                check_id=record.id,
+                status="open",
+                reasons=list(reasons),
+                username=username,
+                display_name=display_name,
+                created_at=record.at,
+            )
+        )
+    db.session.flush()
+    return record
+
+
+def init_app(app: Flask) -> None:
+    """Register the readiness probe; the engine itself is built on first use, not here."""
+    add_probe(app, readiness_probe)

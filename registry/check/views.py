@@ -1,0 +1,24 @@
+"""HTTP: /v1/check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from registry.auth import require_scope
+from registry.check import service
+from registry.check.schemas import CheckIn, CheckOut
+
+blp = Blueprint("check", __name__, url_prefix="/v1/check", description="Signup checks against the blacklist")
+
+
+@blp.route("")
+class Check(MethodView):
+    @require_scope("check")
+    @blp.arguments(CheckIn)
+    @blp.response(200, CheckOut)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Check a signup against active bans and the name rules: allow, review or deny."""
+        return service.run_check(data)
