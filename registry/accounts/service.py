@@ -13,6 +13,7 @@ from marshmallow import ValidationError
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.schemas import AccountIn
 from registry.audit.service import record, record_many
+from registry.auth.service import current_actor
 from registry.errors import abort
 from registry.extensions import db
 from registry.matching.fold import canonical
@@ -98,6 +99,10 @@ def create_account(data: Mapping[str, Any]) -> Account:
     db.session.add(account)
     db.session.flush()
     record("account.create", f"account:{account.id}", audit_data(account))
+    if account.check_id:
+        from registry.reviews.service import tie_check
+
+        tie_check(account, account.check_id, actor=current_actor())
     db.session.commit()
     return account
 

@@ -1,0 +1,53 @@
+"""Review documents in and out."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from registry.reviews.models import OUTCOMES, REVIEW_STATUSES
+from registry.schemas import PageArgs, UtcDateTime
+
+
+class ReviewOut(Schema):
+    id = fields.String()
+    check_id = fields.String()
+    created_at = UtcDateTime()
+    reasons = fields.List(fields.Dict())
+    username = fields.String(allow_none=True)
+    display_name = fields.String(allow_none=True)
+    account_id = fields.String(
+        allow_none=True, metadata={"description": "Tied by POST /v1/accounts check_id."}
+    )
+    status = fields.String()
+    assignee = fields.String(allow_none=True)
+    claimed_at = UtcDateTime(allow_none=True)
+    resolved_at = UtcDateTime(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    ban_id = fields.String(allow_none=True, metadata={"description": "The ban a confirmed review made."})
+
+
+class ReviewListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf(REVIEW_STATUSES))
+    assignee = fields.String()
+
+
+class ReviewPage(Schema):
+    items = fields.List(fields.Nested(ReviewOut))
+    next = fields.String(allow_none=True)
+
+
+class ClaimIn(Schema):
+    force = fields.Boolean(load_default=False, metadata={"description": "Take over someone else's claim."})
+
+
+class ResolveIn(Schema):
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=4000))
+    rule = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "Rule to cite for a confirmed ban (default: the matched ban's rule)."},
+    )
