@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from registry.accounts.models import ACCOUNT_TYPES, STATUSES, VERIFICATION_STATUSES
 from registry.schemas import PageArgs, UtcDateTime
@@ -52,11 +52,23 @@ class AccountOut(Schema):
     purged_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
+    name_flags = fields.Method(
+        "_name_flags",
+        metadata={
+            "description": "Name-rule findings of this create or rename (decision review: let through, "
+            "queued for staff); empty on reads.",
+            "type": "array",
+            "items": {"type": "object"},
+        },
+    )
 
     def _credit(self, account: object) -> int:
         from registry.credit.service import effective_credit
 
         return effective_credit(account)  # type: ignore[arg-type]
+
+    def _name_flags(self, account: object) -> list[dict[str, str]]:
+        return list(getattr(account, "name_flags", None) or [])
 
     def _verification(self, account: object) -> dict[str, object]:
         return VerificationOut().dump(account)  # type: ignore[return-value]
@@ -66,6 +78,17 @@ class AccountOut(Schema):
 
         masks = {f: getattr(account, f"{f}_mask") for f in IDENTIFIER_FIELDS}
         return {f: m for f, m in masks.items() if m}
+
+
+class AccountPatch(Schema):
+    username = fields.String(validate=NAME)
+    display_name = fields.String(allow_none=True, validate=validate.Length(max=256))
+    news_licensed = fields.Boolean()
+
+    @validates_schema
+    def _not_empty(self, data: dict[str, object], **_kwargs: object) -> None:
+        if not data:
+            raise ValidationError("Give at least one of username, display_name, news_licensed.", "_schema")
 
 
 class AccountListArgs(PageArgs):

@@ -11,10 +11,11 @@ from flask import current_app
 from marshmallow import ValidationError
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
+from registry.accounts.names import evaluate_names, finding_doc, record_name_review
 from registry.accounts.schemas import AccountIn
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
-from registry.errors import abort
+from registry.errors import abort, field_error
 from registry.extensions import db
 from registry.matching.fold import canonical
 from registry.pii import InvalidIdentifier, protect
@@ -96,14 +97,93 @@ def create_account(data: Mapping[str, Any]) -> Account:
         account = build_account(data)
     except AccountInputError as exc:
         abort(422, "Invalid account.", {"json": exc.errors})
+    findings = evaluate_names(
+        {"username": account.username, "display_name": account.display_name},
+        news_licensed=account.news_licensed,
+        account_type=account.account_type,
+    )
     db.session.add(account)
     db.session.flush()
-    record("account.create", f"account:{account.id}", audit_data(account))
+    flags = [finding_doc(f) for f in findings]
+    created = audit_data(account)
+    if flags:
+        created["name_flags"] = flags
+        created["name_check_id"] = record_name_review(
+            findings, username=account.username, display_name=account.display_name, actor=current_actor()
+        )
+    record("account.create", f"account:{account.id}", created)
     if account.check_id:
         from registry.reviews.service import tie_check
 
         tie_check(account, account.check_id, actor=current_actor())
     db.session.commit()
+    account.name_flags = flags  # type: ignore[attr-defined]
+    return account
+
+
+RENAME_FIELDS = ("username", "display_name", "news_licensed")
+
+
+def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
+    """Change an account's names (and news licence flag) under the name rules, audited; commit."""
+    from registry.bans.models import BanEvent
+    from registry.verification.service import (
+        ENTITY_ACCOUNT_TYPES,
+        ENTITY_NAME_MIN_SCORE,
+        entity_name_agreement,
+    )
+
+    account = get_account(account_id, for_update=True)
+    if account.status == "purged":
+        abort(409, f"Account {account_id!r} is purged: only a tombstone remains.")
+    old = {f: getattr(account, f) for f in RENAME_FIELDS}
+    new = {f: data.get(f, old[f]) for f in RENAME_FIELDS}
+    changed = [f for f in RENAME_FIELDS if new[f] != old[f]]
+    account.name_flags = []  # type: ignore[attr-defined]
+    if not changed:
+        return account
+    # A licence withdrawn makes the names' news words count again: check both names then.
+    recheck = ("username", "display_name") if "news_licensed" in changed else changed
+    entity_verified = (
+        account.account_type in ENTITY_ACCOUNT_TYPES and account.verification_status == "verified"
+    )
+    findings = evaluate_names(
+        {f: new[f] for f in recheck if f != "news_licensed"},
+        news_licensed=bool(new["news_licensed"]),
+        account_type=account.account_type,
+        own_names=(old["username"], old["display_name"]) if entity_verified else (),
+    )
+    if entity_verified and "display_name" in changed:
+        # A verified organisation keeps a display name that agrees with its registered entity.
+        agreement = entity_name_agreement(account.entity_name or "", new["display_name"] or "")
+        if not agreement.agrees:
+            field_error(
+                "display_name",
+                f"display name {new['display_name']!r} does not match the verified entity name "
+                f"{account.entity_name!r} (score {agreement.score:g} < {ENTITY_NAME_MIN_SCORE:g}); "
+                "revoke the verification first",
+            )
+    account.username = new["username"]
+    account.username_key = name_key(new["username"])
+    account.display_name = new["display_name"]
+    account.display_key = name_key(new["display_name"])
+    account.news_licensed = bool(new["news_licensed"])
+    flags = [finding_doc(f) for f in findings]
+    entry: dict[str, Any] = {
+        "old": {f: old[f] for f in changed},
+        "new": {f: new[f] for f in changed},
+    }
+    if flags:
+        entry["name_flags"] = flags
+        entry["name_check_id"] = record_name_review(
+            findings, username=account.username, display_name=account.display_name, actor=current_actor()
+        )
+    record("account.rename", f"account:{account.id}", entry)
+    if entity_verified and "display_name" in changed:
+        # Every worker's check engine swaps the protected name for the new one.
+        db.session.add(BanEvent(ban_id=f"account:{account.id}", op="protect", at=utcnow()))
+    db.session.commit()
+    account.name_flags = flags  # type: ignore[attr-defined]
     return account
 
 

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from registry.accounts import service
-from registry.accounts.schemas import AccountIn, AccountListArgs, AccountOut, AccountPage
+from registry.accounts.schemas import AccountIn, AccountListArgs, AccountOut, AccountPage, AccountPatch
 from registry.auth import require_scope
 
 blp = Blueprint("accounts", __name__, url_prefix="/v1/accounts", description="Accounts of the platform")
@@ -39,3 +39,10 @@ class AccountById(MethodView):
     def get(self, account_id: str) -> Any:
         """Read one account with its status, tier, credit and verification."""
         return service.get_account(account_id)
+
+    @require_scope("accounts:write")
+    @blp.arguments(AccountPatch)
+    @blp.response(200, AccountOut)
+    def patch(self, data: dict[str, Any], account_id: str) -> Any:
+        """Rename an account (username, display name, news licence) under the name rules."""
+        return service.rename_account(account_id, data)

@@ -1,0 +1,114 @@
+"""Account-name rules (账号名称) applied when an account is created or renamed.
+
+The rules themselves live in ``registry.names`` (pure logic). This module picks the app's policy, turns
+``deny`` findings into a 422 naming the field, and hands ``review`` findings to staff as a stored
+check with an open review, the same queue ``POST /v1/check`` feeds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from flask import current_app
+
+from registry.errors import abort
+from registry.matching.fold import canonical
+from registry.names import FIELDS, NameFinding, NamePolicy
+from registry.names.policy import PLATFORM_VERIFIED
+
+log = logging.getLogger(__name__)
+
+POLICY_KEY = "registry.name_policy"
+
+
+def name_policy() -> NamePolicy:
+    """Return the app's name policy: the check engine's (verified names protected) when it exists."""
+    try:
+        from registry.check.engine import get_engine
+    except ImportError:  # pragma: no cover - the check feature is part of the service
+        get_engine = None  # type: ignore[assignment]
+    if get_engine is not None:
+        engine = get_engine()
+        # Catch up with the ban log so a just-verified organisation's name is protected here too.
+        engine.maybe_sync()
+        return engine.policy
+    ext = current_app.extensions
+    if POLICY_KEY not in ext:
+        path = current_app.config["REGISTRY"].name_rules_file
+        ext[POLICY_KEY] = NamePolicy.from_file(path) if path else NamePolicy.from_defaults()
+    return ext[POLICY_KEY]  # type: ignore[no-any-return]
+
+
+def finding_doc(finding: NameFinding) -> dict[str, str]:
+    """Describe a finding as a check reason."""
+    return {
+        "code": finding.code,
+        "field": finding.field,
+        "rule": finding.rule,
+        "term": finding.term,
+        "decision": finding.decision,
+    }
+
+
+ENTITY_ACCOUNT_TYPES = frozenset({"organization", "public"})
+
+
+def evaluate_names(
+    names: Mapping[str, str | None],
+    *,
+    news_licensed: bool,
+    account_type: str = "personal",
+    own_names: tuple[str | None, ...] = (),
+) -> list[NameFinding]:
+    """Evaluate the given name fields; abort 422 naming the field on a ``deny``; return the rest.
+
+    An organisation or public account may carry an organ's or a medium's listed name, because it is
+    verified only with an entity whose registered name agrees: such findings go to review instead of
+    being refused. Names of the platform's verified accounts stay refused. ``own_names`` are the
+    account's current names: a verified organisation renaming itself is not refused for its own name.
+    """
+    policy = name_policy()
+    own = {canonical(n) for n in own_names if n}
+    findings: list[NameFinding] = []
+    for field in FIELDS:
+        value = names.get(field)
+        if not value:
+            continue
+        for finding in policy.evaluate(value, field=field, news_licensed=news_licensed):
+            if finding.rule == PLATFORM_VERIFIED and canonical(finding.term) in own:
+                continue
+            if (
+                finding.code == "impersonation"
+                and finding.rule != PLATFORM_VERIFIED
+                and finding.decision == "deny"
+                and account_type in ENTITY_ACCOUNT_TYPES
+            ):
+                finding = replace(finding, decision="review")
+            findings.append(finding)
+    denied: dict[str, list[str]] = {}
+    for f in findings:
+        if f.decision == "deny":
+            denied.setdefault(f.field, []).append(
+                f"Refused by the name rules: {f.code} ({f.rule}) on {f.term!r}."
+            )
+    if denied:
+        abort(422, "The name breaks the account-name rules.", {"json": denied})
+    return findings
+
+
+def record_name_review(
+    findings: list[NameFinding], *, username: str | None, display_name: str | None, actor: str
+) -> str | None:
+    """Open a review for ``review`` findings (the caller commits); return the check id, if any."""
+    reasons: list[dict[str, Any]] = [finding_doc(f) for f in findings if f.decision == "review"]
+    if not reasons:
+        return None
+    from registry.check.service import record_check
+
+    check = record_check(
+        "review", reasons, username=username, display_name=display_name, masked={}, actor=actor
+    )
+    return str(check.id)
