@@ -16,11 +16,13 @@ from registry.settings import Settings
 # Feature folders, each exposing ``views.blp`` and/or ``cli.init_app`` and optionally ``init_app``.
 FEATURES = (
     "registry.accounts",
+    "registry.activity",
     "registry.bans",
     "registry.check",
     "registry.audit",
     "registry.credit",
     "registry.reviews",
+    "registry.sweep",
     "registry.tiers",
     "registry.verification",
 )

@@ -1,0 +1,46 @@
+"""HTTP: /v1/sweeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from registry.auth import require_scope
+from registry.auth.service import current_actor
+from registry.sweep import service
+from registry.sweep.schemas import DormantArgs, DormantPage, SweepIn, SweepOut
+
+blp = Blueprint("sweeps", __name__, url_prefix="/v1/sweeps", description="Zombie and shell account sweeps")
+
+
+@blp.route("")
+class Sweeps(MethodView):
+    @require_scope("sweeps:run")
+    @blp.arguments(SweepIn)
+    @blp.response(201, SweepOut)
+    @blp.alt_response(409, description="Refused by the safety cap, or another sweep is running")
+    def post(self, data: dict[str, Any]) -> Any:
+        """Run the sweep (or a dry run) as of a time, default now."""
+        return service.start_from_request(data, current_actor())
+
+
+@blp.route("/<string:run_id>")
+class SweepById(MethodView):
+    @require_scope("sweeps:run")
+    @blp.response(200, SweepOut)
+    def get(self, run_id: str) -> Any:
+        """Read a sweep run: its counts, timings and who started it."""
+        return service.get_run(run_id)
+
+
+@blp.route("/<string:run_id>/dormant")
+class SweepDormant(MethodView):
+    @require_scope("sweeps:run")
+    @blp.arguments(DormantArgs, location="query")
+    @blp.response(200, DormantPage)
+    def get(self, args: dict[str, Any], run_id: str) -> Any:
+        """List the accounts a run turned dormant (the outbox for warning their owners)."""
+        items, nxt = service.list_dormant(run_id, args)
+        return {"items": items, "next": nxt}
