@@ -5,7 +5,6 @@ from __future__ import annotations
 import heapq
 import threading
 from array import array
-from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -13,6 +12,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, Levenshtein
 
 from registry.matching.keys import (
+    SEP,
     NameKeys,
     decode_keys,
     encode_keys,
@@ -63,59 +63,52 @@ class NameMatch:
 
 
 _REC = "\x1d"
+_NIL = -1
 
 
-class _HashMultiMap:
-    """Multimap from a 64-bit key hash to record ids, kept as two sorted arrays plus a small delta."""
+class _BucketMultiMap:
+    """Multimap from a 64-bit key hash to ints, kept in hash-addressed buckets of flat arrays."""
 
-    # A dict of a million int keys costs ~100 MB; sorted array('q')/array('I') pairs cost 12 bytes an entry.
-    DELTA_MAX = 4096
+    # A dict of a million int keys costs ~100 MB and a sorted array needs a full re-sort to take new
+    # entries; 2^16 buckets of interleaved [hash, value, hash, value ...] int64 arrays cost 16 bytes an
+    # entry plus ~5 MB of bucket headers, take inserts in O(1) and answer with a C-level array.index
+    # scan of a few dozen slots.
+    BITS = 16
 
     def __init__(self) -> None:
-        self._main: tuple[array[int], array[int]] = (array("q"), array("I"))
-        self._pend_h: array[int] = array("q")
-        self._pend_v: array[int] = array("I")
-        self._delta: dict[int, list[int]] | None = {}
+        self._mask = (1 << self.BITS) - 1
+        self._buckets: list[array[int] | None] = [None] * (1 << self.BITS)
 
     def add(self, h: int, v: int) -> None:
-        self._pend_h.append(h)
-        self._pend_v.append(v)
-        if self._delta is not None:
-            if len(self._pend_h) > self.DELTA_MAX:
-                self._delta = None
-            else:
-                self._delta.setdefault(h, []).append(v)
-
-    @property
-    def needs_merge(self) -> bool:
-        return self._delta is None
-
-    def merge(self) -> None:
-        """Fold pending entries into the sorted arrays (caller holds the writer lock)."""
-        if not self._pend_h:
-            return
-        mh, mv = self._main
-        hs = mh + self._pend_h
-        vs = mv + self._pend_v
-        order = sorted(range(len(hs)), key=hs.__getitem__)
-        self._main = (array("q", map(hs.__getitem__, order)), array("I", map(vs.__getitem__, order)))
-        # Readers may briefly see an entry both in main and pending; they de-duplicate.
-        self._pend_h = array("q")
-        self._pend_v = array("I")
-        self._delta = {}
+        i = h & self._mask
+        b = self._buckets[i]
+        if b is None:
+            self._buckets[i] = array("q", (h, v))
+        else:
+            b.append(h)
+            b.append(v)
 
     def get(self, h: int, cap: int) -> list[int]:
-        mh, mv = self._main
+        b = self._buckets[h & self._mask]
         out: list[int] = []
-        i = bisect_left(mh, h)
-        n = len(mh)
-        while i < n and mh[i] == h and len(out) < cap:
-            out.append(mv[i])
-            i += 1
-        delta = self._delta
-        if delta:
-            out.extend(delta.get(h, ())[: max(0, cap - len(out))])
+        if b is None:
+            return out
+        i = -1
+        while len(out) < cap:
+            try:
+                i = b.index(h, i + 1)
+            except ValueError:
+                break
+            # A value slot can hold the same number as a hash by chance: only even slots are hashes.
+            if not i & 1:
+                out.append(b[i + 1])
         return out
+
+    def trim(self) -> None:
+        """Drop the arrays' spare capacity after a bulk load."""
+        for i, b in enumerate(self._buckets):
+            if b is not None:
+                self._buckets[i] = array("q", b)
 
 
 def _grams(key: str) -> set[str]:
@@ -131,68 +124,137 @@ class _Query:
 
 
 class NameIndex:
-    """In-memory index of banned names: exact-key lookups plus trigram retrieval, scored with rapidfuzz."""
+    """In-memory index of banned names: exact-key lookups plus trigram retrieval, scored with rapidfuzz.
+
+    Each distinct set of match keys (an "entry") is indexed and scored once, however many bans carry a
+    name with those keys; behind an entry hangs the list of its (ban_id, name) records in insertion
+    order. A search scores entries, then hands out the bans behind the best ones, so a million bans
+    sharing a few popular names cost one entry per name and cannot crowd each other out of retrieval.
+    """
 
     def __init__(self, config: MatchConfig | None = None) -> None:
         self.config = config or MatchConfig()
         self._lock = threading.Lock()
-        # Records "ban_id \x1d name \x1d encoded" live UTF-8 encoded in one buffer: a million str objects
+        # Name records "ban_id \x1d name" live UTF-8 encoded in one buffer: a million str objects
         # would cost five times as much.
-        self._blob = bytearray()
-        self._off: array[int] = array("Q")
+        self._nblob = bytearray()
+        self._noff: array[int] = array("Q")
+        self._neid: array[int] = array("i")
+        self._nnext: array[int] = array("i")
         self._alive = bytearray()
         self._live = 0
-        self._keys = _HashMultiMap()
-        self._bans = _HashMultiMap()
-        self._grams: dict[str, array[int]] = {}
+        # Entries: the encoded keys, the head and tail of their record list, and their live count.
+        self._eblob = bytearray()
+        self._eoff: array[int] = array("Q")
+        self._ehead: array[int] = array("i")
+        self._etail: array[int] = array("i")
+        self._elive: array[int] = array("I")
+        self._keys = _BucketMultiMap()  # hash(key) -> eid, for every distinct key of an entry
+        self._bans = _BucketMultiMap()  # hash(ban_id) -> nid
+        self._grams: dict[str, array[int]] = {}  # trigram of the pinyin key -> eids, ascending
 
     def __len__(self) -> int:
         return self._live
 
+    @property
+    def entries(self) -> int:
+        """Return the number of distinct key sets indexed (live or not)."""
+        return len(self._eoff)
+
     def add(self, ban_id: str, name: str, encoded: str | None = None) -> None:
         """Index one name of a ban, using its stored encoding when given."""
-        keys = decode_keys(encoded) if encoded else name_keys(name)
-        enc = encoded or encode_keys(keys)
-        rec = f"{ban_id}{_REC}{name}{_REC}{enc}".encode()
+        if encoded:
+            keys = None
+            # The canonical key is the encoding's second field; decode the rest only for a new entry.
+            canon = encoded.split(SEP, 2)[1]
+        else:
+            keys = name_keys(name)
+            encoded = encode_keys(keys)
+            canon = keys.canonical
+        enc = encoded.encode()
+        rec = f"{ban_id}{_REC}{name}".encode()
+        h_canon = hash(canon)
         with self._lock:
-            nid = len(self._off)
-            self._off.append(len(self._blob))
-            self._blob += rec
+            eid = self._find_entry(h_canon, enc)
+            if eid < 0:
+                if keys is None:
+                    keys = decode_keys(encoded)
+                eid = len(self._eoff)
+                self._eoff.append(len(self._eblob))
+                self._eblob += enc
+                self._ehead.append(_NIL)
+                self._etail.append(_NIL)
+                self._elive.append(0)
+                for k in keys.distinct() or ("",):
+                    self._keys.add(hash(k), eid)
+                grams = self._grams
+                for g in _grams(keys.pinyin):
+                    post = grams.get(g)
+                    if post is None:
+                        grams[g] = array("I", (eid,))
+                    else:
+                        post.append(eid)
+            nid = len(self._noff)
+            self._noff.append(len(self._nblob))
+            self._nblob += rec
+            self._neid.append(eid)
+            self._nnext.append(_NIL)
             self._alive.append(1)
+            tail = self._etail[eid]
+            if tail == _NIL:
+                self._ehead[eid] = nid
+            else:
+                self._nnext[tail] = nid
+            self._etail[eid] = nid
+            self._elive[eid] += 1
             self._live += 1
-            for k in keys.distinct():
-                self._keys.add(hash(k), nid)
             self._bans.add(hash(ban_id), nid)
-            for g in _grams(keys.pinyin):
-                post = self._grams.get(g)
-                if post is None:
-                    self._grams[g] = array("I", (nid,))
-                else:
-                    post.append(nid)
+
+    def _find_entry(self, h_canon: int, enc: bytes) -> int:
+        eoff, eblob, n = self._eoff, self._eblob, len(self._eoff)
+        for eid in self._keys.get(h_canon, 1 << 30):
+            end = eoff[eid + 1] if eid + 1 < n else len(eblob)
+            if eblob[eoff[eid] : end] == enc:
+                return eid
+        return _NIL
 
     def remove_ban(self, ban_id: str) -> None:
         """Drop every name of a ban from search results."""
         with self._lock:
-            self._merge_locked()
             for nid in self._bans.get(hash(ban_id), cap=1 << 30):
                 if self._alive[nid] and self._record(nid)[0] == ban_id:
                     self._alive[nid] = 0
+                    self._elive[self._neid[nid]] -= 1
                     self._live -= 1
 
     def compact(self) -> None:
-        """Sort pending entries into the lookup arrays; call after a bulk load."""
+        """Release spare capacity after a bulk load (searching never needs it)."""
         with self._lock:
-            self._merge_locked()
+            self._keys.trim()
+            self._bans.trim()
+            for g, post in self._grams.items():
+                self._grams[g] = array("I", post)
 
-    def _merge_locked(self) -> None:
-        self._keys.merge()
-        self._bans.merge()
+    def _record(self, nid: int) -> tuple[str, str]:
+        start = self._noff[nid]
+        end = self._noff[nid + 1] if nid + 1 < len(self._noff) else len(self._nblob)
+        ban_id, name = self._nblob[start:end].decode().split(_REC, 1)
+        return ban_id, name
 
-    def _record(self, nid: int) -> tuple[str, str, str]:
-        start = self._off[nid]
-        end = self._off[nid + 1] if nid + 1 < len(self._off) else len(self._blob)
-        ban_id, name, enc = self._blob[start:end].decode().split(_REC, 2)
-        return ban_id, name, enc
+    def _entry_keys(self, eid: int) -> NameKeys:
+        start = self._eoff[eid]
+        end = self._eoff[eid + 1] if eid + 1 < len(self._eoff) else len(self._eblob)
+        return decode_keys(self._eblob[start:end].decode())
+
+    def _bans_of(self, eid: int, limit: int) -> list[tuple[str, str]]:
+        """Return up to limit live (ban_id, name) records of an entry, oldest first."""
+        out: list[tuple[str, str]] = []
+        nid = self._ehead[eid]
+        while nid != _NIL and len(out) < limit:
+            if self._alive[nid]:
+                out.append(self._record(nid))
+            nid = self._nnext[nid]
+        return out
 
     def _query(self, name: str) -> _Query:
         keys = name_keys(name)
@@ -205,36 +267,33 @@ class NameIndex:
         return q
 
     def _candidates(self, q: _Query) -> list[int]:
+        """Return entry ids worth scoring; the work is bounded by the config, not by the index size."""
         cfg = self.config
         found: dict[int, None] = {}
         lookup: set[str] = set()
         for _, _, k in q.variants:
             lookup |= k.distinct()
         for k in sorted(lookup):
-            for nid in self._keys.get(hash(k), cfg.exact_cap):
-                found[nid] = None
+            for eid in self._keys.get(hash(k), cfg.exact_cap):
+                found[eid] = None
         grams: set[str] = set()
         for _, _, k in q.variants:
             grams |= _grams(k.pinyin)
         lists = sorted(
-            (
-                (len(p), g, p)
-                for g in grams
-                if (p := self._grams.get(g)) is not None and len(p) <= cfg.posting_cap
-            ),
+            ((len(p), g, p) for g in grams if (p := self._grams.get(g)) is not None),
             key=lambda t: (t[0], t[1]),
         )
         counts: Counter[int] = Counter()
         used = 0
         for n, _, post in lists:
             # Rarest grams first; a common gram adds little evidence and much work.
-            if used and used + n > cfg.posting_budget:
+            if used + n > cfg.posting_budget:
                 break
             counts.update(post)
             used += n
         best = heapq.nsmallest(cfg.max_candidates, counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        for nid, _ in best:
-            found[nid] = None
+        for eid, _ in best:
+            found[eid] = None
         return list(found)
 
     def _score(self, q: _Query, cand: NameKeys) -> tuple[float, str]:
@@ -280,25 +339,33 @@ class NameIndex:
 
     def search(self, name: str, *, limit: int = 5, min_score: float = 0) -> list[NameMatch]:
         """Return the banned names this name most resembles, best first."""
-        if self._keys.needs_merge or self._bans.needs_merge:
-            self.compact()
         q = self._query(name)
-        if not q.keys.canonical:
+        if not q.keys.canonical or limit <= 0:
             return []
-        per_ban: dict[str, NameMatch] = {}
-        for nid in self._candidates(q):
-            if not self._alive[nid]:
+        scored: list[tuple[float, bool, str, int]] = []
+        for eid in self._candidates(q):
+            if not self._elive[eid]:
                 continue
-            ban_id, matched, enc = self._record(nid)
-            cand = decode_keys(enc)
+            cand = self._entry_keys(eid)
             score, via = self._score(q, cand)
             score = round(score, 1)
-            if score < min_score:
-                continue
-            m = NameMatch(ban_id, matched, score, q.keys.canonical == cand.canonical, via)
-            prev = per_ban.get(ban_id)
-            if prev is None or (m.score, m.exact) > (prev.score, prev.exact):
-                per_ban[ban_id] = m
+            if score >= min_score:
+                scored.append((score, q.keys.canonical == cand.canonical, via, eid))
+        scored.sort(key=lambda t: (-t[0], not t[1], t[3]))
+        per_ban: dict[str, NameMatch] = {}
+        floor: float | None = None
+        for score, exact, via, eid in scored:
+            # Entries come best first: once `limit` bans are in hand, only an entry scoring as well as
+            # the worst of them can still change the answer (through the ban_id tie-break).
+            if floor is not None and score < floor:
+                break
+            for ban_id, matched in self._bans_of(eid, limit):
+                m = NameMatch(ban_id, matched, score, exact, via)
+                prev = per_ban.get(ban_id)
+                if prev is None or (m.score, m.exact) > (prev.score, prev.exact):
+                    per_ban[ban_id] = m
+            if len(per_ban) >= limit:
+                floor = sorted((m.score for m in per_ban.values()), reverse=True)[limit - 1]
         return sorted(per_ban.values(), key=lambda m: (-m.score, m.ban_id))[:limit]
 
 
