@@ -1,8 +1,8 @@
 """Fill an audit trail with N entries, then time `verify` (and export) over it.
 
 Usage (a throwaway database; it is migrated first):
-    REGISTRY_DATABASE_URL=postgresql://127.0.0.1:5432/bench_audit /work/venv/bin/python scripts/bench_audit.py 1000000
-    REGISTRY_DATABASE_URL=sqlite:////tmp/bench_audit.db /work/venv/bin/python scripts/bench_audit.py 1000000
+    REGISTRY_DATABASE_URL=postgresql://127.0.0.1:5432/bench_audit python scripts/bench_audit.py 1000000
+    REGISTRY_DATABASE_URL=sqlite:////tmp/bench_audit.db python scripts/bench_audit.py 300000
 """
 
 from __future__ import annotations
