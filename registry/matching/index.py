@@ -200,15 +200,30 @@ class NameIndex:
             self._neid.append(eid)
             self._nnext.append(_NIL)
             self._alive.append(1)
-            tail = self._etail[eid]
-            if tail == _NIL:
-                self._ehead[eid] = nid
-            else:
-                self._nnext[tail] = nid
-            self._etail[eid] = nid
+            self._link(eid, nid, ban_id)
             self._elive[eid] += 1
             self._live += 1
             self._bans.add(hash(ban_id), nid)
+
+    def _link(self, eid: int, nid: int, ban_id: str) -> None:
+        """Put a record into its entry's list, kept in ban_id order so ties resolve the same everywhere."""
+        tail = self._etail[eid]
+        if tail == _NIL:
+            self._ehead[eid] = self._etail[eid] = nid
+            return
+        # Workers load bans in id order and new ids are time-ordered: appending is the usual case.
+        if self._record(tail)[0] <= ban_id:
+            self._nnext[tail] = nid
+            self._etail[eid] = nid
+            return
+        prev, cur = _NIL, self._ehead[eid]
+        while cur != _NIL and self._record(cur)[0] <= ban_id:
+            prev, cur = cur, self._nnext[cur]
+        self._nnext[nid] = cur
+        if prev == _NIL:
+            self._ehead[eid] = nid
+        else:
+            self._nnext[prev] = nid
 
     def _find_entry(self, h_canon: int, enc: bytes) -> int:
         eoff, eblob, n = self._eoff, self._eblob, len(self._eoff)
@@ -247,12 +262,16 @@ class NameIndex:
         return decode_keys(self._eblob[start:end].decode())
 
     def _bans_of(self, eid: int, limit: int) -> list[tuple[str, str]]:
-        """Return up to limit live (ban_id, name) records of an entry, oldest first."""
+        """Return the live (ban_id, name) records of up to limit distinct bans of an entry, by ban_id."""
         out: list[tuple[str, str]] = []
+        seen: set[str] = set()
         nid = self._ehead[eid]
-        while nid != _NIL and len(out) < limit:
+        while nid != _NIL and len(seen) < limit:
             if self._alive[nid]:
-                out.append(self._record(nid))
+                rec = self._record(nid)
+                if rec[0] not in seen:
+                    seen.add(rec[0])
+                    out.append(rec)
             nid = self._nnext[nid]
         return out
 
