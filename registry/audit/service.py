@@ -46,16 +46,18 @@ def _lock_head() -> AuditHead:
         # The very first appenders may race to create the head: ON CONFLICT lets the losers wait on
         # the winner's row instead of failing with a duplicate key.
         dialect = db.session.get_bind().dialect.name
-        insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(dialect)
-        if insert is None:
-            db.session.add(AuditHead(id=1, seq=0, hash=GENESIS))
-            db.session.flush()
-        else:
+        values = {"id": 1, "seq": 0, "hash": GENESIS}
+        if dialect == "postgresql":
             db.session.execute(
-                insert(AuditHead)
-                .values(id=1, seq=0, hash=GENESIS)
-                .on_conflict_do_nothing(index_elements=["id"])
+                pg_insert(AuditHead).values(values).on_conflict_do_nothing(index_elements=["id"])
             )
+        elif dialect == "sqlite":
+            db.session.execute(
+                sqlite_insert(AuditHead).values(values).on_conflict_do_nothing(index_elements=["id"])
+            )
+        else:
+            db.session.add(AuditHead(**values))
+            db.session.flush()
         head = db.session.scalar(stmt.execution_options(populate_existing=True))
         assert head is not None
     return head

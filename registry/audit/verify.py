@@ -108,7 +108,7 @@ def _head() -> tuple[int, str]:
 def _batches(after: int, batch_size: int) -> Iterator[list[Any]]:
     while True:
         stmt = sa.select(*COLUMNS).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch_size)
-        rows = db.session.execute(stmt).all()
+        rows = list(db.session.execute(stmt).all())
         if not rows:
             return
         yield rows
