@@ -17,14 +17,19 @@ bans_cli = AppGroup("bans", help="Bulk ban operations.")
 @bans_cli.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--batch-size", default=2000, show_default=True, help="Bans committed per transaction.")
-def import_command(file: str, batch_size: int) -> None:
+@click.option(
+    "--workers", type=int, default=None, help="Processes preparing lines (default: one per CPU, max 8)."
+)
+def import_command(file: str, batch_size: int, workers: int | None) -> None:
     """Bulk-load bans from JSON Lines (one POST /v1/bans body per line); re-runs create nothing new."""
-    from registry.bans.service import import_bans
+    from registry.bans.service import default_workers, import_bans
     from registry.db import writing
 
     started = time.perf_counter()
     with open_input(file) as fh, progress_bar(file, "bans") as bar, writing():
-        report = import_bans(fh, actor=cli_actor(), batch_size=batch_size, progress=bar)
+        report = import_bans(
+            fh, actor=cli_actor(), batch_size=batch_size, progress=bar, workers=workers or default_workers()
+        )
     elapsed = time.perf_counter() - started
     for number, message in report.errors:
         click.echo(f"line {number}: {message}", err=True)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import multiprocessing
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +18,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
-from registry.accounts.service import ImportReport, iter_json_lines
+from registry.accounts.service import ImportReport
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
@@ -179,8 +182,43 @@ def _insert(
         (BanName, name_rows),
         (BanEvent, event_rows),
     ):
-        if rows:
+        if not rows:
+            continue
+        if len(rows) > COPY_MIN_ROWS and db.session.get_bind().dialect.name == "postgresql":
+            _copy(model.__table__, rows)
+        else:
             db.session.execute(sa.insert(model), rows)
+
+
+# Below this many rows a plain executemany costs less than setting up COPY.
+COPY_MIN_ROWS = 200
+
+
+def _copy_text(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    text = str(value)
+    if any(ch in text for ch in "\\\t\n\r"):
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _copy(table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Load rows with PostgreSQL's COPY (text format), an order of magnitude faster than INSERTs."""
+    columns = list(rows[0])
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_copy_text(row[c]) for c in columns))
+        buffer.write("\n")
+    buffer.seek(0)
+    db.session.flush()
+    cursor = db.session.connection().connection.cursor()
+    try:
+        cursor.copy_expert(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", buffer)
+    finally:
+        cursor.close()
 
 
 def _mark_banned(
@@ -366,11 +404,15 @@ class BanImportReport(ImportReport):
 
 
 def import_bans(
-    lines: Iterable[str], *, actor: str, batch_size: int = 2000, progress: Any = None
+    lines: Iterable[str],
+    *,
+    actor: str,
+    batch_size: int = 2000,
+    progress: Any = None,
+    workers: int = 1,
 ) -> BanImportReport:
     """Bulk-load bans from JSON Lines; bad lines are reported, good ones kept, re-runs create nothing."""
     report = BanImportReport()
-    schema = BanIn()
     pii = hasher()
     batch: list[tuple[int, PreparedBan]] = []
     seen: set[str] = set()
@@ -385,12 +427,8 @@ def import_bans(
         account_ids = {p.account_id for _, p in batch if p.account_id}
         accounts = {}
         if account_ids:
-            accounts = {
-                a.id: a
-                for a in db.session.scalars(
-                    sa.select(Account).where(Account.id.in_(account_ids)).with_for_update()
-                )
-            }
+            stmt = sa.select(Account).where(Account.id.in_(account_ids)).with_for_update()
+            accounts = {a.id: a for a in db.session.scalars(stmt)}
         fresh: list[PreparedBan] = []
         for number, p in batch:
             if p.fingerprint in present:
@@ -412,34 +450,104 @@ def import_bans(
         report.created += len(fresh)
         batch.clear()
 
-    for number, doc, error in iter_json_lines(lines):
-        report.read += 1
-        if progress is not None:
-            progress.update(1)
-        prepared = None
-        if error is None:
-            try:
-                data = schema.load(doc)
-                if data.get("expires_at") is not None and data["expires_at"] <= utcnow():
-                    raise BanInputError({"expires_at": ["must be in the future"]})
-                error = _rule_error(data["rule"], checked_rules)
-                prepared = prepare_ban(data, pii)
-            except ValidationError as exc:
-                error = _flatten(exc.messages)
-            except BanInputError as exc:
-                error = _flatten(exc.errors)
-        if error is not None or prepared is None:
-            report.errors.append((number, error or "unusable line"))
-            continue
-        if prepared.fingerprint in seen:
-            report.skipped += 1
-            continue
-        seen.add(prepared.fingerprint)
-        batch.append((number, prepared))
-        if len(batch) >= batch_size:
-            flush()
+    for chunk in _prepared_chunks(lines, pii, workers=workers, chunk_size=max(100, batch_size // 4)):
+        for number, prepared, error in chunk:
+            report.read += 1
+            if progress is not None:
+                progress.update(1)
+            if prepared is not None and error is None:
+                error = _rule_error(prepared.rule, checked_rules)
+            if error is not None or prepared is None:
+                report.errors.append((number, error or "unusable line"))
+                continue
+            if prepared.fingerprint in seen:
+                report.skipped += 1
+                continue
+            seen.add(prepared.fingerprint)
+            batch.append((number, prepared))
+            if len(batch) >= batch_size:
+                flush()
     flush()
     return report
+
+
+Prepared = tuple[int, PreparedBan | None, str | None]
+_worker_hasher: PiiHasher | None = None
+
+
+def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepared]:
+    """Parse, validate and prepare numbered JSON lines (pure: runs in worker processes too)."""
+    schema = BanIn()
+    now = utcnow()
+    out: list[Prepared] = []
+    for number, doc, error in _parse(numbered):
+        if error is not None:
+            out.append((number, None, error))
+            continue
+        try:
+            data = schema.load(doc)
+            if data.get("expires_at") is not None and data["expires_at"] <= now:
+                raise BanInputError({"expires_at": ["must be in the future"]})
+            out.append((number, prepare_ban(data, pii), None))
+        except ValidationError as exc:
+            out.append((number, None, _flatten(exc.messages)))
+        except BanInputError as exc:
+            out.append((number, None, _flatten(exc.errors)))
+    return out
+
+
+def _parse(numbered: list[tuple[int, str]]) -> Iterable[tuple[int, Any, str | None]]:
+    for number, line in numbered:
+        try:
+            yield number, json.loads(line), None
+        except json.JSONDecodeError as exc:
+            yield number, None, f"not JSON: {exc.msg} at column {exc.colno}"
+
+
+def _init_worker(key: bytes, version: int) -> None:
+    global _worker_hasher
+    _worker_hasher = PiiHasher(key, version)
+
+
+def _prepare_in_worker(numbered: list[tuple[int, str]]) -> list[Prepared]:
+    assert _worker_hasher is not None
+    return prepare_lines(numbered, _worker_hasher)
+
+
+def _numbered_chunks(lines: Iterable[str], size: int) -> Iterable[list[tuple[int, str]]]:
+    chunk: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            chunk.append((number, line))
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _prepared_chunks(
+    lines: Iterable[str], pii: PiiHasher, *, workers: int, chunk_size: int
+) -> Iterable[list[Prepared]]:
+    """Yield prepared chunks in file order; with workers > 1, lines are prepared in parallel."""
+    chunks = _numbered_chunks(lines, chunk_size)
+    if workers <= 1:
+        for chunk in chunks:
+            yield prepare_lines(chunk, pii)
+        return
+    settings = current_app.config["REGISTRY"]
+    # fork: workers inherit the loaded pinyin and confusables tables instead of loading them again; they
+    # never touch the database. The key reaches them through the pool's initializer, not the command line.
+    context = multiprocessing.get_context("fork")
+    with context.Pool(
+        workers, initializer=_init_worker, initargs=(settings.pii_key_bytes, settings.pii_key_version)
+    ) as pool:
+        yield from pool.imap(_prepare_in_worker, chunks)
+
+
+def default_workers() -> int:
+    """Return how many processes an import prepares lines in by default (one per CPU, at most 8)."""
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 def _rule_error(code: str, cache: dict[str, str | None]) -> str | None:
