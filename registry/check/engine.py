@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,6 +45,8 @@ GAP_GRACE_SECONDS = 30.0
 MAX_EVENTS_PER_SYNC = 20_000
 MAX_DEAD_SHARE = 0.25
 STREAM_ROWS = 20_000
+NAME_MATCHES_WANTED = 10
+MAX_NAME_CANDIDATES = 640
 
 
 @dataclass
@@ -151,9 +153,26 @@ class CheckEngine:
         state = self._require()
         return state.ranges.lookup(address) if state.ranges else set()
 
-    def search_names(self, name: str, min_score: float) -> list[NameMatch]:
-        """Return active bans' names this name resembles with at least min_score, best first."""
-        return self._require().names.search(name, limit=10, min_score=min_score)
+    def search_names(
+        self,
+        name: str,
+        min_score: float,
+        keep: Callable[[NameMatch], bool] | None = None,
+        want: int = NAME_MATCHES_WANTED,
+    ) -> list[NameMatch]:
+        """Return up to ``want`` kept matches of at least min_score, best first.
+
+        Many bans can share one name (the index lists them by ban id); when the first ones are expired
+        or suppressed, ask the index for more rather than lose the match.
+        """
+        index = self._require().names
+        limit = want
+        while True:
+            found = index.search(name, limit=limit, min_score=min_score)
+            kept = [m for m in found if keep is None or keep(m)]
+            if len(kept) >= want or len(found) < limit or limit >= MAX_NAME_CANDIDATES:
+                return kept[:want]
+            limit *= 4
 
     def is_active(self, ban_id: str, now: datetime | None = None) -> bool:
         """Tell whether the ban is loaded as active and not past its expiry."""
@@ -234,10 +253,12 @@ class CheckEngine:
             _add_identifier(bloom, ranges, ban_id, kind, digest, value)
         names = NameIndex(self.match_config)
         count = 0
+        # In ban id order: the index keeps each name's bans sorted by id, so in-order adds are cheap.
         stmt = (
             sa.select(BanName.ban_id, BanName.name, BanName.encoded)
             .join(Ban, Ban.id == BanName.ban_id)
             .where(live)
+            .order_by(BanName.ban_id)
         )
         for ban_id, name, encoded in session.execute(stmt, execution_options={"yield_per": STREAM_ROWS}):
             names.add(ban_id, name, encoded)

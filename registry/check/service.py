@@ -20,6 +20,7 @@ from registry.extensions import db
 from registry.health import add_probe
 from registry.identifiers import InvalidIdentifier, normalize
 from registry.ids import new_id
+from registry.matching import NameMatch
 from registry.pii import hasher
 from registry.reviews.models import Review
 from registry.timeutil import utcnow
@@ -109,9 +110,11 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
         if not name:
             continue
         key = name_key(name) or ""
-        for m in engine.search_names(name, min_score=review_score):
-            if not engine.is_active(m.ban_id, now) or engine.is_suppressed(m.ban_id, key):
-                continue
+
+        def live_pair(m: NameMatch, key: str = key) -> bool:
+            return engine.is_active(m.ban_id, now) and not engine.is_suppressed(m.ban_id, key)
+
+        for m in engine.search_names(name, min_score=review_score, keep=live_pair):
             reason = {
                 "code": "similar_to_banned_name",
                 "field": f,

@@ -321,3 +321,17 @@ def test_no_raw_identifiers_in_checks_reviews_audit_or_logs(app, client, headers
         )
     for raw in ("13800138000", "13912345678", "zhangsan@gmail.com", ID_NUMBER, "19491231"):
         assert raw not in stored and raw not in caplog.text
+
+
+def test_a_name_shared_by_many_bans_still_matches_when_the_first_ones_expired(
+    app, client, headers, monkeypatch
+):
+    # Twelve bans carry the same name; the ten with the lowest ids expire in a day, two never do.
+    for _ in range(10):
+        ban(client, headers, names=["spam_king_cn"], expires_at="2999-01-01T00:00:00Z")
+    keepers = {ban(client, headers, names=["spam_king_cn"]) for _ in range(2)}
+    later = datetime(3000, 1, 1)
+    monkeypatch.setattr("registry.check.service.utcnow", lambda: later)
+    result = check(client, headers, username="spam_king_cn")
+    assert result["decision"] == "deny"
+    assert {r["ban_id"] for r in result["reasons"] if r["code"] == "similar_to_banned_name"} <= keepers
