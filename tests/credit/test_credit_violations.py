@@ -268,3 +268,30 @@ def test_credit_arithmetic():
     assert tier_move("watch", 90, s) == "standard"
     assert tier_move("trusted", 90, s) is None  # credit never promotes past the default
     assert tier_move("restricted", 50, s) == "watch"
+
+
+@pytest.mark.postgres_only
+def test_concurrent_violations_on_one_account_all_count(committing_app, auth):
+    import threading
+
+    h = auth("accounts:write", "accounts:read", app=committing_app)
+    client = committing_app.test_client()
+    assert client.post("/v1/accounts", json={"id": "c1", "username": "busy"}, headers=h).status_code == 201
+    codes: list[int] = []
+
+    def hit() -> None:
+        for _ in range(2):
+            codes.append(
+                committing_app.test_client()
+                .post("/v1/accounts/c1/violations", json={"rule": "R1", "severity": "minor"}, headers=h)
+                .status_code
+            )
+
+    threads = [threading.Thread(target=hit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [201] * 16
+    assert client.get("/v1/accounts/c1", headers=h).json["credit"] == 100 - 16 * 5
+    assert len(client.get("/v1/accounts/c1/violations", headers=h).json["items"]) == 16
