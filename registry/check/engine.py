@@ -434,12 +434,10 @@ def _still_protected(state: _State, name: str) -> bool:
 
 
 def _protect_many(policy: NamePolicy, names: Iterable[str]) -> None:
-    for name in names:
-        try:
-            policy.add_protected(name, rule=PLATFORM_VERIFIED)
-        except ValueError:
-            # Too short to match safely once folded: protecting it would flag ordinary names.
-            log.info("verified account name too short to protect; skipped")
+    refused = policy.add_protected_many(names, rule=PLATFORM_VERIFIED)
+    if refused:
+        # Too short to match safely once folded: protecting them would flag ordinary names.
+        log.info("%d verified account names too short to protect; skipped", len(refused))
 
 
 def get_engine(app: Flask | None = None) -> CheckEngine:

@@ -327,13 +327,33 @@ class NamePolicy:
 
     def add_protected(self, name: str, *, rule: str = PLATFORM_VERIFIED) -> None:
         """Protect a verified organisation or public account's name against impersonation."""
+        key = self._protected_key(name)
+        with self._lock:
+            self._protected[key] = (rule, name)
+            self._automaton = self._build()
+
+    def add_protected_many(self, names: Iterable[str], *, rule: str = PLATFORM_VERIFIED) -> list[str]:
+        """Protect many names with one rebuild of the matcher; return those too short to protect."""
+        refused: list[str] = []
+        keyed: dict[str, tuple[str, str]] = {}
+        for name in names:
+            try:
+                keyed[self._protected_key(name)] = (rule, name)
+            except ValueError:
+                refused.append(name)
+        if keyed:
+            with self._lock:
+                self._protected.update(keyed)
+                self._automaton = self._build()
+        return refused
+
+    @staticmethod
+    def _protected_key(name: str) -> str:
         key = canonical(name)
         # One- or two-letter keys would match inside a large share of all names.
         if len(key) < 2 or (key.isascii() and len(key) < 4):
             raise ValueError(f"protected name {name!r} is too short to match safely once folded ({key!r})")
-        with self._lock:
-            self._protected[key] = (rule, name)
-            self._automaton = self._build()
+        return key
 
     def remove_protected(self, name: str) -> bool:
         """Stop protecting a name added with add_protected; return whether it was protected."""

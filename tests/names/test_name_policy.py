@@ -210,3 +210,12 @@ def test_long_input_stays_linear(policy: NamePolicy, name: str) -> None:
     started = time.perf_counter()
     policy.evaluate(name, field="username")
     assert time.perf_counter() - started < 0.2
+
+
+def test_add_protected_many_builds_once_and_reports_short_names():
+    policy = NamePolicy.from_defaults()
+    refused = policy.add_protected_many(["星河科技有限公司", "云上书店", "ab"])
+    assert refused == ["ab"]
+    codes = {(f.code, f.rule) for f in policy.evaluate("星河科技有限公司粉丝团", field="display_name")}
+    assert ("impersonation", "platform_verified") in codes
+    assert policy.evaluate("云上 书店", field="display_name")
