@@ -110,25 +110,29 @@ def generate(url: str, n: int, as_of_sql: str) -> float:
     with conn.cursor() as cur:
         cur.execute("SET maintenance_work_mem = '1GB'")
         cur.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'accounts' AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'accounts' "
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
         )
         indexes = cur.fetchall()
         for name, _ in indexes:
             cur.execute(f'DROP INDEX "{name}"')
         cur.execute(f"""
-        INSERT INTO accounts (id, username, username_key, display_name, account_type, status, tier, tier_pinned,
+        INSERT INTO accounts (id, username, username_key, display_name, account_type, status, tier,
+            tier_pinned,
             news_licensed, credit, verification_status, email_hash, email_mask, phone_hash, phone_mask,
             pii_key_version, registered_at, last_active_at, status_changed_at, created_at, updated_at)
         SELECT 'a' || lpad(i::text, 9, '0'), 'user' || i, 'user' || i, 'Name ' || i,
             CASE WHEN kind = 'verified_org' THEN 'organization' ELSE 'personal' END,
-            CASE kind WHEN 'banned' THEN 'banned' WHEN 'dormant_due' THEN 'dormant' WHEN 'dormant_young' THEN 'dormant'
+            CASE kind WHEN 'banned' THEN 'banned' WHEN 'dormant_due' THEN 'dormant'
+                      WHEN 'dormant_young' THEN 'dormant'
                       WHEN 'suspended_due' THEN 'suspended' ELSE 'active' END,
             'standard', false, false, 100,
             CASE WHEN kind = 'verified_org' THEN 'verified' ELSE 'unverified' END,
             md5(i::text) || md5((i + 1)::text), 'u***@example.com',
             md5((-i)::text) || md5((-i - 1)::text), '+86 138 **** 8000',
             1,
-            {as_of_sql} - CASE kind WHEN 'shell' THEN interval '60 days' WHEN 'newcomer' THEN interval '10 days'
+            {as_of_sql} - CASE kind WHEN 'shell' THEN interval '60 days'
+                                     WHEN 'newcomer' THEN interval '10 days'
                                      ELSE interval '800 days' END,
             CASE kind WHEN 'active' THEN {as_of_sql} - (i % 30) * interval '1 day'
                       WHEN 'zombie' THEN {as_of_sql} - interval '200 days'
@@ -206,7 +210,8 @@ def account_summary(url: str) -> dict[str, object]:
         cur.execute("SELECT status, count(*) FROM accounts GROUP BY status ORDER BY status")
         statuses = dict(cur.fetchall())
         cur.execute(
-            "SELECT md5(string_agg(id || ':' || status || ':' || coalesce(status_changed_at::text, '-') || ':' "
+            "SELECT md5(string_agg(id || ':' || status || ':' "
+            "|| coalesce(status_changed_at::text, '-') || ':' "
             "|| coalesce(email_hash, '-'), ',' ORDER BY id)) FROM accounts"
         )
         fingerprint = cur.fetchone()[0]
@@ -302,7 +307,7 @@ def kill_test(cluster: Cluster, timed: dict, as_of: str, batch_size: int | None)
     print(f"[kill] same sweep once more: {again}", flush=True)
     final = account_summary(url)
     run_totals = {k: 0 for k in ("dormant", "suspended", "purged")}
-    for _id, status, counts in after["runs"]:
+    for _id, _status, counts in after["runs"]:
         for k in run_totals:
             run_totals[k] += int((counts or {}).get(k, 0))
     ref_counts = json.loads(json.dumps(reference["runs"][-1][2]))
