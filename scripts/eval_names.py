@@ -177,7 +177,82 @@ def t_affix(n: str, r: random.Random) -> str | None:
     return r.choice(("官方{}", "{}本人", "真{}", "{}官方")).format(n)
 
 
+# What an evader's slips look like, as (kind, weight). Deliberate typos keep the name readable: a
+# doubled or dropped letter, two letters swapped, the key next door, one vowel for another, or glyphs
+# that render alike (rn for m, vv for w, cl for d, I for l). A share of substitutions by any letter
+# stays in as the weak, accidental model, so a matcher tuned only to the cheap slips still shows.
+TYPO_KINDS: tuple[tuple[str, float], ...] = (
+    ("double", 0.20),
+    ("drop", 0.15),
+    ("swap", 0.15),
+    ("neighbour", 0.15),
+    ("vowel", 0.10),
+    ("lookalike", 0.10),
+    ("random", 0.15),
+)
+_KEYROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_LOOKALIKE_FOR = {"m": "rn", "w": "vv", "d": "cl", "l": "I", "i": "l"}
+
+
+def _keyboard_neighbours(c: str) -> list[str]:
+    for r, row in enumerate(_KEYROWS):
+        if c in row:
+            i = row.index(c)
+            out = [row[j] for j in (i - 1, i + 1) if 0 <= j < len(row)]
+            for rr in (r - 1, r + 1):
+                if 0 <= rr < len(_KEYROWS):
+                    out += [_KEYROWS[rr][j] for j in (i - 1, i, i + 1) if 0 <= j < len(_KEYROWS[rr])]
+            return out
+    return []
+
+
+def _slip(out: list[str], i: int, kind: str, r: random.Random) -> bool:
+    """Apply one slip of the given kind at position i; False when it does not apply there."""
+    c = out[i].lower()
+    if kind == "double":
+        out.insert(i, out[i])
+    elif kind == "drop":
+        del out[i]
+    elif kind == "swap":
+        if i + 1 >= len(out) or not out[i + 1].isalpha() or out[i] == out[i + 1]:
+            return False
+        out[i], out[i + 1] = out[i + 1], out[i]
+    elif kind == "neighbour":
+        near = _keyboard_neighbours(c)
+        if not near:
+            return False
+        out[i] = r.choice(near)
+    elif kind == "vowel":
+        if c not in "aeiou":
+            return False
+        out[i] = r.choice("aeiou".replace(c, ""))
+    elif kind == "lookalike":
+        if c not in _LOOKALIKE_FOR:
+            return False
+        out[i : i + 1] = list(_LOOKALIKE_FOR[c])
+    else:
+        out[i] = r.choice("abcdefghijklmnopqrstuvwxyz".replace(c, ""))
+    return True
+
+
 def t_typo(n: str, r: random.Random) -> str | None:
+    letters = [i for i in _latin_letters(n) if 0 < i < len(n) - 1]
+    if len(letters) < 6:
+        return None
+    out = list(n)
+    edits = 2 if len(letters) >= 10 and r.random() < 0.5 else 1
+    kinds, weights = zip(*TYPO_KINDS, strict=True)
+    done = 0
+    for _ in range(20):
+        if done == edits:
+            break
+        i = r.choice([j for j in range(1, len(out) - 1) if out[j].isascii() and out[j].isalpha()])
+        done += _slip(out, i, r.choices(kinds, weights)[0], r)
+    return "".join(out)
+
+
+def t_typo_random(n: str, r: random.Random) -> str | None:
+    """The earlier, accidental typo model: any letter substituted, dropped, inserted, or a swap."""
     letters = [i for i in _latin_letters(n) if 0 < i < len(n) - 1]
     if len(letters) < 6:
         return None
@@ -265,6 +340,7 @@ TRICKS: dict[str, Trick] = {
     "number_suffix": t_number_suffix,
     "affix": t_affix,
     "typo": t_typo,
+    "typo_random": t_typo_random,
     "reorder": t_reorder,
     "traditional": t_traditional,
     "pinyin": t_pinyin,

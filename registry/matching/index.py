@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import heapq
 import threading
 from array import array
-from collections import Counter
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import OSA, Levenshtein
+from rapidfuzz.distance import OSA
 
 from registry.matching.keys import (
     SEP,
@@ -21,6 +19,14 @@ from registry.matching.keys import (
     name_keys,
     segment_pinyin,
     split_variants,
+)
+from registry.matching.typos import (
+    COST_OTHER,
+    DeletionIndex,
+    lookalike_variants,
+    sub_cost,
+    typo_budget,
+    typo_cost,
 )
 
 REVIEW_THRESHOLD = 85.0
@@ -34,19 +40,30 @@ class MatchConfig:
     score_canonical: float = 100.0
     score_split: float = 98.0
     score_leet: float = 98.0
+    score_lookalike: float = 95.0
     score_affix: float = 95.0
     score_pinyin: float = 95.0
     score_reorder: float = 92.0
+    # A typo scores score_typo_1 for the cheapest slip, falling to score_typo_2 at the slip budget of
+    # its length (typos.typo_budget: none under min_len_typo_1 letters, two edits' worth from
+    # min_len_typo_2); slips beyond the budget are no typo.
     score_typo_1: float = 90.0
     score_typo_2: float = 86.0
-    # Two different names that are both valid pinyin one letter apart (xiaomin / xiaoming) are more
-    # likely two people than a typo; this much comes off their typo score.
+    # Two different names that are both valid pinyin, one syllable swapped for another (xiaoming /
+    # xiaoning), are more likely two people than a typo; this much comes off their typo score.
     valid_pinyin_penalty: float = 8.0
     min_len_typo_1: int = 5
     min_len_typo_2: int = 12
     fuzzy_weight: float = 0.8
     max_candidates: int = 50
     exact_cap: int = 50
+    # Typo retrieval: groups taken per looked-up string, and entries scored per group (a group is one
+    # distinct pinyin key; homophone names share it and score alike).
+    typo_cap: int = 64
+    typo_group_entries: int = 8
+    # Keys this long also index their two-letter deletions (about 25 more postings each).
+    typo_two_len: int = 11
+    # No longer read (the trigram step they bounded is gone); kept so existing overrides still load.
     posting_cap: int = 50_000
     posting_budget: int = 6_000
 
@@ -111,11 +128,6 @@ class _BucketMultiMap:
                 self._buckets[i] = array("q", b)
 
 
-def _grams(key: str) -> set[str]:
-    padded = f"^{key}$"
-    return {padded[i : i + 3] for i in range(len(padded) - 2)}
-
-
 @dataclass(slots=True)
 class _Query:
     keys: NameKeys
@@ -124,12 +136,15 @@ class _Query:
 
 
 class NameIndex:
-    """In-memory index of banned names: exact-key lookups plus trigram retrieval, scored with rapidfuzz.
+    """In-memory index of banned names: exact-key lookups plus deletion-neighbourhood typo retrieval.
 
     Each distinct set of match keys (an "entry") is indexed and scored once, however many bans carry a
     name with those keys; behind an entry hangs the list of its (ban_id, name) records in insertion
     order. A search scores entries, then hands out the bans behind the best ones, so a million bans
     sharing a few popular names cost one entry per name and cannot crowd each other out of retrieval.
+
+    Entries sharing a pinyin key form a group; each group's key and its one-letter deletions are in a
+    DeletionIndex, so typo retrieval costs a fixed number of lookups at any index size.
     """
 
     def __init__(self, config: MatchConfig | None = None) -> None:
@@ -151,7 +166,15 @@ class NameIndex:
         self._elive: array[int] = array("I")
         self._keys = _BucketMultiMap()  # hash(key) -> eid, for every distinct key of an entry
         self._bans = _BucketMultiMap()  # hash(ban_id) -> nid
-        self._grams: dict[str, array[int]] = {}  # trigram of the pinyin key -> eids, ascending
+        # Groups: distinct pinyin keys (blob + offsets), the first/last entry of each, and a per-entry
+        # link to the next entry of its group.
+        self._gblob = bytearray()
+        self._goff: array[int] = array("Q")
+        self._ghead: array[int] = array("i")
+        self._gtail: array[int] = array("i")
+        self._enext: array[int] = array("i")
+        self._groups = _BucketMultiMap()  # hash(pinyin) -> gid
+        self._typo = DeletionIndex(min_len=self.config.min_len_typo_1, two_len=self.config.typo_two_len)
 
     def __len__(self) -> int:
         return self._live
@@ -187,13 +210,7 @@ class NameIndex:
                 self._elive.append(0)
                 for k in keys.distinct() or ("",):
                     self._keys.add(hash(k), eid)
-                grams = self._grams
-                for g in _grams(keys.pinyin):
-                    post = grams.get(g)
-                    if post is None:
-                        grams[g] = array("I", (eid,))
-                    else:
-                        post.append(eid)
+                self._join_group(eid, keys.pinyin)
             nid = len(self._noff)
             self._noff.append(len(self._nblob))
             self._nblob += rec
@@ -204,6 +221,37 @@ class NameIndex:
             self._elive[eid] += 1
             self._live += 1
             self._bans.add(hash(ban_id), nid)
+
+    def _join_group(self, eid: int, pinyin: str) -> None:
+        """Append a new entry to the group of its pinyin key, making the group when it is new."""
+        self._enext.append(_NIL)
+        raw = pinyin.encode()
+        for gid in self._groups.get(hash(pinyin), 1 << 30):
+            if self._group_raw(gid) == raw:
+                self._enext[self._gtail[gid]] = eid
+                self._gtail[gid] = eid
+                return
+        gid = len(self._goff)
+        self._goff.append(len(self._gblob))
+        self._gblob += raw
+        self._ghead.append(eid)
+        self._gtail.append(eid)
+        self._groups.add(hash(pinyin), gid)
+        self._typo.add(pinyin, gid)
+
+    def _group_raw(self, gid: int) -> bytes:
+        end = self._goff[gid + 1] if gid + 1 < len(self._goff) else len(self._gblob)
+        return bytes(self._gblob[self._goff[gid] : end])
+
+    def _group_entries(self, gid: int, limit: int) -> list[int]:
+        """Return up to limit live entries of a group, lowest ids first."""
+        out: list[int] = []
+        eid = self._ghead[gid]
+        while eid != _NIL and len(out) < limit:
+            if self._elive[eid]:
+                out.append(eid)
+            eid = self._enext[eid]
+        return out
 
     def _link(self, eid: int, nid: int, ban_id: str) -> None:
         """Put a record into its entry's list, kept in ban_id order so ties resolve the same everywhere."""
@@ -247,8 +295,8 @@ class NameIndex:
         with self._lock:
             self._keys.trim()
             self._bans.trim()
-            for g, post in self._grams.items():
-                self._grams[g] = array("I", post)
+            self._groups.trim()
+            self._typo.trim()
 
     def _record(self, nid: int) -> tuple[str, str]:
         start = self._noff[nid]
@@ -283,6 +331,8 @@ class NameIndex:
             q.variants.append((cfg.score_leet, "leet", keys_for_canonical(v)))
         for v in split_variants(keys.canonical):
             q.variants.append((cfg.score_split, "split", keys_for_canonical(v)))
+        for v in lookalike_variants(keys.canonical):
+            q.variants.append((cfg.score_lookalike, "lookalike", keys_for_canonical(v)))
         return q
 
     def _candidates(self, q: _Query) -> list[int]:
@@ -295,24 +345,18 @@ class NameIndex:
         for k in sorted(lookup):
             for eid in self._keys.get(hash(k), cfg.exact_cap):
                 found[eid] = None
-        grams: set[str] = set()
-        for _, _, k in q.variants:
-            grams |= _grams(k.pinyin)
-        lists = sorted(
-            ((len(p), g, p) for g in grams if (p := self._grams.get(g)) is not None),
-            key=lambda t: (t[0], t[1]),
-        )
-        counts: Counter[int] = Counter()
-        used = 0
-        for n, _, post in lists:
-            # Rarest grams first; a common gram adds little evidence and much work.
-            if used + n > cfg.posting_budget:
-                break
-            counts.update(post)
-            used += n
-        best = heapq.nsmallest(cfg.max_candidates, counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        for eid, _ in best:
-            found[eid] = None
+        pinyins = dict.fromkeys(k.pinyin for _, _, k in q.variants if k.pinyin)
+        groups = self._typo.candidates(pinyins, cfg.typo_cap)
+        ranked: list[tuple[int, int]] = []
+        for gid in groups:
+            g = self._group_raw(gid).decode()
+            d = min(OSA.distance(p, g, score_cutoff=3) for p in pinyins)
+            if d <= 2:
+                ranked.append((d, gid))
+        ranked.sort()
+        for _, gid in ranked[: cfg.max_candidates]:
+            for eid in self._group_entries(gid, cfg.typo_group_entries):
+                found[eid] = None
         return list(found)
 
     def _score(self, q: _Query, cand: NameKeys) -> tuple[float, str]:
@@ -340,21 +384,26 @@ class NameIndex:
             a, b = k.pinyin, cand.pinyin
             if q.is_latin:
                 # Typos are a Latin-keyboard disguise; two Han names a character apart are two people.
-                d = OSA.distance(a, b, score_cutoff=2)
-                n = max(len(a), len(b))
-                s = 0.0
-                if d == 1 and n >= cfg.min_len_typo_1:
-                    s = cfg.score_typo_1
-                elif d == 2 and n >= cfg.min_len_typo_2:
-                    s = cfg.score_typo_2
-                # A transposition (OSA below Levenshtein) is a slip of the fingers, not another name.
-                if s and _both_pinyin_names(a, b) and Levenshtein.distance(a, b, score_cutoff=2) == d:
-                    s -= cfg.valid_pinyin_penalty
+                s = self._typo_score(b, a)
                 if s:
                     offer(min(base_score, s), "typo")
                     continue
             offer(fuzz.ratio(a, b) * cfg.fuzzy_weight, "fuzzy")
         return best
+
+    def _typo_score(self, banned: str, query: str) -> float:
+        """Score query as a slip of banned: cheap slips high, up to the length's budget; else 0."""
+        cfg = self.config
+        budget = typo_budget(max(len(banned), len(query)), cfg.min_len_typo_1, cfg.min_len_typo_2)
+        if not budget or banned == query:
+            return 0.0
+        cost = typo_cost(banned, query, budget)
+        if cost is None:
+            return 0.0
+        s = cfg.score_typo_1 - (cfg.score_typo_1 - cfg.score_typo_2) * cost / budget
+        if _syllable_swap(banned, query):
+            s -= cfg.valid_pinyin_penalty
+        return s
 
     def search(self, name: str, *, limit: int = 5, min_score: float = 0) -> list[NameMatch]:
         """Return the banned names this name most resembles, best first."""
@@ -388,5 +437,33 @@ class NameIndex:
         return sorted(per_ban.values(), key=lambda m: (-m.score, m.ban_id))[:limit]
 
 
-def _both_pinyin_names(a: str, b: str) -> bool:
-    return a.isascii() and b.isascii() and segment_pinyin(a) is not None and segment_pinyin(b) is not None
+def _syllable_swap(a: str, b: str) -> bool:
+    """Tell whether query b is banned key a with one syllable swapped for another: another person.
+
+    Both must be valid pinyin with the same number of syllables, differing in exactly one. In
+    two-syllable names (surname and one given character) the namespace is so dense that any change
+    landing on a valid syllable is taken as another person (yangqing / yanqing, xiaoming / xiaoning).
+    In longer names only an unlikely slip counts: a letter replaced by one that is neither a keyboard
+    neighbour, another vowel nor a look-alike, or a letter put in that doubles none (tanlinyu /
+    tanlinyou); a dropped, doubled or near-key letter there is scored as the slip it looks like. An
+    adjacent swap, or a slip that leaves no valid pinyin ("luojioxia" read luo-ji-o-xia), never counts.
+    """
+    if not (a.isascii() and b.isascii()) or abs(len(a) - len(b)) > 2:
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y]
+    if len(a) == len(b) and len(diff) == 2 and diff[1] == diff[0] + 1:
+        if a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]:
+            return False
+    sa, sb = segment_pinyin(a), segment_pinyin(b)
+    if sa is None or sb is None or len(sa) != len(sb):
+        return False
+    if sum(x != y for x, y in zip(sa, sb, strict=True)) != 1:
+        return False
+    if len(sa) <= 2:
+        return True
+    if len(a) == len(b):
+        return not (len(diff) == 1 and sub_cost(a[diff[0]], b[diff[0]]) < COST_OTHER)
+    if len(b) == len(a) + 1:
+        i = diff[0] if diff else len(a)
+        return not ((i > 0 and b[i - 1] == b[i]) or (i + 1 < len(b) and b[i + 1] == b[i]))
+    return False

@@ -1,0 +1,302 @@
+"""Find keys a few typing slips apart in constant time, and price slips the way evaders make them."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Iterator
+
+# --- weighted edit distance -----------------------------------------------------------------------
+
+# The slips evaders make on purpose are cheap; any other letter costs a full edit and a digit more.
+COST_DOUBLE = 0.4  # a letter typed twice, or one of a doubled pair left out
+COST_LOOKALIKE = 0.3  # rn for m, vv for w, cl for d, l for i (I), as one glyph group for another
+COST_SWAP = 0.5  # two adjacent letters swapped
+COST_NEIGHBOUR = 0.6  # a key next to the right one on a QWERTY keyboard
+COST_VOWEL = 0.6  # one vowel for another
+COST_DROP = 0.7  # a letter left out
+COST_OTHER = 1.0  # any other letter put in or replaced
+COST_DIGIT = 1.5  # a digit put in, left out or replaced: numbers are identity, not slips
+# Evaders keep the first letter so the name still reads as the banned one; two people's names often
+# differ right there (king / ting, emma / eva). Any change to the first letter costs this much more.
+COST_FIRST = 0.5
+
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_VOWELS = frozenset("aeiou")
+_LOOK_1 = frozenset({("l", "i"), ("i", "l"), ("1", "l"), ("1", "i"), ("0", "o"), ("o", "0")})
+# Multi-glyph look-alikes, as (what the banned key has, what the query shows).
+# "cI" folds to "ci", so both spellings of the d look-alike are listed.
+_LOOK_N: tuple[tuple[str, str], ...] = (
+    ("m", "rn"),
+    ("w", "vv"),
+    ("d", "cl"),
+    ("d", "ci"),
+    ("rn", "m"),
+    ("vv", "w"),
+)
+
+
+def _neighbours() -> frozenset[tuple[str, str]]:
+    pos = {c: (r, i) for r, row in enumerate(_ROWS) for i, c in enumerate(row)}
+    out: set[tuple[str, str]] = set()
+    for a, (ra, ia) in pos.items():
+        for b, (rb, ib) in pos.items():
+            # Same row next door; rows are staggered right going down, so "d" touches "e", "r" above
+            # and "x", "c" below.
+            below = rb == ra + 1 and ib - ia in (-1, 0)
+            above = rb == ra - 1 and ib - ia in (0, 1)
+            if a != b and ((ra == rb and abs(ia - ib) == 1) or below or above):
+                out.add((a, b))
+    return frozenset(out)
+
+
+_NEIGHBOURS = _neighbours()
+
+
+def sub_cost(a: str, b: str) -> float:
+    """Return the price of typing b where a belongs."""
+    if a == b:
+        return 0.0
+    if (a, b) in _LOOK_1:
+        return COST_LOOKALIKE
+    if a.isdigit() or b.isdigit():
+        return COST_DIGIT
+    if a in _VOWELS and b in _VOWELS:
+        return COST_VOWEL
+    if (a, b) in _NEIGHBOURS:
+        return COST_NEIGHBOUR
+    return COST_OTHER
+
+
+def typo_cost(key: str, query: str, limit: float) -> float | None:
+    """Return the cheapest price of slips that turn key into query, or None when it exceeds limit."""
+    n, m = len(key), len(query)
+    extra = 0.0
+    if n and m and key[0] != query[0] and not _same_start(key, query):
+        extra = COST_FIRST
+    limit -= extra
+    if limit < 0 or abs(n - m) * COST_DOUBLE > limit:
+        return None
+    # Full table; keys are short (≤ 40) and only a handful of candidates get here.
+    prev2: list[float] = []
+    prev = [0.0] * (m + 1)
+    prev_min = 0.0
+    for j in range(1, m + 1):
+        prev[j] = prev[j - 1] + _ins_cost(query, j - 1)
+    for i in range(1, n + 1):
+        cur = [0.0] * (m + 1)
+        cur[0] = prev[0] + _del_cost(key, i - 1)
+        a = key[i - 1]
+        row_min = cur[0]
+        for j in range(1, m + 1):
+            b = query[j - 1]
+            best = prev[j - 1] + (0.0 if a == b else sub_cost(a, b))
+            v = prev[j] + _del_cost(key, i - 1)
+            if v < best:
+                best = v
+            v = cur[j - 1] + _ins_cost(query, j - 1)
+            if v < best:
+                best = v
+            if i > 1 and j > 1 and a == query[j - 2] and key[i - 2] == b and a != b:
+                v = prev2[j - 2] + COST_SWAP
+                if v < best:
+                    best = v
+            cur[j] = best
+            if best < row_min:
+                row_min = best
+        # Multi-glyph look-alikes: key[i-len(s):i] shown as query[j-len(t):j].
+        for s, t in _LOOK_N:
+            ls, lt = len(s), len(t)
+            if i < ls or key[i - ls : i] != s:
+                continue
+            rows_back = _row(ls, prev, prev2)
+            if rows_back is None:
+                continue
+            for j in range(lt, m + 1):
+                if query[j - lt : j] == t and rows_back[j - lt] + COST_LOOKALIKE < cur[j]:
+                    cur[j] = rows_back[j - lt] + COST_LOOKALIKE
+                    row_min = min(row_min, cur[j])
+        # Swaps and two-letter look-alikes reach back two rows: give up after two rows over the limit.
+        if row_min > limit and prev_min > limit:
+            return None
+        prev_min = row_min
+        prev2, prev = prev, cur
+    return prev[m] + extra if prev[m] <= limit else None
+
+
+def _same_start(key: str, query: str) -> bool:
+    """Tell whether the query starts like the key after all: swapped first two letters, or a look-alike."""
+    if len(key) > 1 and len(query) > 1 and key[0] == query[1] and key[1] == query[0]:
+        return True
+    if (key[0], query[0]) in _LOOK_1:
+        return True
+    return any(key.startswith(s) and query.startswith(t) for s, t in _LOOK_N)
+
+
+def _row(back: int, prev: list[float], prev2: list[float]) -> list[float] | None:
+    if back == 1:
+        return prev
+    if back == 2 and prev2:
+        return prev2
+    return None
+
+
+def _ins_cost(query: str, j: int) -> float:
+    c = query[j]
+    if c.isdigit():
+        return COST_DIGIT
+    if (j > 0 and query[j - 1] == c) or (j + 1 < len(query) and query[j + 1] == c):
+        return COST_DOUBLE
+    return COST_OTHER
+
+
+def _del_cost(key: str, i: int) -> float:
+    c = key[i]
+    if c.isdigit():
+        return COST_DIGIT
+    if (i > 0 and key[i - 1] == c) or (i + 1 < len(key) and key[i + 1] == c):
+        return COST_DOUBLE
+    return COST_DROP
+
+
+def typo_budget(length: int, min_len: int = 5, long_len: int = 12) -> float:
+    """Return how much slip a key of this length may carry and still be the same name.
+
+    One full edit from min_len letters; from 8, one edit plus a cheap slip's worth; from long_len,
+    about two cheap slips plus a bit. Tuned on scripts/eval_names.py against its innocents.
+    """
+    if length < min_len:
+        return 0.0
+    if length < 8:
+        return 1.0
+    if length < long_len:
+        return 1.2
+    return 1.6
+
+
+# --- query-side look-alike readings ---------------------------------------------------------------
+
+# Glyph groups that render like one letter. They are read back only on the query side: folding them
+# in canonical() would turn real names ("bernard", "clara") into others, and stored keys must not move.
+LOOKALIKES: tuple[tuple[str, str], ...] = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+
+
+def lookalike_variants(canon: str) -> list[str]:
+    """Return a Latin key with each look-alike group (rn, vv, cl) read as the letter it imitates."""
+    if not any(a in canon for a, _ in LOOKALIKES):
+        return []
+    out: list[str] = []
+    every = canon
+    for a, b in LOOKALIKES:
+        if a in canon:
+            out.append(canon.replace(a, b))
+            every = every.replace(a, b)
+    out.append(every)
+    return list(dict.fromkeys(v for v in out if v != canon))[:4]
+
+
+# --- deletion-neighbourhood index -----------------------------------------------------------------
+
+
+def deletions(key: str) -> set[str]:
+    """Return the strings made by leaving one character out of key."""
+    return {key[:i] + key[i + 1 :] for i in range(len(key))}
+
+
+def deletions2(key: str) -> set[str]:
+    """Return the strings made by leaving one or two characters out of key."""
+    one = deletions(key)
+    out = set(one)
+    for d in one:
+        out |= deletions(d)
+    return out
+
+
+class DeletionIndex:
+    """Map a key, and each key with one letter left out, to the groups (distinct keys) it came from.
+
+    Looking a query and its own one-letter deletions up finds every indexed key within one insertion,
+    deletion, substitution or adjacent swap, and many keys two edits away, with len(query) + 1 lookups
+    whatever the index size. Postings are 32-bit fingerprint/group pairs in 2^16 hash-addressed
+    buckets of flat arrays: 8 bytes each, appended in O(1), scanned in C.
+    """
+
+    BITS = 16
+
+    def __init__(self, min_len: int = 5, key_min_len: int = 4, two_len: int = 11) -> None:
+        self.min_len = min_len
+        self.key_min_len = key_min_len
+        self.two_len = two_len
+        self._mask = (1 << self.BITS) - 1
+        self._buckets: list[array[int] | None] = [None] * (1 << self.BITS)
+
+    def _put(self, h: int, gid: int) -> None:
+        i = h & self._mask
+        fp = (h >> self.BITS) & 0xFFFFFFFF
+        b = self._buckets[i]
+        if b is None:
+            self._buckets[i] = array("I", (fp, gid))
+        else:
+            b.append(fp)
+            b.append(gid)
+
+    def add(self, key: str, gid: int) -> None:
+        """Index a distinct key under its group id."""
+        if len(key) < self.key_min_len:
+            return
+        self._put(hash(key), gid)
+        if len(key) >= self.two_len:
+            # Two slips in a long name are still a typo; the query's own double deletions meet these.
+            for d in deletions2(key):
+                self._put(hash(d), gid)
+        elif len(key) >= self.min_len:
+            for d in deletions(key):
+                self._put(hash(d), gid)
+
+    def get(self, s: str, cap: int) -> list[int]:
+        """Return up to cap group ids posted under the string s (a key or a deletion)."""
+        h = hash(s)
+        b = self._buckets[h & self._mask]
+        out: list[int] = []
+        if b is None:
+            return out
+        fp = (h >> self.BITS) & 0xFFFFFFFF
+        i = -1
+        while len(out) < cap:
+            try:
+                i = b.index(fp, i + 1)
+            except ValueError:
+                break
+            # A group slot can hold the same number as a fingerprint: only even slots are fingerprints.
+            if not i & 1:
+                out.append(b[i + 1])
+        return out
+
+    def lookups(self, query: str) -> Iterator[str]:
+        """Yield the strings to look a query up by: itself, its deletions, and double ones when long.
+
+        Every key within one edit is met (keys of min_len and more), and every key within two edits
+        when the key has two_len letters or more.
+        """
+        yield query
+        if len(query) < self.key_min_len:
+            return
+        yield from deletions2(query) if len(query) >= self.two_len - 2 else deletions(query)
+
+    def candidates(self, queries: Iterable[str], cap: int) -> dict[int, None]:
+        """Return the groups within reach of any query, in the order found."""
+        found: dict[int, None] = {}
+        seen: set[str] = set()
+        for q in queries:
+            for s in self.lookups(q):
+                if s in seen:
+                    continue
+                seen.add(s)
+                for gid in self.get(s, cap):
+                    found[gid] = None
+        return found
+
+    def trim(self) -> None:
+        """Drop the arrays' spare capacity after a bulk load."""
+        for i, b in enumerate(self._buckets):
+            if b is not None:
+                self._buckets[i] = array("I", b)
