@@ -22,7 +22,7 @@ from registry.accounts.service import ImportReport
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
-from registry.bans.schemas import BanIn
+from registry.bans.schemas import MAX_NAMES, MAX_PER_FIELD, BanIn
 from registry.errors import abort
 from registry.extensions import db
 from registry.identifiers import InvalidIdentifier, PiiHasher, normalize, normalize_ip_or_network
@@ -88,7 +88,7 @@ def prepare_ban(data: Mapping[str, Any], pii: PiiHasher) -> PreparedBan:
             except InvalidIdentifier as exc:
                 errors.setdefault(kind, {})[str(position)] = [exc.message]
                 continue
-            prepared.add_identifier(kind, pii.digest(kind, canonical), None, pii.mask(kind, canonical))
+            prepared.add_identifier(kind, pii.digest(kind, canonical), None, _mask(pii, kind, canonical))
     if errors:
         raise BanInputError({"identifiers": errors})
     for name in data.get("names") or ():
@@ -96,6 +96,13 @@ def prepare_ban(data: Mapping[str, Any], pii: PiiHasher) -> PreparedBan:
             prepared.add_name(name)
     prepared.fingerprint = fingerprint(prepared)
     return prepared
+
+
+def _mask(pii: PiiHasher, kind: str, canonical: str) -> str:
+    # A canonical CN mobile masks without re-parsing it (what PiiHasher.mask gives, ~15 us cheaper).
+    if kind == "phone" and len(canonical) == 14 and canonical.startswith("+861") and canonical[1:].isdigit():
+        return f"+86 {canonical[3:6]}****{canonical[-4:]}"
+    return pii.mask(kind, canonical)
 
 
 def fingerprint(prepared: PreparedBan) -> str:
@@ -474,6 +481,72 @@ def import_bans(
 Prepared = tuple[int, PreparedBan | None, str | None]
 _worker_hasher: PiiHasher | None = None
 
+_BAN_KEYS = frozenset(("account_id", "identifiers", "names", "reason", "rule", "expires_at"))
+_IDENTIFIER_KEYS = frozenset(BAN_FIELDS)
+_EXPIRES_AT = BanIn().fields["expires_at"]
+
+
+def _str_list(value: Any, most: int, longest: int | None) -> bool:
+    if type(value) is not list or len(value) > most:
+        return False
+    for item in value:
+        if type(item) is not str or (longest is not None and not 1 <= len(item) <= longest):
+            return False
+    return True
+
+
+def fast_load(doc: Any) -> dict[str, Any] | None:
+    """Return what ``BanIn().load(doc)`` returns for the common well-formed shape, or None to use it.
+
+    Accepts only documents BanIn accepts unchanged (exact JSON types, lengths, known keys; expires_at
+    parsed by the schema's own field); anything else, valid or not, goes to the schema, so every error
+    message is the schema's.
+    """
+    if type(doc) is not dict or not doc.keys() <= _BAN_KEYS:
+        return None
+    expires_at = doc.get("expires_at")
+    if expires_at is not None:
+        # The schema's own field parses it (one source of truth); the whole schema costs ~300 us here.
+        if type(expires_at) is not str:
+            return None
+        try:
+            expires_at = _EXPIRES_AT.deserialize(expires_at)
+        except ValidationError:
+            return None
+    reason, rule = doc.get("reason"), doc.get("rule")
+    if type(reason) is not str or not 1 <= len(reason) <= 2000:
+        return None
+    if type(rule) is not str or not 1 <= len(rule) <= 64:
+        return None
+    account_id = doc.get("account_id")
+    if account_id is not None and (type(account_id) is not str or not 1 <= len(account_id) <= 128):
+        return None
+    names = doc.get("names", [])
+    if not _str_list(names, MAX_NAMES, 256):
+        return None
+    raw = doc.get("identifiers")
+    if raw is None and "identifiers" not in doc:
+        raw = {}
+    if type(raw) is not dict or not raw.keys() <= _IDENTIFIER_KEYS:
+        return None
+    identifiers: dict[str, list[str]] = {}
+    # Like the schema: a missing "identifiers" loads as {}, a given one gets every field filled in.
+    for kind in BAN_FIELDS if "identifiers" in doc else ():
+        values = raw.get(kind, [])
+        if not _str_list(values, MAX_PER_FIELD, None):
+            return None
+        identifiers[kind] = list(values)
+    if not account_id and not names and not any(identifiers.values()):
+        return None
+    return {
+        "account_id": account_id,
+        "identifiers": identifiers,
+        "names": list(names),
+        "reason": reason,
+        "rule": rule,
+        "expires_at": expires_at,
+    }
+
 
 def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepared]:
     """Parse, validate and prepare numbered JSON lines (pure: runs in worker processes too)."""
@@ -485,7 +558,7 @@ def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepa
             out.append((number, None, error))
             continue
         try:
-            data = schema.load(doc)
+            data = fast_load(doc) or schema.load(doc)
             if data.get("expires_at") is not None and data["expires_at"] <= now:
                 raise BanInputError({"expires_at": ["must be in the future"]})
             out.append((number, prepare_ban(data, pii), None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from pypinyin import Style, lazy_pinyin
@@ -173,6 +173,9 @@ def encode_keys(keys: NameKeys) -> str:
     return SEP.join(out)
 
 
+# Banned names repeat (spam rings, re-imported files) and the keys are a pure function of the name; the
+# pinyin step alone costs tens of microseconds, so bulk imports hit this cache often.
+@lru_cache(maxsize=1 << 16)
 def encode_name(name: str) -> str:
     """Compute all match keys of a banned name once and serialise them for storage beside the name."""
     return encode_keys(name_keys(name))
