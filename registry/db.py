@@ -34,7 +34,10 @@ def engine_options(url: str) -> dict[str, Any]:
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_recycle": 1800}
+    # No pool_pre_ping: it costs a round trip on every checkout, i.e. on every signup check. A
+    # connection dropped by a database restart fails one request (503, "retry shortly"), SQLAlchemy
+    # then discards the whole pool, and the next request reconnects.
+    return {"pool_size": 5, "max_overflow": 5, "pool_recycle": 1800}
 
 
 def is_sqlite(bind: Any) -> bool:

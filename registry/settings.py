@@ -32,6 +32,8 @@ class Settings:
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
     page_size_max: int = 500
+    # Valid API keys are cached per worker this long; a revoked key stops working within it.
+    key_cache_seconds: float = 2.0
 
     # Tiers (分类分级): an ordered ladder, best first.
     tiers: tuple[str, ...] = DEFAULT_TIERS

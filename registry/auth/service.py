@@ -8,6 +8,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -78,27 +79,58 @@ def revoke_key(name: str, actor: str) -> ApiKey:
     return key
 
 
-def authenticate(scope: str) -> ApiKey:
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid key belongs to: what a request needs to know after authentication."""
+
+    key_id: int
+    name: str
+    scopes: frozenset[str]
+
+
+def _lookup(digest: str) -> Principal | None:
+    """Find the active key with this hash, through a short per-process cache.
+
+    Every check would otherwise pay a database round trip just to authenticate. Only valid keys are
+    cached, for ``key_cache_seconds``: a revoked key stops working within that time in every worker.
+    """
+    ttl = float(current_app.config["REGISTRY"].key_cache_seconds)
+    cache: dict[str, tuple[float, Principal]] = current_app.extensions.setdefault("registry.key_cache", {})
+    now = time.monotonic()
+    hit = cache.get(digest)
+    if hit is not None and now - hit[0] < ttl:
+        return hit[1]
+    key = db.session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == digest))
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
+        cache.pop(digest, None)
+        return None
+    principal = Principal(key.id, key.name, key.scope_set)
+    if ttl > 0:
+        if len(cache) > 10_000:  # unbounded growth only from many distinct valid keys; start over
+            cache.clear()
+        cache[digest] = (now, principal)
+    return principal
+
+
+def authenticate(scope: str) -> Principal:
     """Check the bearer key of the current request and that it carries ``scope``; abort otherwise."""
     header = request.headers.get("Authorization", "")
     kind, _, secret = header.partition(" ")
     if kind.lower() != "bearer" or not secret.strip():
         abort(401, "Missing API key: send 'Authorization: Bearer <key>'.")
-    digest = hash_key(secret.strip())
-    key = db.session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == digest))
-    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
+    principal = _lookup(hash_key(secret.strip()))
+    if principal is None:
         abort(401, "Unknown or revoked API key.")
-    scopes = key.scope_set
-    if scope not in scopes and "admin" not in scopes:
+    if scope not in principal.scopes and "admin" not in principal.scopes:
         abort(403, f"This key lacks the '{scope}' scope.")
-    g.api_key_id = key.id
-    g.actor = key.name
+    g.api_key_id = principal.key_id
+    g.actor = principal.name
     now = time.monotonic()
     touched: dict[int, float] = current_app.extensions.setdefault("registry.key_touched", {})
-    if now - touched.get(key.id, -TOUCH_INTERVAL_SECONDS) >= TOUCH_INTERVAL_SECONDS:
-        touched[key.id] = now
-        g.touch_key = key.id
-    return key
+    if now - touched.get(principal.key_id, -TOUCH_INTERVAL_SECONDS) >= TOUCH_INTERVAL_SECONDS:
+        touched[principal.key_id] = now
+        g.touch_key = principal.key_id
+    return principal
 
 
 def current_actor(default: str = "system") -> str:

@@ -85,3 +85,24 @@ def test_last_used_is_recorded(app, client, auth):
     with app.app_context():
         key = db.session.scalar(sa.select(ApiKey).where(ApiKey.name == "reader"))
         assert key.last_used_at is not None
+
+
+def test_a_used_key_stops_working_once_its_cache_entry_lapses(app_factory, auth):
+    import time
+
+    app = app_factory(key_cache_seconds=0.2)
+    client, runner = app.test_client(), app.test_cli_runner()
+    headers = auth("accounts:read", name="cached", app=app)
+    assert client.get("/v1/accounts", headers=headers).status_code == 200
+    assert runner.invoke(args=["keys", "revoke", "--name", "cached"]).exit_code == 0
+    time.sleep(0.3)
+    assert client.get("/v1/accounts", headers=headers).status_code == 401
+
+
+def test_without_a_cache_revocation_is_immediate(app_factory, auth):
+    app = app_factory(key_cache_seconds=0)
+    client, runner = app.test_client(), app.test_cli_runner()
+    headers = auth("accounts:read", name="uncached", app=app)
+    assert client.get("/v1/accounts", headers=headers).status_code == 200
+    assert runner.invoke(args=["keys", "revoke", "--name", "uncached"]).exit_code == 0
+    assert client.get("/v1/accounts", headers=headers).status_code == 401
