@@ -66,7 +66,7 @@ class Settings:
     sweep_purge_after_days: int = 90
     sweep_cap_accounts: int = 1000
     sweep_cap_share: float = 0.10
-    sweep_batch_size: int = 1000
+    sweep_batch_size: int = 5000
     # A sweep lock row (SQLite) not refreshed for this long belongs to a dead sweep and may be taken over.
     sweep_lock_stale_seconds: int = 900
     # Activity events may be this far ahead of the server clock; further ahead is refused (422).
