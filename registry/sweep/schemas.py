@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from registry.schemas import PageArgs, UtcDateTime
 
@@ -58,4 +58,19 @@ class DormantPage(Schema):
 
 
 class DormantArgs(PageArgs):
-    pass
+    undelivered = fields.Boolean(
+        load_default=False, metadata={"description": "Only notices not yet marked delivered."}
+    )
+
+
+class DeliveredIn(Schema):
+    account_ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=128)),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+    )
+
+
+class DeliveredOut(Schema):
+    marked = fields.Integer(metadata={"description": "Notices newly marked delivered."})
+    unknown_accounts = fields.List(fields.String(), metadata={"description": "Not in this run's outbox."})

@@ -561,6 +561,8 @@ def list_dormant(run_id: str, args: Mapping[str, Any]) -> tuple[list[DormantNoti
     """Return one page of the outbox rows a run wrote (accounts it turned dormant), and the next cursor."""
     get_run(run_id)
     stmt = sa.select(DormantNotice).where(DormantNotice.run_id == run_id)
+    if args.get("undelivered"):
+        stmt = stmt.where(DormantNotice.delivered_at.is_(None))
     if args.get("cursor"):
         try:
             (after,) = decode_cursor(args["cursor"])
@@ -572,6 +574,32 @@ def list_dormant(run_id: str, args: Mapping[str, Any]) -> tuple[list[DormantNoti
     rows = list(db.session.scalars(stmt.order_by(DormantNotice.id).limit(limit + 1)))
     nxt = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return rows[:limit], nxt
+
+
+def mark_delivered(run_id: str, account_ids: list[str], actor: str) -> dict[str, Any]:
+    """Mark a run's dormancy notices delivered (the platform warned those owners); audited."""
+    get_run(run_id)
+    wanted = set(account_ids)
+    rows = list(
+        db.session.scalars(
+            sa.select(DormantNotice).where(
+                DormantNotice.run_id == run_id, DormantNotice.account_id.in_(wanted)
+            )
+        )
+    )
+    now = utcnow()
+    fresh = [row for row in rows if row.delivered_at is None]
+    for row in fresh:
+        row.delivered_at = now
+    if fresh:
+        record(
+            "sweep.notices_delivered",
+            f"sweep:{run_id}",
+            {"accounts": sorted(row.account_id for row in fresh)},
+            actor=actor,
+        )
+    db.session.commit()
+    return {"marked": len(fresh), "unknown_accounts": sorted(wanted - {row.account_id for row in rows})}
 
 
 def start_from_request(data: Mapping[str, Any], actor: str) -> SweepRun:

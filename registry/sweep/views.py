@@ -10,7 +10,14 @@ from flask_smorest import Blueprint
 from registry.auth import require_scope
 from registry.auth.service import current_actor
 from registry.sweep import service
-from registry.sweep.schemas import DormantArgs, DormantPage, SweepIn, SweepOut
+from registry.sweep.schemas import (
+    DeliveredIn,
+    DeliveredOut,
+    DormantArgs,
+    DormantPage,
+    SweepIn,
+    SweepOut,
+)
 
 blp = Blueprint("sweeps", __name__, url_prefix="/v1/sweeps", description="Zombie and shell account sweeps")
 
@@ -44,3 +51,13 @@ class SweepDormant(MethodView):
         """List the accounts a run turned dormant (the outbox for warning their owners)."""
         items, nxt = service.list_dormant(run_id, args)
         return {"items": items, "next": nxt}
+
+
+@blp.route("/<string:run_id>/dormant/delivered")
+class SweepDormantDelivered(MethodView):
+    @require_scope("sweeps:run")
+    @blp.arguments(DeliveredIn)
+    @blp.response(200, DeliveredOut)
+    def post(self, data: dict[str, Any], run_id: str) -> Any:
+        """Mark dormancy notices delivered once the platform has warned those account owners."""
+        return service.mark_delivered(run_id, data["account_ids"], current_actor())

@@ -411,6 +411,29 @@ def test_outbox_lists_the_accounts_made_dormant(client, headers):
     assert bad.status_code == 422
 
 
+def test_outbox_notices_are_marked_delivered_once_and_audited(app, client, headers):
+    for i in range(3):
+        make(client, headers, f"u{i}")
+    run = sweep(client, headers, 40).json
+    url = f"/v1/sweeps/{run['id']}/dormant"
+    marked = client.post(f"{url}/delivered", json={"account_ids": ["u0", "u1", "ghost"]}, headers=headers)
+    assert marked.status_code == 200, marked.json
+    assert marked.json == {"marked": 2, "unknown_accounts": ["ghost"]}
+    again = client.post(f"{url}/delivered", json={"account_ids": ["u0"]}, headers=headers)
+    assert again.json == {"marked": 0, "unknown_accounts": []}
+    pending = client.get(url, query_string={"undelivered": "true"}, headers=headers).json["items"]
+    assert [i["account_id"] for i in pending] == ["u2"]
+    assert [data["accounts"] for *_, data in audit(app, "sweep.notices_delivered")] == [["u0", "u1"]]
+    empty = client.post(f"{url}/delivered", json={"account_ids": []}, headers=headers)
+    assert empty.status_code == 422 and "account_ids" in empty.json["errors"]["json"]
+    assert (
+        client.post(
+            "/v1/sweeps/nope/dormant/delivered", json={"account_ids": ["u0"]}, headers=headers
+        ).status_code
+        == 404
+    )
+
+
 def test_unknown_run_is_404(client, headers):
     assert client.get("/v1/sweeps/nope", headers=headers).status_code == 404
     assert client.get("/v1/sweeps/nope/dormant", headers=headers).status_code == 404
