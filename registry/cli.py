@@ -31,6 +31,24 @@ def serve(host: str, port: int, workers: int, timeout: int) -> None:
     run(host=host, port=port, workers=workers, timeout=timeout)
 
 
+@main.command("schemas")
+@click.argument("directory", default="schemas", type=click.Path(file_okay=False))
+def schemas(directory: str) -> None:
+    """Write the published OpenAPI document and the import/export file schemas into DIRECTORY."""
+    import json
+    from pathlib import Path
+
+    from registry.extensions import api
+    from registry.file_formats import write_all
+
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    openapi = target / "openapi.json"
+    openapi.write_text(json.dumps(api.spec.to_dict(), indent=2) + "\n", encoding="utf-8")
+    for path in [openapi, *write_all(target)]:
+        click.echo(str(path))
+
+
 @main.command("routes")
 def routes() -> None:
     """List the HTTP routes."""

@@ -35,7 +35,7 @@ def test_interactive_docs_page(client):
 
 
 def test_committed_openapi_matches_the_code(client):
-    """Regenerate with `registry openapi write --format=json schemas/openapi.json`."""
+    """Regenerate with `registry schemas` (writes schemas/openapi.json and the file schemas)."""
     committed = json.loads((ROOT / "schemas" / "openapi.json").read_text())
     assert client.get("/openapi.json").json == committed
 
