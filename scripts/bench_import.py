@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from gen_bans import generate  # noqa: E402
 
 REGISTRY = str(Path(sys.executable).parent / "registry")
 PII_KEY = "bench-import-pii-key-not-a-secret"
+CPU = [0.0]  # CPU seconds of the last command and the worker processes it waited for
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
@@ -68,10 +70,13 @@ def build_file(path: Path, n: int, seed: int, share: float) -> None:
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """Run a registry command; return its wall time and last stdout line."""
+    """Run a registry command; return its wall time and last stdout line (and record its CPU time)."""
     t = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([REGISTRY, *args], env=env, text=True, capture_output=True)
     took = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[0] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode != 0:
         raise SystemExit(f"registry {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return took, (proc.stdout.strip().splitlines() or [""])[-1]
@@ -114,12 +119,17 @@ def main() -> None:
         run(["db", "upgrade"], env)
         lines = sum(1 for _ in open(path, encoding="utf-8"))
         first_s, first = run(["bans", "import", str(path), *extra], env)
+        first_cpu = CPU[0]
         again_s, again = run(["bans", "import", str(path), *extra], env)
+        again_cpu = CPU[0]
         created = int(re.search(r"(\d+) created", first).group(1))  # type: ignore[union-attr]
         print(f"first run: {first}")
         print(f"  wall {first_s:.1f} s incl. start-up -> {created / first_s:,.0f} bans/s")
+        print(f"  CPU of the CLI and its workers (not PostgreSQL): {first_cpu / lines * 1e6:.0f} us/line")
         print(f"re-run:    {again}")
         print(f"  wall {again_s:.1f} s incl. start-up -> {lines / again_s:,.0f} lines/s")
+        print(f"  CPU of the CLI and its workers: {again_cpu / lines * 1e6:.0f} us/line")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
