@@ -6,6 +6,11 @@ from the database on first use (or by ``warm(app)`` right after a worker forks) 
 applied and updates the indexes incrementally. Nothing here decides alone: a Bloom hit, a name match or
 an IP range hit is confirmed against active bans in the database before it counts, so a lifted ban
 stops counting at once even before the log reaches this process.
+
+Memory: the engine keeps no per-ban table. The NameIndex and IpRangeSet know which bans they were
+loaded with and the Bloom filter only holds digest bits; what remains per ban is the expiry of the few
+bans that have one. On PostgreSQL the build streams rows with ``COPY (SELECT ...) TO STDOUT`` straight
+into the indexes, with no SQLAlchemy Row per row.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import rbloom
 import sqlalchemy as sa
 from flask import Flask, current_app
 
 from registry.accounts.models import Account
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.extensions import db
-from registry.identifiers import IdentifierFilter, IpRangeSet
+from registry.identifiers import IpRangeSet
 from registry.matching import MatchConfig, NameIndex, NameMatch
 from registry.names import NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
@@ -45,17 +51,23 @@ GAP_GRACE_SECONDS = 30.0
 MAX_EVENTS_PER_SYNC = 20_000
 MAX_DEAD_SHARE = 0.25
 STREAM_ROWS = 20_000
+BLOOM_FALSE_POSITIVE_RATE = 0.001
+# Leading hex characters of a digest kept in the filter: 128 bits, as IdentifierFilter uses.
+DIGEST_PREFIX = 32
 NAME_MATCHES_WANTED = 10
 MAX_NAME_CANDIDATES = 640
 
 
 @dataclass
 class _State:
-    bloom: IdentifierFilter
+    bloom: DigestFilter
     ranges: IpRangeSet[str]
     names: NameIndex
-    # ban id -> (expires_at, rule) of every active ban loaded.
-    bans: dict[str, tuple[datetime | None, str]]
+    # ban id -> expires_at, only for loaded bans that have one (a few percent of them).
+    expiring: dict[str, datetime]
+    # Active bans loaded at build, plus those loaded since, less those lifted since (approximate: a
+    # lift of a ban this process never loaded also counts down). For operators, not for decisions.
+    ban_count: int
     policy: NamePolicy
     # account id -> protected name it contributed.
     protected: dict[str, str]
@@ -175,17 +187,13 @@ class CheckEngine:
             limit *= 4
 
     def is_active(self, ban_id: str, now: datetime | None = None) -> bool:
-        """Tell whether the ban is loaded as active and not past its expiry."""
-        entry = self._require().bans.get(ban_id)
-        if entry is None:
-            return False
-        expires_at = entry[0]
-        return expires_at is None or expires_at > (now or utcnow())
+        """Tell whether a ban these indexes returned is not past its expiry.
 
-    def rule_of(self, ban_id: str) -> str | None:
-        """Return the rule an active ban cites."""
-        entry = self._require().bans.get(ban_id)
-        return entry[1] if entry else None
+        Only for ids handed out by ``search_names`` or ``range_bans``: the indexes hold loaded, unlifted
+        bans only, so the expiry is all that is left to check here.
+        """
+        expires_at = self._require().expiring.get(ban_id)
+        return expires_at is None or expires_at > (now or utcnow())
 
     def is_suppressed(self, ban_id: str, name_key: str) -> bool:
         """Tell whether staff judged this (ban, canonical name) pair a false positive."""
@@ -199,7 +207,7 @@ class CheckEngine:
             return EngineStats(False, 0, 0, 0, 0, 0, 0.0)
         return EngineStats(
             True,
-            len(state.bans),
+            state.ban_count,
             len(state.names),
             len(state.bloom),
             len(state.ranges),
@@ -226,10 +234,13 @@ class CheckEngine:
         now = utcnow()
         # Read the log's end first: whatever lands after it is applied by the next sync (idempotently).
         low_water = int(session.scalar(sa.select(sa.func.max(BanEvent.id))) or 0)
-        live = sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
-        bans = {
-            row.id: (row.expires_at, row.rule)
-            for row in session.execute(sa.select(Ban.id, Ban.expires_at, Ban.rule).where(live))
+        live = _live(now)
+        ban_count = int(session.scalar(sa.select(sa.func.count()).select_from(Ban).where(live)) or 0)
+        expiring = {
+            ban_id: expires_at
+            for ban_id, expires_at in session.execute(
+                sa.select(Ban.id, Ban.expires_at).where(live, Ban.expires_at.is_not(None))
+            )
         }
         n_idents = int(
             session.scalar(
@@ -240,29 +251,20 @@ class CheckEngine:
             )
             or 0
         )
-        bloom = IdentifierFilter(max(BLOOM_MIN_CAPACITY, int(n_idents * BLOOM_HEADROOM)))
+        bloom = DigestFilter(max(BLOOM_MIN_CAPACITY, int(n_idents * BLOOM_HEADROOM)))
         ranges: IpRangeSet[str] = IpRangeSet()
-        stmt = (
-            sa.select(BanIdentifier.ban_id, BanIdentifier.kind, BanIdentifier.value_hash, BanIdentifier.value)
+        # IP ranges are few and need parsing anyway: an ordinary query.
+        for ban_id, value in session.execute(
+            sa.select(BanIdentifier.ban_id, BanIdentifier.value)
             .join(Ban, Ban.id == BanIdentifier.ban_id)
-            .where(live)
-        )
-        for ban_id, kind, digest, value in session.execute(
-            stmt, execution_options={"yield_per": STREAM_ROWS}
+            .where(live, BanIdentifier.kind == "ip_range")
         ):
-            _add_identifier(bloom, ranges, ban_id, kind, digest, value)
+            _add_range(ranges, ban_id, value)
         names = NameIndex(self.match_config)
-        count = 0
-        # In ban id order: the index keeps each name's bans sorted by id, so in-order adds are cheap.
-        stmt = (
-            sa.select(BanName.ban_id, BanName.name, BanName.encoded)
-            .join(Ban, Ban.id == BanName.ban_id)
-            .where(live)
-            .order_by(BanName.ban_id)
-        )
-        for ban_id, name, encoded in session.execute(stmt, execution_options={"yield_per": STREAM_ROWS}):
-            names.add(ban_id, name, encoded)
-            count += 1
+        if session.get_bind().dialect.name == "postgresql":
+            count = _copy_build(session, now, bloom, names)
+        else:
+            count = _stream_build(session, live, bloom, names)
         names.compact()
         suppressed: dict[str, set[str]] = {}
         for ban_id, key in session.execute(sa.select(NameSuppression.ban_id, NameSuppression.name_key)):
@@ -270,12 +272,23 @@ class CheckEngine:
         policy = self._new_policy()
         protected = _protected_names(session, None)
         _protect_many(policy, protected.values())
-        state = _State(bloom, ranges, names, bans, policy, protected, suppressed, low_water, name_count=count)
+        state = _State(
+            bloom,
+            ranges,
+            names,
+            expiring,
+            ban_count,
+            policy,
+            protected,
+            suppressed,
+            low_water,
+            name_count=count,
+        )
         self.build_seconds = time.perf_counter() - started
         log.info(
             "check engine built in %.2f s: %d bans, %d identifiers, %d ranges, %d names, %d protected names",
             self.build_seconds,
-            len(bans),
+            ban_count,
             len(bloom),
             len(ranges),
             count,
@@ -338,7 +351,7 @@ class CheckEngine:
             elif row.op == "suppress":
                 suppress.add(row.ban_id)
         if created:
-            self._load_bans(state, session, [b for b in created if b not in state.bans])
+            self._load_bans(state, session, created)
         if protect:
             self._refresh_protected(state, session, protect)
         if suppress:
@@ -353,39 +366,56 @@ class CheckEngine:
 
     def _remove_ban(self, state: _State, ban_id: str) -> None:
         # Bloom bits stay: every Bloom hit is confirmed against the database anyway.
-        if state.bans.pop(ban_id, None) is not None:
-            state.removed += 1
+        before = len(state.names)
         state.names.remove_ban(ban_id)
+        state.removed += before - len(state.names)
         state.ranges.remove_payload(ban_id)
+        state.expiring.pop(ban_id, None)
+        state.ban_count = max(0, state.ban_count - 1)
 
     def _load_bans(self, state: _State, session: Any, ban_ids: list[str]) -> None:
         if not ban_ids:
             return
         now = utcnow()
-        live = sa.and_(
-            Ban.id.in_(ban_ids),
-            Ban.status == "active",
-            sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now),
-        )
         found = {
-            r.id: (r.expires_at, r.rule)
-            for r in session.execute(sa.select(Ban.id, Ban.expires_at, Ban.rule).where(live))
+            ban_id: expires_at
+            for ban_id, expires_at in session.execute(
+                sa.select(Ban.id, Ban.expires_at).where(Ban.id.in_(ban_ids), _live(now))
+            )
         }
         if not found:
             return
         ids = list(found)
+        # A create event can name a ban the build already read (it committed between the build's read
+        # of the log's end and its read of the bans): drop whatever is loaded first, so loading twice
+        # leaves one copy.
+        for ban_id in ids:
+            before = len(state.names)
+            state.names.remove_ban(ban_id)
+            again = len(state.names) < before
+            state.removed += before - len(state.names)
+            state.ranges.remove_payload(ban_id)
+            if not again:
+                state.ban_count += 1
+        digests: list[str] = []
         for ban_id, kind, digest, value in session.execute(
             sa.select(
                 BanIdentifier.ban_id, BanIdentifier.kind, BanIdentifier.value_hash, BanIdentifier.value
             ).where(BanIdentifier.ban_id.in_(ids))
         ):
-            _add_identifier(state.bloom, state.ranges, ban_id, kind, digest, value)
+            if kind == "ip_range":
+                _add_range(state.ranges, ban_id, value)
+            elif digest:
+                digests.append(digest)
+        state.bloom.add_many(digests)
         for ban_id, name, encoded in session.execute(
-            sa.select(BanName.ban_id, BanName.name, BanName.encoded).where(BanName.ban_id.in_(ids))
+            sa.select(BanName.ban_id, BanName.name, BanName.encoded)
+            .where(BanName.ban_id.in_(ids))
+            .order_by(BanName.ban_id)
         ):
             state.names.add(ban_id, name, encoded)
             state.name_count += 1
-        state.bans.update(found)
+        state.expiring.update({b: e for b, e in found.items() if e is not None})
 
     def _refresh_protected(self, state: _State, session: Any, account_ids: set[str]) -> None:
         current = _protected_names(session, account_ids)
@@ -399,22 +429,150 @@ class CheckEngine:
                 _protect_many(state.policy, [new])
 
 
-def _add_identifier(
-    bloom: IdentifierFilter,
-    ranges: IpRangeSet[str],
-    ban_id: str,
-    kind: str,
-    digest: str | None,
-    value: str | None,
-) -> None:
-    if kind == "ip_range":
-        if value:
-            try:
-                ranges.add(value, ban_id)
-            except ValueError:
-                log.warning("ban %s holds an unreadable ip_range; skipped", ban_id)
-    elif digest:
-        bloom.add(digest)
+def _live(now: datetime) -> Any:
+    return sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
+
+
+class DigestFilter:
+    """Bloom filter of identifier digests for this process: may say "maybe" for absent ones, never "no"
+    for present ones.
+
+    rbloom as registry.identifiers.IdentifierFilter, but hashed with Python's own (C, SipHash) string
+    hash instead of a Python callback: the callback costs ~1.4 µs a digest, 4 s of a 3M-identifier
+    build. The filter never leaves the process (gunicorn forks share the parent's hash seed), so it
+    does not need a hash that is stable across processes.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._bloom = rbloom.Bloom(capacity, BLOOM_FALSE_POSITIVE_RATE)
+        self._count = 0
+
+    def add_many(self, digests: Iterable[str]) -> None:
+        """Add hex digests (only their leading 128 bits count)."""
+        batch = [d[:DIGEST_PREFIX] for d in digests]
+        self._bloom.update(batch)
+        # Counted with repeats: an overcount only brings the rebuild forward.
+        self._count += len(batch)
+
+    def __contains__(self, digest: object) -> bool:
+        return isinstance(digest, str) and digest[:DIGEST_PREFIX] in self._bloom
+
+    def __len__(self) -> int:
+        return self._count
+
+    def is_overfull(self) -> bool:
+        """Return whether more digests were added than the filter was sized for."""
+        return self._count > self.capacity
+
+
+def _add_range(ranges: IpRangeSet[str], ban_id: str, value: str | None) -> None:
+    if value:
+        try:
+            ranges.add(value, ban_id)
+        except ValueError:
+            log.warning("ban %s holds an unreadable ip_range; skipped", ban_id)
+
+
+_LIVE_SQL = "b.status = 'active' AND (b.expires_at IS NULL OR b.expires_at > %(now)s)"
+_COPY_DIGESTS = (
+    f"COPY (SELECT substr(i.value_hash, 1, {DIGEST_PREFIX}) FROM ban_identifiers i "
+    "JOIN bans b ON b.id = i.ban_id "
+    f"WHERE {_LIVE_SQL} AND i.kind <> 'ip_range' AND i.value_hash IS NOT NULL) TO STDOUT"
+)
+# In ban id order: the index keeps each name's bans sorted by id, so in-order adds are cheap.
+_COPY_NAMES = (
+    "COPY (SELECT n.ban_id, n.name, n.encoded FROM ban_names n JOIN bans b ON b.id = n.ban_id "
+    f"WHERE {_LIVE_SQL} ORDER BY n.ban_id) TO STDOUT"
+)
+_COPY_ESCAPES = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r", "\\b": "\b", "\\f": "\f", "\\v": "\v"}
+
+
+def _unescape(field_text: str) -> str:
+    """Undo COPY's text-format escapes (backslash, tab, newline and the other control letters)."""
+    if "\\" not in field_text:
+        return field_text
+    out: list[str] = []
+    i = 0
+    while i < len(field_text):
+        c = field_text[i]
+        if c == "\\" and i + 1 < len(field_text):
+            pair = field_text[i : i + 2]
+            out.append(_COPY_ESCAPES.get(pair, pair[1]))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+class _DigestSink:
+    """File-like target of COPY ... TO STDOUT: psycopg2 writes one row per call; add them in batches."""
+
+    def __init__(self, bloom: DigestFilter) -> None:
+        self.bloom = bloom
+        self.rows: list[bytes] = []
+
+    def write(self, row: bytes) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= STREAM_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        # Rows are "<32 hex>\n": decode them as one block, split, and add in one C-level update.
+        if self.rows:
+            self.bloom.add_many(b"".join(self.rows).decode("ascii").split())
+            self.rows.clear()
+
+
+class _NameSink:
+    """File-like target of COPY ... TO STDOUT for (ban_id, name, encoded) rows, fed to the NameIndex."""
+
+    def __init__(self, names: NameIndex) -> None:
+        self.add = names.add
+        self.count = 0
+
+    def write(self, row: bytes) -> None:
+        ban_id, name, encoded = row.decode("utf-8").rstrip("\n").split("\t")
+        self.add(ban_id, _unescape(name), _unescape(encoded))
+        self.count += 1
+
+
+def _copy_build(session: Any, now: datetime, bloom: DigestFilter, names: NameIndex) -> int:
+    """Stream identifiers and names with COPY on PostgreSQL; return the names loaded."""
+    raw = session.connection().connection.dbapi_connection
+    with raw.cursor() as cur:
+        digests = _DigestSink(bloom)
+        cur.copy_expert(cur.mogrify(_COPY_DIGESTS, {"now": now}).decode(), digests)
+        digests.flush()
+        sink = _NameSink(names)
+        cur.copy_expert(cur.mogrify(_COPY_NAMES, {"now": now}).decode(), sink)
+    return sink.count
+
+
+def _stream_build(session: Any, live: Any, bloom: DigestFilter, names: NameIndex) -> int:
+    """Stream identifiers and names through the DBAPI cursor in batches (SQLite and the rest)."""
+    stmt = (
+        sa.select(BanIdentifier.value_hash)
+        .join(Ban, Ban.id == BanIdentifier.ban_id)
+        .where(live, BanIdentifier.kind != "ip_range", BanIdentifier.value_hash.is_not(None))
+    )
+    result = session.execute(stmt, execution_options={"yield_per": STREAM_ROWS})
+    for batch in result.scalars().partitions():
+        bloom.add_many(batch)
+    count = 0
+    stmt = (
+        sa.select(BanName.ban_id, BanName.name, BanName.encoded)
+        .join(Ban, Ban.id == BanName.ban_id)
+        .where(live)
+        .order_by(BanName.ban_id)
+    )
+    add = names.add
+    for batch in session.execute(stmt, execution_options={"yield_per": STREAM_ROWS}).partitions():
+        for ban_id, name, encoded in batch:
+            add(ban_id, name, encoded)
+        count += len(batch)
+    return count
 
 
 def _protected_names(session: Any, account_ids: set[str] | None) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -79,21 +80,8 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
         masked[f] = pii.mask(f, canonical)
 
     maybe = {f: d for f, d in digests.items() if engine.maybe_banned(d)}
-    if maybe:
-        rows = db.session.execute(
-            sa.select(BanIdentifier.kind, BanIdentifier.value_hash, sa.func.min(BanIdentifier.ban_id))
-            .join(Ban, Ban.id == BanIdentifier.ban_id)
-            .where(BanIdentifier.value_hash.in_(set(maybe.values())), _live(now))
-            .group_by(BanIdentifier.kind, BanIdentifier.value_hash)
-        ).all()
-        for kind, digest, ban_id in rows:
-            if maybe.get(kind) == digest:
-                # An address is shared behind NAT and carrier-grade NAT: review, never deny.
-                out.add(
-                    "review" if kind == "ip" else "deny",
-                    {"code": "banned_identifier", "field": kind, "ban_id": ban_id},
-                )
 
+    # Everything in memory first; what the database has to confirm is gathered and asked in one query.
     # Candidates the database still has to confirm as active: IP ranges and name matches.
     pending: list[tuple[str, str, dict[str, Any]]] = []
     if "ip" in digests:
@@ -134,54 +122,115 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
                 {"code": finding.code, "field": finding.field, "rule": finding.rule, "term": finding.term},
             )
 
-    if common_candidates:
-        key = name_key(data.get("display_name")) or ""
-        holders = int(
-            db.session.scalar(
-                sa.select(sa.func.count())
-                .select_from(Account)
-                .where(Account.display_key == key, Account.status == "active")
-            )
-            or 0
-        )
-        for ban_id, reason in common_candidates:
-            if holders >= settings.common_name_accounts:
-                # Weak evidence alone: shown, but it does not open a review by itself.
-                pending.append(
-                    (
-                        ban_id,
-                        "allow",
-                        {
-                            "code": "common_name",
-                            "field": "display_name",
-                            "ban_id": ban_id,
-                            "accounts": holders,
-                        },
-                    )
-                )
-            else:
-                pending.append((ban_id, "review", reason))
-
-    if pending:
-        ids = {ban_id for ban_id, _, _ in pending}
-        active = set(db.session.scalars(sa.select(Ban.id).where(Ban.id.in_(ids), _live(now))))
-        for ban_id, decision, reason in pending:
-            if ban_id in active:
-                out.add(decision, reason)
-
     threshold = int(settings.identifier_accounts_review)
-    reuse = [f for f in REUSE_FIELDS if f in digests]
-    if threshold > 0 and reuse:
-        parts = [
-            sa.select(sa.literal(f).label("field"), sa.func.count().label("n"))
-            .select_from(Account)
-            .where(getattr(Account, f"{f}_hash") == digests[f], Account.status != "purged")
-            for f in reuse
-        ]
-        for f, n in db.session.execute(sa.union_all(*parts)).all():
-            if n >= threshold:
-                out.add("review", {"code": "identifier_reuse", "field": f, "accounts": int(n)})
+    reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
+    display_key = (name_key(data.get("display_name")) or "") if common_candidates else None
+    ban_ids = {ban_id for ban_id, _, _ in pending} | {ban_id for ban_id, _ in common_candidates}
+    found = _confirm(now, maybe, ban_ids, display_key, {f: digests[f] for f in reuse})
+
+    for kind, digest, ban_id in found.identifiers:
+        if maybe.get(kind) == digest:
+            # An address is shared behind NAT and carrier-grade NAT: review, never deny.
+            out.add(
+                "review" if kind == "ip" else "deny",
+                {"code": "banned_identifier", "field": kind, "ban_id": ban_id},
+            )
+    for ban_id, reason in common_candidates:
+        if found.holders >= settings.common_name_accounts:
+            # Weak evidence alone: shown, but it does not open a review by itself.
+            reason = {
+                "code": "common_name",
+                "field": "display_name",
+                "ban_id": ban_id,
+                "accounts": found.holders,
+            }
+            pending.append((ban_id, "allow", reason))
+        else:
+            pending.append((ban_id, "review", reason))
+    for ban_id, decision, reason in pending:
+        if ban_id in found.active:
+            out.add(decision, reason)
+    for f in reuse:
+        n = found.reuse.get(f, 0)
+        if n >= threshold:
+            out.add("review", {"code": "identifier_reuse", "field": f, "accounts": n})
     return out, masked
+
+
+def _row(tag: str, a: Any = None, b: Any = None, c: Any = None, n: Any = None) -> Any:
+    """Return a select of the (tag, a, b, c, n) shape every part of the confirmation query shares."""
+
+    def text(col: Any) -> Any:
+        return sa.cast(sa.null(), sa.String) if col is None else col
+
+    return sa.select(
+        sa.literal(tag, sa.String).label("tag"),
+        text(a).label("a"),
+        text(b).label("b"),
+        text(c).label("c"),
+        (sa.literal(0, sa.Integer) if n is None else n).label("n"),
+    )
+
+
+@dataclass
+class _Confirmed:
+    """What the database said about a check's candidates."""
+
+    identifiers: list[tuple[str, str, str]] = field(default_factory=list)
+    active: set[str] = field(default_factory=set)
+    holders: int = 0
+    reuse: dict[str, int] = field(default_factory=dict)
+
+
+def _confirm(
+    now: datetime,
+    maybe: Mapping[str, str],
+    ban_ids: set[str],
+    display_key: str | None,
+    reuse: Mapping[str, str],
+) -> _Confirmed:
+    """Ask the database everything a check needs in one round trip (none when there is nothing to ask).
+
+    One UNION ALL of (tag, a, b, n) rows: Bloom hits confirmed against active bans, candidate bans
+    still active, how many active accounts hold the display name, and how many accounts share each
+    reusable identifier.
+    """
+    out = _Confirmed()
+    parts: list[Any] = []
+    if maybe:
+        parts.append(
+            _row("i", BanIdentifier.kind, BanIdentifier.value_hash, sa.func.min(BanIdentifier.ban_id))
+            .join(Ban, Ban.id == BanIdentifier.ban_id)
+            .where(BanIdentifier.value_hash.in_(set(maybe.values())), _live(now))
+            .group_by(BanIdentifier.kind, BanIdentifier.value_hash)
+        )
+    if ban_ids:
+        parts.append(_row("b", Ban.id).where(Ban.id.in_(ban_ids), _live(now)))
+    if display_key is not None:
+        parts.append(
+            _row("h", n=sa.func.count())
+            .select_from(Account)
+            .where(Account.display_key == display_key, Account.status == "active")
+        )
+    for f, digest in reuse.items():
+        parts.append(
+            _row("r", sa.literal(f, sa.String), n=sa.func.count())
+            .select_from(Account)
+            .where(getattr(Account, f"{f}_hash") == digest, Account.status != "purged")
+        )
+    if not parts:
+        return out
+    stmt = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    for tag, a, b, c, n in db.session.execute(stmt):
+        if tag == "i":
+            out.identifiers.append((a, b, c))
+        elif tag == "b":
+            out.active.add(a)
+        elif tag == "h":
+            out.holders = int(n)
+        else:
+            out.reuse[a] = int(n)
+    return out
 
 
 def run_check(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""The check engine's build (COPY on PostgreSQL, batched cursor elsewhere) and its database round trips."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from registry.check.engine import _unescape, get_engine
+from registry.check.service import decide
+from registry.extensions import db
+
+ODD_NAMES = ["back\\slash\\user", "tab\tname_x", "new\nline_y", "\\N_literal"]
+
+
+def _copy_escape(text: str) -> str:
+    # PostgreSQL's COPY text format, as documented.
+    for raw, esc in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+        text = text.replace(raw, esc)
+    return text.replace("\b", "\\b").replace("\f", "\\f").replace("\v", "\\v")
+
+
+@given(st.text())
+def test_unescape_undoes_copy_escaping(text):
+    assert _unescape(_copy_escape(text)) == text
+
+
+@pytest.fixture
+def app(app_factory):
+    return app_factory(ban_sync_seconds=3600)
+
+
+@pytest.fixture
+def headers(auth):
+    return auth("check", "bans:write")
+
+
+def test_a_fresh_build_reads_names_with_escaped_characters(app, client, headers):
+    for name in ODD_NAMES:
+        body = {"names": [name], "identifiers": {"phone": ["13900139000"]}, "reason": "r", "rule": "R1"}
+        assert client.post("/v1/bans", json=body, headers=headers).status_code == 201
+    with app.app_context():
+        engine = get_engine(app)
+        engine.rebuild()
+        assert engine.stats().bans == len(ODD_NAMES)
+        for name in ODD_NAMES:
+            found = engine.search_names(name, min_score=99)
+            assert any(m.matched == name and m.exact for m in found), (name, found)
+        assert engine.maybe_banned(_digest(app, "phone", "+8613900139000"))
+
+
+def _digest(app, field, canonical):
+    from registry.pii import hasher
+
+    with app.app_context():
+        return hasher().digest(field, canonical)
+
+
+def _count_statements(app, body):
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        # Savepoints are the test fixture's (each test runs inside a transaction rolled back after).
+        if not statement.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            statements.append(statement)
+
+    with app.app_context():
+        engine = get_engine(app)
+        engine.ensure_ready()
+        sa.event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            result, _ = decide(body, engine)
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", seen)
+            db.session.rollback()
+    return result.decision, statements
+
+
+def test_an_allowed_check_makes_at_most_one_query(app, client, headers):
+    body = {
+        "names": ["troll_returns"],
+        "identifiers": {"phone": ["13900139000"]},
+        "reason": "r",
+        "rule": "R1",
+    }
+    assert client.post("/v1/bans", json=body, headers=headers).status_code == 201
+    decision, statements = _count_statements(app, {"username": "maple_owl", "email": "maple@qq.com"})
+    assert (decision, statements) == ("allow", [])
+    decision, statements = _count_statements(
+        app, {"username": "maple_owl", "phone": "13700137000", "device_id": "abc123", "id_number": None}
+    )
+    assert decision == "allow" and len(statements) == 1, statements
+    # A returning person: Bloom hit, name candidate and reuse counts, still one query.
+    decision, statements = _count_statements(app, {"username": "troll_returns", "phone": "13900139000"})
+    assert decision == "deny" and len(statements) == 1, statements
