@@ -21,11 +21,21 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from registry import create_app
 
-        return create_app()
+        app = create_app()
+        if self.options.get("preload_app"):
+            # Built once here, before fork: the workers share the index pages copy-on-write.
+            from registry.check.engine import warm
+            from registry.extensions import db
+
+            warm(app)
+            with app.app_context():
+                # No pooled connection may cross the fork: each worker opens its own.
+                db.engine.dispose()
+        return app
 
 
 def _warm_worker(worker: Any) -> None:
-    """Build the worker's check engine before it accepts connections, so it is ready for traffic."""
+    """Build (or, when preloaded, catch up) the worker's check engine before it accepts connections."""
     from registry.check.engine import warm
 
     warm(worker.wsgi)
@@ -40,7 +50,7 @@ def run(*, host: str, port: int, workers: int, timeout: int) -> None:
     # Build the app once in the parent so a bad setting fails before any worker starts.
     from registry import create_app
 
-    create_app()
+    preload = bool(create_app().config["REGISTRY"].check_preload)
     _Gunicorn(
         {
             "bind": f"{host}:{port}",
@@ -50,7 +60,7 @@ def run(*, host: str, port: int, workers: int, timeout: int) -> None:
             "accesslog": "-",
             # Only method, path, status and time: query strings and bodies may carry identifiers.
             "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s',
-            "preload_app": False,
+            "preload_app": preload,
             "post_worker_init": _warm_worker,
         }
     ).run()

@@ -615,11 +615,15 @@ _create_lock = threading.Lock()
 
 
 def warm(app: Flask) -> CheckEngine:
-    """Build the app's engine now (gunicorn calls this in each worker right after fork)."""
+    """Build the app's engine now, or catch it up with the ban log when it was built before fork."""
     with app.app_context():
         engine = get_engine(app)
         try:
-            engine.ensure_ready()
+            if engine.ready:
+                # Forked from a gunicorn master that built it: apply what changed since.
+                engine.sync()
+            else:
+                engine.ensure_ready()
         finally:
             db.session.remove()
     return engine
