@@ -133,6 +133,8 @@ class _Query:
     keys: NameKeys
     variants: list[tuple[float, str, NameKeys]] = field(default_factory=list)
     is_latin: bool = True
+    # (banned pinyin, query pinyin) -> typo score, shared by the homophone entries of a group.
+    typo: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 class NameIndex:
@@ -335,18 +337,23 @@ class NameIndex:
             q.variants.append((cfg.score_lookalike, "lookalike", keys_for_canonical(v)))
         return q
 
-    def _candidates(self, q: _Query) -> list[int]:
-        """Return entry ids worth scoring; the work is bounded by the config, not by the index size."""
+    def _candidates(self, q: _Query, two: bool = False) -> list[int]:
+        """Return entry ids worth scoring; the work is bounded by the config, not by the index size.
+
+        The first tier is the exact keys and every pinyin key one edit away; the second (two) is the
+        keys two edits away, looked up only when the first found nothing worth review.
+        """
         cfg = self.config
         found: dict[int, None] = {}
-        lookup: set[str] = set()
-        for _, _, k in q.variants:
-            lookup |= k.distinct()
-        for k in sorted(lookup):
-            for eid in self._keys.get(hash(k), cfg.exact_cap):
-                found[eid] = None
+        if not two:
+            lookup: set[str] = set()
+            for _, _, k in q.variants:
+                lookup |= k.distinct()
+            for k in sorted(lookup):
+                for eid in self._keys.get(hash(k), cfg.exact_cap):
+                    found[eid] = None
         pinyins = dict.fromkeys(k.pinyin for _, _, k in q.variants if k.pinyin)
-        groups = self._typo.candidates(pinyins, cfg.typo_cap)
+        groups = self._typo.candidates(pinyins, cfg.typo_cap, two)
         ranked: list[tuple[int, int]] = []
         for gid in groups:
             g = self._group_raw(gid).decode()
@@ -384,7 +391,9 @@ class NameIndex:
             a, b = k.pinyin, cand.pinyin
             if q.is_latin:
                 # Typos are a Latin-keyboard disguise; two Han names a character apart are two people.
-                s = self._typo_score(b, a)
+                s = q.typo.get((b, a))
+                if s is None:
+                    s = q.typo[(b, a)] = self._typo_score(b, a)
                 if s:
                     offer(min(base_score, s), "typo")
                     continue
@@ -396,6 +405,9 @@ class NameIndex:
         cfg = self.config
         budget = typo_budget(max(len(banned), len(query)), cfg.min_len_typo_1, cfg.min_len_typo_2)
         if not budget or banned == query:
+            return 0.0
+        # Each slip moves at most two letters (a look-alike pair): a cheap C bound skips the table.
+        if OSA.distance(banned, query, score_cutoff=5) > 4:
             return 0.0
         cost = typo_cost(banned, query, budget)
         if cost is None:
@@ -411,14 +423,22 @@ class NameIndex:
         if not q.keys.canonical or limit <= 0:
             return []
         scored: list[tuple[float, bool, str, int]] = []
-        for eid in self._candidates(q):
-            if not self._elive[eid]:
-                continue
-            cand = self._entry_keys(eid)
-            score, via = self._score(q, cand)
-            score = round(score, 1)
-            if score >= min_score:
-                scored.append((score, q.keys.canonical == cand.canonical, via, eid))
+        seen: set[int] = set()
+        top = 0.0
+        for two in (False, True):
+            # Two-slip candidates are many and rarely needed: only when nothing reached review.
+            if two and (top >= self.config.review_threshold or not q.is_latin):
+                break
+            for eid in self._candidates(q, two):
+                if eid in seen or not self._elive[eid]:
+                    continue
+                seen.add(eid)
+                cand = self._entry_keys(eid)
+                score, via = self._score(q, cand)
+                score = round(score, 1)
+                top = max(top, score)
+                if score >= min_score:
+                    scored.append((score, q.keys.canonical == cand.canonical, via, eid))
         scored.sort(key=lambda t: (-t[0], not t[1], t[3]))
         per_ban: dict[str, NameMatch] = {}
         floor: float | None = None

@@ -67,6 +67,11 @@ def sub_cost(a: str, b: str) -> float:
     return COST_OTHER
 
 
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+# sub_cost for every pair of ASCII letters and digits, looked up in the inner loop.
+_SUB: dict[str, dict[str, float]] = {a: {b: sub_cost(a, b) for b in _ALPHABET} for a in _ALPHABET}
+
+
 def typo_cost(key: str, query: str, limit: float) -> float | None:
     """Return the cheapest price of slips that turn key into query, or None when it exceeds limit."""
     n, m = len(key), len(query)
@@ -76,27 +81,33 @@ def typo_cost(key: str, query: str, limit: float) -> float | None:
     limit -= extra
     if limit < 0 or abs(n - m) * COST_DOUBLE > limit:
         return None
-    # Full table; keys are short (≤ 40) and only a handful of candidates get here.
+    dels = [_del_cost(key, i) for i in range(n)]
+    ins = [_ins_cost(query, j) for j in range(m)]
+    looks = [(s, t) for s, t in _LOOK_N if s in key and t in query]
+    # Weighted optimal-string-alignment table, a row at a time; keys are short (≤ 40 letters).
     prev2: list[float] = []
     prev = [0.0] * (m + 1)
-    prev_min = 0.0
     for j in range(1, m + 1):
-        prev[j] = prev[j - 1] + _ins_cost(query, j - 1)
+        prev[j] = prev[j - 1] + ins[j - 1]
+    prev_min = 0.0
     for i in range(1, n + 1):
-        cur = [0.0] * (m + 1)
-        cur[0] = prev[0] + _del_cost(key, i - 1)
         a = key[i - 1]
+        subs = _SUB.get(a)
+        d = dels[i - 1]
+        cur = [prev[0] + d] + [0.0] * m
         row_min = cur[0]
         for j in range(1, m + 1):
             b = query[j - 1]
-            best = prev[j - 1] + (0.0 if a == b else sub_cost(a, b))
-            v = prev[j] + _del_cost(key, i - 1)
+            best = (
+                prev[j - 1] if a == b else prev[j - 1] + (subs.get(b, COST_OTHER) if subs else sub_cost(a, b))
+            )
+            v = prev[j] + d
             if v < best:
                 best = v
-            v = cur[j - 1] + _ins_cost(query, j - 1)
+            v = cur[j - 1] + ins[j - 1]
             if v < best:
                 best = v
-            if i > 1 and j > 1 and a == query[j - 2] and key[i - 2] == b and a != b:
+            if i > 1 and j > 1 and a != b and a == query[j - 2] and key[i - 2] == b:
                 v = prev2[j - 2] + COST_SWAP
                 if v < best:
                     best = v
@@ -104,16 +115,14 @@ def typo_cost(key: str, query: str, limit: float) -> float | None:
             if best < row_min:
                 row_min = best
         # Multi-glyph look-alikes: key[i-len(s):i] shown as query[j-len(t):j].
-        for s, t in _LOOK_N:
+        for s, t in looks:
             ls, lt = len(s), len(t)
             if i < ls or key[i - ls : i] != s:
                 continue
-            rows_back = _row(ls, prev, prev2)
-            if rows_back is None:
-                continue
+            back = prev if ls == 1 else prev2
             for j in range(lt, m + 1):
-                if query[j - lt : j] == t and rows_back[j - lt] + COST_LOOKALIKE < cur[j]:
-                    cur[j] = rows_back[j - lt] + COST_LOOKALIKE
+                if query[j - lt : j] == t and back[j - lt] + COST_LOOKALIKE < cur[j]:
+                    cur[j] = back[j - lt] + COST_LOOKALIKE
                     row_min = min(row_min, cur[j])
         # Swaps and two-letter look-alikes reach back two rows: give up after two rows over the limit.
         if row_min > limit and prev_min > limit:
@@ -130,14 +139,6 @@ def _same_start(key: str, query: str) -> bool:
     if (key[0], query[0]) in _LOOK_1:
         return True
     return any(key.startswith(s) and query.startswith(t) for s, t in _LOOK_N)
-
-
-def _row(back: int, prev: list[float], prev2: list[float]) -> list[float] | None:
-    if back == 1:
-        return prev
-    if back == 2 and prev2:
-        return prev2
-    return None
 
 
 def _ins_cost(query: str, j: int) -> float:
@@ -271,23 +272,26 @@ class DeletionIndex:
                 out.append(b[i + 1])
         return out
 
-    def lookups(self, query: str) -> Iterator[str]:
-        """Yield the strings to look a query up by: itself, its deletions, and double ones when long.
+    def lookups(self, query: str, two: bool = False) -> Iterator[str]:
+        """Yield the strings to look a query up by: itself and its deletions, or (two) its double ones.
 
-        Every key within one edit is met (keys of min_len and more), and every key within two edits
-        when the key has two_len letters or more.
+        The first tier meets every key within one edit (keys of min_len and more); the second, every
+        key within two edits that has two_len letters or more (and some further ones).
         """
-        yield query
-        if len(query) < self.key_min_len:
+        if not two:
+            yield query
+            if len(query) >= self.key_min_len:
+                yield from deletions(query)
             return
-        yield from deletions2(query) if len(query) >= self.two_len - 2 else deletions(query)
+        if len(query) >= self.two_len - 2:
+            yield from deletions2(query) - deletions(query)
 
-    def candidates(self, queries: Iterable[str], cap: int) -> dict[int, None]:
-        """Return the groups within reach of any query, in the order found."""
+    def candidates(self, queries: Iterable[str], cap: int, two: bool = False) -> dict[int, None]:
+        """Return the groups a tier of lookups reaches from any query, in the order found."""
         found: dict[int, None] = {}
         seen: set[str] = set()
         for q in queries:
-            for s in self.lookups(q):
+            for s in self.lookups(q, two):
                 if s in seen:
                     continue
                 seen.add(s)
