@@ -169,7 +169,10 @@ def _insert(
     if len(prepared) >= COPY_MIN_ROWS and db.session.get_bind().dialect.name == "postgresql":
         _copy_bans(prepared, actor=actor, source=source, now=now, keep_fingerprint=keep_fingerprint)
         return
-    ban_rows, ident_rows, name_rows, event_rows = [], [], [], []
+    ban_rows: list[dict[str, Any]] = []
+    ident_rows: list[dict[str, Any]] = []
+    name_rows: list[dict[str, Any]] = []
+    event_rows: list[dict[str, Any]] = []
     for p in prepared:
         ban_rows.append(
             {
