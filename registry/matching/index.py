@@ -57,10 +57,11 @@ class MatchConfig:
     fuzzy_weight: float = 0.8
     max_candidates: int = 50
     exact_cap: int = 50
-    # Typo retrieval: groups taken per looked-up string, and entries scored per group (a group is one
-    # distinct pinyin key; homophone names share it and score alike).
+    # Typo retrieval: groups taken per looked-up string, groups scored (nearest first), and entries
+    # scored per group (a group is one distinct pinyin key; homophone names share it and score alike).
     typo_cap: int = 64
-    typo_group_entries: int = 8
+    typo_groups: int = 16
+    typo_group_entries: int = 4
     # Keys this long also index their two-letter deletions (about 25 more postings each).
     typo_two_len: int = 11
     # No longer read (the trigram step they bounded is gone); kept so existing overrides still load.
@@ -175,7 +176,6 @@ class NameIndex:
         self._ghead: array[int] = array("i")
         self._gtail: array[int] = array("i")
         self._enext: array[int] = array("i")
-        self._groups = _BucketMultiMap()  # hash(pinyin) -> gid
         self._typo = DeletionIndex(min_len=self.config.min_len_typo_1, two_len=self.config.typo_two_len)
 
     def __len__(self) -> int:
@@ -228,7 +228,8 @@ class NameIndex:
         """Append a new entry to the group of its pinyin key, making the group when it is new."""
         self._enext.append(_NIL)
         raw = pinyin.encode()
-        for gid in self._groups.get(hash(pinyin), 1 << 30):
+        # The deletion index posts every group's key itself: it doubles as the pinyin -> group map.
+        for gid in self._typo.get(pinyin, 1 << 30):
             if self._group_raw(gid) == raw:
                 self._enext[self._gtail[gid]] = eid
                 self._gtail[gid] = eid
@@ -238,7 +239,6 @@ class NameIndex:
         self._gblob += raw
         self._ghead.append(eid)
         self._gtail.append(eid)
-        self._groups.add(hash(pinyin), gid)
         self._typo.add(pinyin, gid)
 
     def _group_raw(self, gid: int) -> bytes:
@@ -297,7 +297,6 @@ class NameIndex:
         with self._lock:
             self._keys.trim()
             self._bans.trim()
-            self._groups.trim()
             self._typo.trim()
 
     def _record(self, nid: int) -> tuple[str, str]:
@@ -361,7 +360,7 @@ class NameIndex:
             if d <= 2:
                 ranked.append((d, gid))
         ranked.sort()
-        for _, gid in ranked[: cfg.max_candidates]:
+        for _, gid in ranked[: cfg.typo_groups]:
             for eid in self._group_entries(gid, cfg.typo_group_entries):
                 found[eid] = None
         return list(found)

@@ -205,10 +205,9 @@ def deletions(key: str) -> set[str]:
 
 def deletions2(key: str) -> set[str]:
     """Return the strings made by leaving one or two characters out of key."""
-    one = deletions(key)
-    out = set(one)
-    for d in one:
-        out |= deletions(d)
+    n = len(key)
+    out = {key[:i] + key[i + 1 : j] + key[j + 1 :] for i in range(n) for j in range(i + 1, n)}
+    out.update(key[:i] + key[i + 1 :] for i in range(n))
     return out
 
 
@@ -230,28 +229,27 @@ class DeletionIndex:
         self._mask = (1 << self.BITS) - 1
         self._buckets: list[array[int] | None] = [None] * (1 << self.BITS)
 
-    def _put(self, h: int, gid: int) -> None:
-        i = h & self._mask
-        fp = (h >> self.BITS) & 0xFFFFFFFF
-        b = self._buckets[i]
-        if b is None:
-            self._buckets[i] = array("I", (fp, gid))
-        else:
-            b.append(fp)
-            b.append(gid)
-
     def add(self, key: str, gid: int) -> None:
-        """Index a distinct key under its group id."""
-        if len(key) < self.key_min_len:
-            return
-        self._put(hash(key), gid)
-        if len(key) >= self.two_len:
+        """Index a distinct key (of any length) under its group id, with its deletions when long enough."""
+        n = len(key)
+        if n >= self.two_len:
             # Two slips in a long name are still a typo; the query's own double deletions meet these.
-            for d in deletions2(key):
-                self._put(hash(d), gid)
-        elif len(key) >= self.min_len:
-            for d in deletions(key):
-                self._put(hash(d), gid)
+            strings = deletions2(key)
+            strings.add(key)
+        elif n >= self.min_len:
+            strings = deletions(key)
+            strings.add(key)
+        else:
+            strings = {key}
+        # The hot loop of a bulk load: locals only, one extend per posting.
+        buckets, mask, bits = self._buckets, self._mask, self.BITS
+        for s in strings:
+            h = hash(s)
+            b = buckets[h & mask]
+            if b is None:
+                buckets[h & mask] = array("I", ((h >> bits) & 0xFFFFFFFF, gid))
+            else:
+                b.extend(((h >> bits) & 0xFFFFFFFF, gid))
 
     def get(self, s: str, cap: int) -> list[int]:
         """Return up to cap group ids posted under the string s (a key or a deletion)."""
