@@ -346,10 +346,10 @@ class NameIndex:
         found: dict[int, None] = {}
         if not two:
             lookup: set[str] = set()
-            for _, _, k in q.variants:
-                lookup |= k.distinct()
-            for k in sorted(lookup):
-                for eid in self._keys.get(hash(k), cfg.exact_cap):
+            for _, _, nk in q.variants:
+                lookup |= nk.distinct()
+            for key in sorted(lookup):
+                for eid in self._keys.get(hash(key), cfg.exact_cap):
                     found[eid] = None
         pinyins = dict.fromkeys(k.pinyin for _, _, k in q.variants if k.pinyin)
         groups = self._typo.candidates(pinyins, cfg.typo_cap, two)
