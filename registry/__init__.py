@@ -81,6 +81,7 @@ def _load_feature(app: Flask, package: str) -> None:
 
 
 def _request_hooks(app: Flask) -> None:
+    from registry import errors
     from registry.db import write_intent
 
     @app.before_request
@@ -89,6 +90,9 @@ def _request_hooks(app: Flask) -> None:
         g.request_id = (
             incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
         )
+        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(True)):
+            # PostgreSQL cannot compare text with a NUL in it; refuse before any query sees one.
+            errors.abort(400, "The path or query string contains a NUL character.")
         if request.method in {"POST", "PUT", "PATCH", "DELETE"} and request.path != "/v1/check":
             g.write_token = write_intent.set(True)
 

@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 from flask import Flask, g, jsonify
 from flask_smorest import abort as smorest_abort
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from registry.extensions import db
@@ -46,6 +46,15 @@ def init_app(app: Flask) -> None:
         db.session.rollback()
         log.info("integrity conflict request_id=%s: %s", g.get("request_id"), exc.orig.__class__.__name__)
         return jsonify(error_body(409, "The request conflicts with existing data.")), 409
+
+    @app.errorhandler(DataError)
+    def data_error(exc: DataError) -> Any:
+        # A value the database cannot store (out of range, bad encoding) that validation let through.
+        db.session.rollback()
+        log.warning("data error request_id=%s: %s", g.get("request_id"), exc.orig.__class__.__name__)
+        return jsonify(
+            error_body(422, "A value in the request cannot be stored; check its size and characters.")
+        ), 422
 
     @app.errorhandler(OperationalError)
     def operational_error(exc: OperationalError) -> Any:

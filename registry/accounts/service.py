@@ -17,6 +17,7 @@ from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
 from registry.errors import abort, field_error
 from registry.extensions import db
+from registry.jsonlines import parse_line
 from registry.matching.fold import canonical
 from registry.pii import InvalidIdentifier, protect
 from registry.schemas import decode_cursor, encode_cursor
@@ -233,15 +234,9 @@ class ImportReport:
 
 def iter_json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None]]:
     """Yield (line number, parsed document or None, error) for each non-blank line of JSON Lines."""
-    import json
-
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line), None
-        except json.JSONDecodeError as exc:
-            yield number, None, f"not JSON: {exc.msg} at column {exc.colno}"
+        if line.strip():
+            yield (number, *parse_line(line))
 
 
 def import_accounts(

@@ -29,6 +29,7 @@ from registry.errors import abort
 from registry.extensions import db
 from registry.identifiers import InvalidIdentifier, PiiHasher, normalize, normalize_ip_or_network
 from registry.ids import new_id
+from registry.jsonlines import parse_line
 from registry.matching import encode_name
 from registry.pii import hasher
 from registry.rules import check_rule as catalogue_check
@@ -596,10 +597,7 @@ def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepa
 
 def _parse(numbered: list[tuple[int, str]]) -> Iterable[tuple[int, Any, str | None]]:
     for number, line in numbered:
-        try:
-            yield number, json.loads(line), None
-        except json.JSONDecodeError as exc:
-            yield number, None, f"not JSON: {exc.msg} at column {exc.colno}"
+        yield (number, *parse_line(line))
 
 
 def _init_worker(key: bytes, version: int) -> None:

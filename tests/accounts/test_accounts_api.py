@@ -182,3 +182,18 @@ def test_import_of_a_missing_file_fails_clearly(runner):
     result = runner.invoke(args=["accounts", "import", "/no/such/file.jsonl"])
     assert result.exit_code != 0
     assert "cannot read" in result.output
+
+
+def test_import_rejects_a_line_with_a_nul_character(app, runner, tmp_path):
+    path = tmp_path / "accounts.jsonl"
+    path.write_text(
+        json.dumps({"id": "n1", "username": "ok"})
+        + "\n"
+        + json.dumps({"id": "n2", "username": "a\u0000"})
+        + "\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["accounts", "import", str(path)])
+    assert "line 2: username: must not contain NUL" in result.output
+    with app.app_context():
+        assert set(db.session.scalars(sa.select(Account.id))) == {"n1"}

@@ -33,3 +33,24 @@ def test_an_unexpected_fault_is_a_json_500_with_a_request_id(app, caplog):
 def test_error_body_shape():
     assert error_body(409, "taken") == {"code": 409, "status": "Conflict", "message": "taken"}
     assert error_body(422, "bad", {"json": {"x": ["y"]}})["errors"] == {"json": {"x": ["y"]}}
+
+
+def test_nul_characters_are_refused_with_the_field_named(client, auth):
+    headers = auth()
+    response = client.post("/v1/accounts", json={"id": "u1", "username": "a\u0000b"}, headers=headers)
+    assert response.status_code == 422
+    assert "username" in response.json["errors"]["json"]
+    nested = client.post(
+        "/v1/bans", json={"names": ["ok", "b\u0000d"], "reason": "r", "rule": "R1"}, headers=headers
+    )
+    assert nested.status_code == 422
+    assert "names.1" in nested.json["errors"]["json"]
+    check = client.post("/v1/check", json={"username": "x\u0000"}, headers=headers)
+    assert check.status_code == 422
+
+
+def test_nul_in_path_or_query_is_400_not_500(client, auth):
+    headers = auth()
+    assert client.get("/v1/accounts/a%00b", headers=headers).status_code == 400
+    assert client.get("/v1/accounts?tier=a%00", headers=headers).status_code == 400
+    assert client.get("/v1/bans/x%00", headers=headers).status_code == 400

@@ -263,3 +263,21 @@ def test_import_of_good_file_exits_zero_and_reports_progress(runner, tmp_path):
 def test_import_of_a_missing_file_fails_clearly(runner):
     result = runner.invoke(args=["bans", "import", "/no/such/file.jsonl"])
     assert result.exit_code != 0 and "cannot read" in result.output
+
+
+def test_import_rejects_a_line_with_a_nul_character_and_keeps_the_rest(app, runner, tmp_path):
+    # PostgreSQL cannot store NUL: such a line must be rejected alone, not abort its batch.
+    lines = [
+        json.dumps({"names": ["good_one"], "reason": "spam", "rule": "R1"}),
+        json.dumps({"names": ["bad\u0000name"], "reason": "spam", "rule": "R1"}),
+        json.dumps({"names": ["good_two"], "reason": "spam\u0000", "rule": "R1"}),
+        json.dumps({"names": ["good_three"], "reason": "spam", "rule": "R1"}),
+    ]
+    path = tmp_path / "bans.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(args=["bans", "import", str(path)])
+    assert "line 2: names.0: must not contain NUL" in result.output
+    assert "line 3: reason: must not contain NUL" in result.output
+    with app.app_context():
+        names = set(db.session.scalars(sa.select(BanName.name)))
+    assert names == {"good_one", "good_three"}
