@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +18,7 @@ from registry.auth.service import current_actor
 from registry.bans.models import Ban, BanIdentifier
 from registry.check.engine import CheckEngine, get_engine, readiness_probe
 from registry.check.models import CheckRecord
-from registry.db import writing
+from registry.db import engine_options, writing
 from registry.extensions import db
 from registry.health import add_probe
 from registry.identifiers import InvalidIdentifier, normalize
@@ -157,6 +159,33 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
     return out, masked
 
 
+_readers: dict[tuple[int, int], sa.Engine] = {}
+_readers_lock = threading.Lock()
+
+
+def _reader() -> sa.Engine | None:
+    """Return this process's autocommit engine for the check's read on PostgreSQL, else None.
+
+    A read in the session's transaction costs three round trips (psycopg2's BEGIN, the query, the
+    ROLLBACK at teardown); in autocommit it is one. The decision only reads, and each part of the
+    query reads committed data, so no transaction is needed. Not when the app is bound to one
+    connection (the test fixture's): uncommitted rows there are visible only through it.
+    """
+    bind = db.engine
+    if not isinstance(bind, sa.Engine) or bind.dialect.name != "postgresql":
+        return None
+    key = (os.getpid(), id(bind))  # a forked worker must not use its parent's pooled connections
+    reader = _readers.get(key)
+    if reader is None:
+        with _readers_lock:
+            reader = _readers.get(key)
+            if reader is None:
+                url = bind.url.render_as_string(hide_password=False)
+                reader = sa.create_engine(url, isolation_level="AUTOCOMMIT", **engine_options(url))
+                _readers[key] = reader
+    return reader
+
+
 def _row(tag: str, a: Any = None, b: Any = None, c: Any = None, n: Any = None) -> Any:
     """Return a select of the (tag, a, b, c, n) shape every part of the confirmation query shares."""
 
@@ -221,7 +250,13 @@ def _confirm(
     if not parts:
         return out
     stmt = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-    for tag, a, b, c, n in db.session.execute(stmt):
+    reader = _reader()
+    if reader is None:
+        rows = db.session.execute(stmt).all()
+    else:
+        with reader.connect() as conn:
+            rows = conn.execute(stmt).all()
+    for tag, a, b, c, n in rows:
         if tag == "i":
             out.identifiers.append((a, b, c))
         elif tag == "b":
