@@ -7,10 +7,34 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import IO, Any
 
 import click
 from tqdm import tqdm
+
+from registry.timeutil import to_naive_utc
+
+
+class UtcTime(click.ParamType):
+    """An ISO 8601 time with a zone (``Z`` or ``+08:00``), as the HTTP API takes; stored as naive UTC.
+
+    A time without a zone is refused rather than guessed: an operator in Beijing and the server in UTC
+    would read it eight hours apart.
+    """
+
+    name = "time"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time, e.g. 2024-05-01T03:00:00+08:00", param, ctx)
+        if parsed.tzinfo is None:
+            self.fail(f"{value!r} has no time zone; give one, e.g. {value}+08:00 or {value}Z", param, ctx)
+        return to_naive_utc(parsed)
 
 
 def cli_actor() -> str:

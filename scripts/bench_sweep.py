@@ -351,7 +351,7 @@ def main() -> int:
 
     from registry.timeutil import utcnow
 
-    as_of = (utcnow() - timedelta(hours=1)).replace(microsecond=0).isoformat()
+    as_of = (utcnow() - timedelta(hours=1)).replace(microsecond=0).isoformat() + "+00:00"
     cluster = Cluster(args.pg_url)
     ok = True
     try:

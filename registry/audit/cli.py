@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from registry.cli_util import open_input
-from registry.timeutil import to_naive_utc
+from registry.cli_util import UtcTime, open_input
 
 audit_cli = AppGroup("audit", help="Verify and export the audit trail.")
-
-
-class UtcTime(click.ParamType):
-    """An ISO 8601 time; one without a zone is taken as UTC."""
-
-    name = "time"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        try:
-            parsed = datetime.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 time (e.g. 2024-05-01T00:00:00+08:00)", param, ctx)
-        return to_naive_utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 @audit_cli.command("verify")

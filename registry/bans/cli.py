@@ -1,15 +1,16 @@
-"""``registry bans import``."""
+"""``registry bans import`` and ``registry bans expire``."""
 
 from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from registry.cli_util import cli_actor, open_input, progress_bar
+from registry.cli_util import UtcTime, cli_actor, open_input, progress_bar
 
 bans_cli = AppGroup("bans", help="Bulk ban operations.")
 
@@ -41,6 +42,21 @@ def import_command(file: str, batch_size: int, workers: int | None) -> None:
     )
     if report.errors:
         sys.exit(1)
+
+
+@bans_cli.command("expire")
+@click.option("--as-of", type=UtcTime(), default=None, help="Judge expiry at this time (default: now).")
+@click.option("--dry-run", is_flag=True, help="Count the accounts without changing them.")
+def expire_command(as_of: datetime | None, dry_run: bool) -> None:
+    """Return accounts to active once every ban naming them has expired (run nightly, before the sweep)."""
+    from registry.bans.service import release_expired
+    from registry.db import writing
+    from registry.timeutil import utcnow
+
+    with writing():
+        count = release_expired(as_of=as_of or utcnow(), actor=cli_actor(), dry_run=dry_run)
+    verb = "would return" if dry_run else "returned"
+    click.echo(f"bans expire: {verb} {count} account(s) to active")
 
 
 def init_app(app: Flask) -> None:

@@ -428,6 +428,58 @@ def _restore_account(account_id: str, lifted_ban_id: str, now: datetime) -> None
     )
 
 
+def release_expired(*, as_of: datetime, actor: str, dry_run: bool = False, batch_size: int = 1000) -> int:
+    """Return banned accounts to ``active`` once every ban naming them has expired; count them.
+
+    Expired bans stop counting in checks by themselves (by time), but the account's status was set when
+    it was banned; this writes the end of the ban down, audited, in keyset batches.
+    """
+    ended = sa.exists().where(
+        Ban.account_id == Account.id,
+        Ban.status == "active",
+        Ban.expires_at.is_not(None),
+        Ban.expires_at <= as_of,
+    )
+    still = sa.exists().where(
+        Ban.account_id == Account.id,
+        Ban.status == "active",
+        sa.or_(Ban.expires_at.is_(None), Ban.expires_at > as_of),
+    )
+    done, after = 0, ""
+    while True:
+        ids = list(
+            db.session.scalars(
+                sa.select(Account.id)
+                .where(Account.status == "banned", Account.id > after, ended, ~still)
+                .order_by(Account.id)
+                .limit(batch_size)
+            )
+        )
+        if not ids:
+            return done
+        after = ids[-1]
+        done += len(ids)
+        if dry_run:
+            continue
+        db.session.execute(
+            sa.update(Account)
+            .where(Account.id.in_(ids), Account.status == "banned")
+            .values(status="active", status_changed_at=as_of)
+        )
+        record_many(
+            [
+                (
+                    "account.status",
+                    f"account:{i}",
+                    {"from": "banned", "to": "active", "reason": "bans expired"},
+                )
+                for i in ids
+            ],
+            actor=actor,
+        )
+        db.session.commit()
+
+
 # --- bulk import -------------------------------------------------------------------------------
 
 

@@ -6,8 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from registry.audit.cli import UtcTime
-from registry.cli_util import cli_actor
+from registry.cli_util import UtcTime, cli_actor
 from registry.db import writing
 
 credit_cli = AppGroup("credit", help="Credit housekeeping.")

@@ -3,45 +3,31 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 from flask import Flask
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from registry.cli_util import cli_actor
+from registry.cli_util import UtcTime, cli_actor
 from registry.db import writing
 from registry.sweep import service
 from registry.sweep.models import SweepRun
-from registry.timeutil import to_naive_utc
-
-
-def parse_time(value: str) -> datetime:
-    """Parse an ISO 8601 time for --as-of; without a zone it is taken as UTC."""
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 time, e.g. 2024-05-01T03:00:00+08:00"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return to_naive_utc(parsed)
 
 
 @click.command("sweep")
 @with_appcontext
 @click.option("--dry-run", is_flag=True, help="Report what a run would do; change nothing.")
-@click.option("--as-of", "as_of", metavar="TIME", help="Sweep as of this ISO 8601 time (default: now).")
+@click.option("--as-of", "as_of", type=UtcTime(), help="Sweep as of this ISO 8601 time (default: now).")
 @click.option("--force", is_flag=True, help="Run even if the safety cap would refuse it.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Accounts per committed batch.")
-def sweep_command(dry_run: bool, as_of: str | None, force: bool, batch_size: int | None) -> None:
+def sweep_command(dry_run: bool, as_of: datetime | None, force: bool, batch_size: int | None) -> None:
     """Run the zombie/shell account sweep; print a summary.
 
     Exit status: 0 done, 3 refused by the safety cap, 4 another sweep is running, 1 other errors.
     """
-    when = parse_time(as_of) if as_of else None
+    when = as_of
     with tqdm(unit=" accounts", file=sys.stderr, disable=None, mininterval=0.5) as bar:
 
         def progress(done: int, total: int) -> None:

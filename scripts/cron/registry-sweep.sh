@@ -36,6 +36,8 @@ if ! flock -n 9; then
 fi
 
 set +e
+# Accounts whose bans have all expired go back to active first, so tonight's sweep judges them too.
+"$bin" bans expire >>"$log" 2>&1 || echo "$(date -u +%FT%TZ) bans expire failed; sweeping anyway" >>"$log"
 # shellcheck disable=SC2086
 "$bin" sweep ${SWEEP_ARGS:-} >>"$log" 2>&1
 status=$?

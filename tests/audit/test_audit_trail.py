@@ -227,7 +227,7 @@ def test_export_time_range(app, client, auth, runner, tmp_path):
     result = runner.invoke(args=["audit", "export", "--since", future])
     assert result.exit_code == 0
     assert "exported 0 entries" in result.output
-    past = (utcnow() - timedelta(hours=1)).isoformat()
+    past = (utcnow() - timedelta(hours=1)).isoformat() + "+00:00"
     result = runner.invoke(args=["audit", "export", "--since", past, "--until", future])
     assert result.stdout.count("account.create") == 2
     bad = runner.invoke(args=["audit", "export", "--since", "yesterday"])

@@ -281,3 +281,38 @@ def test_import_rejects_a_line_with_a_nul_character_and_keeps_the_rest(app, runn
     with app.app_context():
         names = set(db.session.scalars(sa.select(BanName.name)))
     assert names == {"good_one", "good_three"}
+
+
+def test_bans_expire_returns_accounts_whose_bans_all_ended(app, runner, client, headers):
+    for account_id in ("gone", "still", "forever"):
+        client.post(
+            "/v1/accounts", json={"id": account_id, "username": f"user_{account_id}"}, headers=headers
+        )
+    soon = "2100-01-01T00:00:00Z"
+    for account_id, expires in (("gone", soon), ("still", soon), ("still", None), ("forever", None)):
+        body = {"account_id": account_id, "reason": "spam", "rule": "R1", "expires_at": expires}
+        assert client.post("/v1/bans", json=body, headers=headers).status_code == 201
+    before = runner.invoke(args=["bans", "expire", "--as-of", "2099-12-31T00:00:00Z"])
+    assert "returned 0 account(s)" in before.output
+    dry = runner.invoke(args=["bans", "expire", "--dry-run", "--as-of", "2100-01-02T00:00:00+08:00"])
+    assert "would return 1 account(s)" in dry.output
+    result = runner.invoke(args=["bans", "expire", "--as-of", "2100-01-02T00:00:00+08:00"])
+    assert result.exit_code == 0 and "returned 1 account(s)" in result.output
+    status = {
+        a: client.get(f"/v1/accounts/{a}", headers=headers).json["status"]
+        for a in ("gone", "still", "forever")
+    }
+    assert status == {"gone": "active", "still": "banned", "forever": "banned"}
+    with app.app_context():
+        entry = db.session.scalars(
+            sa.select(AuditEntry).where(
+                AuditEntry.subject == "account:gone", AuditEntry.action == "account.status"
+            )
+        ).all()[-1]
+    assert entry.data == {"from": "banned", "to": "active", "reason": "bans expired"}
+    assert "returned 0" in runner.invoke(args=["bans", "expire", "--as-of", "2100-01-02T00:00:00Z"]).output
+
+
+def test_bans_expire_refuses_a_time_without_a_zone(runner):
+    result = runner.invoke(args=["bans", "expire", "--as-of", "2100-01-02T00:00:00"])
+    assert result.exit_code == 2 and "time zone" in result.output

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import click
 import pytest
 import sqlalchemy as sa
 
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
+from registry.cli_util import UtcTime
 from registry.extensions import db
-from registry.sweep.cli import parse_time
 from registry.timeutil import to_aware, utcnow
 
 BASE = (utcnow() - timedelta(days=1000)).replace(microsecond=0)
@@ -94,15 +95,22 @@ def test_bad_as_of_is_a_usage_error(runner, value):
 
 
 def test_future_as_of_is_a_usage_error(runner):
-    result = runner.invoke(args=["sweep", "--as-of", (utcnow() + timedelta(days=3)).isoformat()])
+    result = runner.invoke(args=["sweep", "--as-of", (utcnow() + timedelta(days=3)).isoformat() + "Z"])
     assert result.exit_code == 2
     assert "future" in result.output
 
 
-def test_parse_time_takes_zones_and_defaults_to_utc():
+def test_times_take_zones_and_refuse_to_guess_one():
+    parse = UtcTime().convert
     assert (
-        parse_time("2024-05-01T08:00:00+08:00")
-        == parse_time("2024-05-01T00:00:00")
-        == parse_time("2024-05-01T00:00:00Z")
+        parse("2024-05-01T08:00:00+08:00", None, None)
+        == parse("2024-05-01T00:00:00Z", None, None)
+        == parse("2024-05-01T00:00:00+00:00", None, None)
     )
-    assert parse_time("2024-05-01").hour == 0
+    with pytest.raises(click.BadParameter, match="time zone"):
+        parse("2024-05-01T00:00:00", None, None)
+
+
+def test_as_of_without_a_zone_is_a_usage_error(runner):
+    result = runner.invoke(args=["sweep", "--as-of", "2024-05-01T00:00:00"])
+    assert result.exit_code == 2 and "time zone" in result.output
