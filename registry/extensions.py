@@ -9,6 +9,7 @@ from flask_smorest import Api, Blueprint
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+from webargs.core import is_json
 from webargs.flaskparser import FlaskParser
 from webargs.flaskparser import abort as webargs_abort
 
@@ -71,22 +72,82 @@ def nul_path(value: Any, path: str = "") -> str | None:
     return None
 
 
-class RegistryParser(FlaskParser):
-    """webargs' parser, refusing NUL characters in JSON bodies.
+# Real bodies are a few levels deep; deeper ones are refused before anything recurses into them.
+MAX_JSON_DEPTH = 32
 
-    PostgreSQL cannot store a NUL in text; without this a name like "a\u0000b" would reach the
-    database and fail there, as a 500 instead of a 422 naming the field.
+
+def text_problem(value: Any) -> tuple[str, str] | None:
+    """Return (JSON path, message) for the first string no database or hash can take, if any.
+
+    Refused: NUL characters (PostgreSQL cannot store them) and lone UTF-16 surrogates such as a
+    JSON "\\ud800" (they cannot be encoded as UTF-8, so hashing or storing them fails). Walks
+    iteratively and reports nesting deeper than MAX_JSON_DEPTH as a problem of its own.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return path or "$", f"Nested more than {MAX_JSON_DEPTH} levels deep."
+        if isinstance(item, str):
+            problem = _string_problem(item)
+            if problem:
+                return path or "$", problem
+        elif isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                here = f"{path}.{key}" if path else str(key)
+                problem = _string_problem(str(key))
+                if problem:
+                    return here, problem
+                children.append((child, here, depth + 1))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(
+                (child, f"{path}.{i}" if path else str(i), depth + 1)
+                for i, child in reversed(list(enumerate(item)))
+            )
+    return None
+
+
+def _string_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "Must not contain NUL characters."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Must not contain lone surrogate characters (invalid Unicode)."
+    return None
+
+
+class RegistryParser(FlaskParser):
+    """webargs' parser, refusing bodies that would otherwise fail later as a 500 or be ignored.
+
+    - A body sent without a JSON Content-Type is a 415: webargs would silently read it as empty,
+      so ``curl -d '{"dry_run": true}' /v1/sweeps`` would run a real sweep.
+    - JSON nested so deep that the decoder gives up is a 400, not a RecursionError.
+    - NUL characters and lone surrogates are a 422 naming the field: PostgreSQL cannot store the
+      first, UTF-8 cannot encode the second.
     """
 
     def _raw_load_json(self, req: Any) -> Any:
-        data = super()._raw_load_json(req)
-        where = nul_path(data)
-        if where:
+        if not is_json(req.mimetype) and req.get_data(cache=True):
             webargs_abort(
-                422,
-                messages={"json": {where: ["Must not contain NUL characters."]}},
-                message=f"Invalid value for {where}.",
+                415,
+                messages={"json": ["Send the body as JSON with Content-Type: application/json."]},
+                message=f"Unsupported Content-Type {req.mimetype or '(none)'!r}; use application/json.",
             )
+        try:
+            data = super()._raw_load_json(req)
+        except RecursionError:
+            webargs_abort(
+                400,
+                messages={"json": [f"Nested more than {MAX_JSON_DEPTH} levels deep."]},
+                message="Invalid JSON body: nested too deeply.",
+            )
+        found = text_problem(data)
+        if found:
+            where, problem = found
+            webargs_abort(422, messages={"json": {where: [problem]}}, message=f"Invalid value for {where}.")
         return data
 
 

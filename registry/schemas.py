@@ -25,7 +25,11 @@ class UtcDateTime(fields.DateTime):
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is None:
             raise ValidationError("Give a time zone, e.g. 2024-05-01T08:00:00+08:00 or ...Z.")
-        return to_naive_utc(parsed.astimezone(UTC))
+        try:
+            return to_naive_utc(parsed.astimezone(UTC))
+        except OverflowError:
+            # 0001-01-01T00:00+08:00 is year 0 in UTC: Python's datetime cannot hold it.
+            raise ValidationError("Time is out of range once converted to UTC.") from None
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -38,12 +42,32 @@ def decode_cursor(cursor: str) -> list[Any]:
     """Decode a cursor made by encode_cursor; raise ValidationError for anything else."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()), parse_constant=_no_constant)
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise ValidationError("Not a cursor this service issued.", "cursor") from None
-    if not isinstance(values, list):
+    # Cursors hold ids, times and sequence numbers, never floats: anything else is forged and
+    # would fail in the query (a surrogate cannot be encoded, a huge int overflows SQLite).
+    if not isinstance(values, list) or not all(_cursor_value_ok(v) for v in values):
         raise ValidationError("Not a cursor this service issued.", "cursor")
     return values
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _cursor_value_ok(value: Any) -> bool:
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return "\x00" not in value
+    return False
 
 
 class PageArgs(Schema):

@@ -62,7 +62,7 @@ def list_reviews(args: Mapping[str, Any]) -> tuple[list[Review], str | None]:
         try:
             at_text, after_id = decode_cursor(args["cursor"])
             after_at = to_naive_utc(datetime.fromisoformat(str(at_text)))
-        except (ValidationError, ValueError, TypeError):
+        except (ValidationError, ValueError, TypeError, OverflowError):
             abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
         stmt = stmt.where(
             sa.or_(

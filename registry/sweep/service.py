@@ -303,6 +303,12 @@ def run_sweep(
     if as_of is not None and as_of > now + timedelta(seconds=settings.activity_future_skew_seconds):
         # A sweep "as of" tomorrow would act on accounts a day early.
         raise SweepInputError("as_of", "Must not be in the future.")
+    if as_of is not None:
+        try:
+            Rules.at(as_of, settings)
+        except OverflowError:
+            # Its cut-offs (as_of minus the configured periods) would fall before year 1.
+            raise SweepInputError("as_of", "Too far in the past for the configured sweep periods.") from None
     batch = batch_size or settings.sweep_batch_size
     if batch < 1:
         raise SweepInputError("batch_size", "Must be at least 1.")
