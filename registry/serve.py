@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from typing import Any
 
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 
 
@@ -41,8 +43,23 @@ def _warm_worker(worker: Any) -> None:
     warm(worker.wsgi)
 
 
+def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """Write gunicorn's refusal of an unparseable request as the service's JSON error, not HTML."""
+    # Request line or headers too large, malformed request line: refused before the app sees it.
+    from registry.errors import error_body
+
+    body = json.dumps(error_body(status_int, mesg or reason)).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin1") + body)
+
+
 def run(*, host: str, port: int, workers: int, timeout: int) -> None:
     """Start gunicorn in the foreground."""
+    # gunicorn's worker calls util.write_error for requests it cannot parse; make those JSON too.
+    gunicorn_util.write_error = _write_json_error
     # Workers are processes: metrics go through files that /metrics aggregates across them. This must
     # be set before prometheus_client creates the metrics, i.e. before the app is first built.
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
