@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import tempfile
@@ -33,6 +34,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             with app.app_context():
                 # No pooled connection may cross the fork: each worker opens its own.
                 db.engine.dispose()
+            # Move everything built so far out of the collector's reach: a full collection in a worker
+            # would otherwise walk (and, writing GC headers, un-share) the whole index.
+            gc.freeze()
         return app
 
 
@@ -41,6 +45,8 @@ def _warm_worker(worker: Any) -> None:
     from registry.check.engine import warm
 
     warm(worker.wsgi)
+    # The index lives as long as the worker: keep full collections from walking it.
+    gc.freeze()
 
 
 def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:

@@ -624,9 +624,32 @@ def warm(app: Flask) -> CheckEngine:
                 engine.sync()
             else:
                 engine.ensure_ready()
+                _exercise(engine)
         finally:
             db.session.remove()
     return engine
+
+
+def _exercise(engine: CheckEngine) -> None:
+    """Run one check's in-memory steps once, so lazily loaded tables (pinyin, confusables, phone
+    metadata) load now: before fork they are then shared by every worker, and no first request waits."""
+    from registry.identifiers import InvalidIdentifier, normalize
+
+    samples = {
+        "phone": "+86 138 0013 8000",
+        "email": "Warm.Up+x@GoogleMail.com",
+        "id_number": "11010519491231002X",
+        "device_id": "warm-up",
+        "ip": "192.0.2.1",
+    }
+    for f, value in samples.items():
+        try:
+            normalize(f, value)
+        except InvalidIdentifier:
+            pass
+    for name in ("王曉明_88", "xiaoming.wang", "ｗａｒｍ up"):
+        engine.search_names(name, min_score=100.0)
+        engine.policy.evaluate(name, field="display_name")
 
 
 def readiness_probe() -> str | None:
