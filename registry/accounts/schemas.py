@@ -10,8 +10,15 @@ from registry.schemas import PageArgs, UtcDateTime
 NAME = validate.Length(min=1, max=128)
 
 
+def addressable_id(value: str) -> None:
+    """Refuse ids that no URL /v1/accounts/{id} can reach: the account could never be read again."""
+    # A "/" (even as %2F) splits the path; "." and ".." are removed by clients as dot segments.
+    if "/" in value or value in {".", ".."}:
+        raise ValidationError('Must not contain "/" or be "." or "..": it could not be used in a URL.')
+
+
 class AccountIn(Schema):
-    id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    id = fields.String(required=True, validate=[validate.Length(min=1, max=128), addressable_id])
     username = fields.String(required=True, validate=NAME)
     display_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=256))
     email = fields.String(load_default=None, allow_none=True)
