@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from registry.extensions import nul_path
+from registry.extensions import text_problem
 
 
 def parse_line(line: str) -> tuple[Any, str | None]:
@@ -14,9 +14,14 @@ def parse_line(line: str) -> tuple[Any, str | None]:
         doc = json.loads(line)
     except json.JSONDecodeError as exc:
         return None, f"not JSON: {exc.msg} at column {exc.colno}"
-    # PostgreSQL cannot store NUL in text: refuse the line here rather than fail its whole batch.
-    if "\\u0000" in line or "\x00" in line:
-        where = nul_path(doc)
-        if where:
-            return None, f"{where}: must not contain NUL characters"
+    except RecursionError:
+        return None, "not JSON: nested too deeply"
+    # PostgreSQL cannot store NUL in text, UTF-8 cannot encode a lone surrogate ("\\ud800"), and a
+    # deep document is no import record: refuse the line here rather than fail its whole batch. The
+    # walk is only needed when the line has an escape or nesting that could produce one of them.
+    if "\\u" in line or "\x00" in line or line.count("[") + line.count("{") > 8:
+        found = text_problem(doc)
+        if found:
+            where, problem = found
+            return None, f"{where}: {problem[0].lower()}{problem[1:].rstrip('.')}"
     return doc, None
