@@ -123,9 +123,15 @@ def _fold(text: str, leet: dict[str, str] | None) -> str:
     if not s.isascii():
         if _HAN.search(s):
             s = _t2s.convert(s)
-    if leet is not None:
-        s = _LEET_RUN.sub(lambda m: "".join(leet[c] for c in m.group()), s)
-    if "@" in s or "$" in s:
-        s = _EDGE_SYMBOL.sub(lambda m: LEET[m.group()], s)
-        s = _LEFTOVER.sub("", s)
+    # Reading one run can put digits between letters for the next ("a@14a" -> "aa14a"), so repeat
+    # until nothing changes: canonical() must be idempotent, or stored keys and queries drift apart.
+    for _ in range(8):
+        before = s
+        if leet is not None:
+            s = _LEET_RUN.sub(lambda m: "".join(leet[c] for c in m.group()), s)
+        if "@" in s or "$" in s:
+            s = _EDGE_SYMBOL.sub(lambda m: LEET[m.group()], s)
+            s = _LEFTOVER.sub("", s)
+        if s == before:
+            break
     return s

@@ -1,5 +1,6 @@
 """Tests of canonical(): each disguise folds away, and properties hold on arbitrary text."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,3 +49,9 @@ def test_fullwidth_equals_halfwidth(text: str) -> None:
 @given(st.text(max_size=20))
 def test_encode_round_trips(text: str) -> None:
     assert decode_keys(encode_name(text)) == name_keys(text)
+
+
+@pytest.mark.parametrize("text", ["a@14a", "aa$14a", "aa14$a", "m@r1@4a", "x$$1a"])
+def test_reading_symbols_never_leaves_a_second_fold_to_do(text):
+    once = canonical(text)
+    assert canonical(once) == once
