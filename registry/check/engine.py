@@ -236,11 +236,12 @@ class CheckEngine:
         low_water = int(session.scalar(sa.select(sa.func.max(BanEvent.id))) or 0)
         live = _live(now)
         ban_count = int(session.scalar(sa.select(sa.func.count()).select_from(Ban).where(live)) or 0)
-        expiring = {
+        expiring: dict[str, datetime] = {
             ban_id: expires_at
             for ban_id, expires_at in session.execute(
                 sa.select(Ban.id, Ban.expires_at).where(live, Ban.expires_at.is_not(None))
             )
+            if expires_at is not None
         }
         n_idents = int(
             session.scalar(
@@ -552,12 +553,12 @@ def _copy_build(session: Any, now: datetime, bloom: DigestFilter, names: NameInd
 
 def _stream_build(session: Any, live: Any, bloom: DigestFilter, names: NameIndex) -> int:
     """Stream identifiers and names through the DBAPI cursor in batches (SQLite and the rest)."""
-    stmt = (
+    digests = (
         sa.select(BanIdentifier.value_hash)
         .join(Ban, Ban.id == BanIdentifier.ban_id)
         .where(live, BanIdentifier.kind != "ip_range", BanIdentifier.value_hash.is_not(None))
     )
-    result = session.execute(stmt, execution_options={"yield_per": STREAM_ROWS})
+    result = session.execute(digests, execution_options={"yield_per": STREAM_ROWS})
     for batch in result.scalars().partitions():
         bloom.add_many(batch)
     count = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -249,7 +249,8 @@ def _confirm(
         )
     if not parts:
         return out
-    stmt = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    stmt: Any = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    rows: Sequence[Any]
     reader = _reader()
     if reader is None:
         rows = db.session.execute(stmt).all()
