@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import rbloom
 import sqlalchemy as sa
 from flask import Flask, current_app
 
@@ -31,6 +30,7 @@ from registry.accounts.models import Account
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.extensions import db
 from registry.identifiers import IpRangeSet
+from registry.identifiers.bloom import DIGEST_PREFIX, IdentifierFilter
 from registry.matching import MatchConfig, NameIndex, NameMatch
 from registry.names import NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
@@ -52,15 +52,13 @@ MAX_EVENTS_PER_SYNC = 20_000
 MAX_DEAD_SHARE = 0.25
 STREAM_ROWS = 20_000
 BLOOM_FALSE_POSITIVE_RATE = 0.001
-# Leading hex characters of a digest kept in the filter: 128 bits, as IdentifierFilter uses.
-DIGEST_PREFIX = 32
 NAME_MATCHES_WANTED = 10
 MAX_NAME_CANDIDATES = 640
 
 
 @dataclass
 class _State:
-    bloom: DigestFilter
+    bloom: IdentifierFilter
     ranges: IpRangeSet[str]
     names: NameIndex
     # ban id -> expires_at, only for loaded bans that have one (a few percent of them).
@@ -252,7 +250,9 @@ class CheckEngine:
             )
             or 0
         )
-        bloom = DigestFilter(max(BLOOM_MIN_CAPACITY, int(n_idents * BLOOM_HEADROOM)))
+        bloom = IdentifierFilter(
+            max(BLOOM_MIN_CAPACITY, int(n_idents * BLOOM_HEADROOM)), BLOOM_FALSE_POSITIVE_RATE
+        )
         ranges: IpRangeSet[str] = IpRangeSet()
         # IP ranges are few and need parsing anyway: an ordinary query.
         for ban_id, value in session.execute(
@@ -434,39 +434,6 @@ def _live(now: datetime) -> Any:
     return sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
 
 
-class DigestFilter:
-    """Bloom filter of identifier digests for this process: may say "maybe" for absent ones, never "no"
-    for present ones.
-
-    rbloom as registry.identifiers.IdentifierFilter, but hashed with Python's own (C, SipHash) string
-    hash instead of a Python callback: the callback costs ~1.4 µs a digest, 4 s of a 3M-identifier
-    build. The filter never leaves the process (gunicorn forks share the parent's hash seed), so it
-    does not need a hash that is stable across processes.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._bloom = rbloom.Bloom(capacity, BLOOM_FALSE_POSITIVE_RATE)
-        self._count = 0
-
-    def add_many(self, digests: Iterable[str]) -> None:
-        """Add hex digests (only their leading 128 bits count)."""
-        batch = [d[:DIGEST_PREFIX] for d in digests]
-        self._bloom.update(batch)
-        # Counted with repeats: an overcount only brings the rebuild forward.
-        self._count += len(batch)
-
-    def __contains__(self, digest: object) -> bool:
-        return isinstance(digest, str) and digest[:DIGEST_PREFIX] in self._bloom
-
-    def __len__(self) -> int:
-        return self._count
-
-    def is_overfull(self) -> bool:
-        """Return whether more digests were added than the filter was sized for."""
-        return self._count > self.capacity
-
-
 def _add_range(ranges: IpRangeSet[str], ban_id: str, value: str | None) -> None:
     if value:
         try:
@@ -510,7 +477,7 @@ def _unescape(field_text: str) -> str:
 class _DigestSink:
     """File-like target of COPY ... TO STDOUT: psycopg2 writes one row per call; add them in batches."""
 
-    def __init__(self, bloom: DigestFilter) -> None:
+    def __init__(self, bloom: IdentifierFilter) -> None:
         self.bloom = bloom
         self.rows: list[bytes] = []
 
@@ -539,7 +506,7 @@ class _NameSink:
         self.count += 1
 
 
-def _copy_build(session: Any, now: datetime, bloom: DigestFilter, names: NameIndex) -> int:
+def _copy_build(session: Any, now: datetime, bloom: IdentifierFilter, names: NameIndex) -> int:
     """Stream identifiers and names with COPY on PostgreSQL; return the names loaded."""
     raw = session.connection().connection.dbapi_connection
     with raw.cursor() as cur:
@@ -551,7 +518,7 @@ def _copy_build(session: Any, now: datetime, bloom: DigestFilter, names: NameInd
     return sink.count
 
 
-def _stream_build(session: Any, live: Any, bloom: DigestFilter, names: NameIndex) -> int:
+def _stream_build(session: Any, live: Any, bloom: IdentifierFilter, names: NameIndex) -> int:
     """Stream identifiers and names through the DBAPI cursor in batches (SQLite and the rest)."""
     digests = (
         sa.select(BanIdentifier.value_hash)
