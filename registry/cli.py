@@ -8,8 +8,13 @@ from flask.cli import FlaskGroup
 
 def _create_app() -> object:
     from registry import create_app
+    from registry.settings import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # A setting an operator must fix: say which, without a traceback.
+        raise click.UsageError(f"configuration: {exc}") from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)

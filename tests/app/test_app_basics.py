@@ -114,3 +114,15 @@ def test_tiers_come_from_configuration(tmp_path):
 def test_create_app_rejects_bad_configuration(tmp_path):
     with pytest.raises(ConfigError):
         create_app({"database_url": f"sqlite:///{tmp_path}/x.db", "env": "production", "pii_key": ""})
+
+
+def test_the_command_line_reports_bad_configuration_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from registry.cli import main
+
+    env = {"REGISTRY_PII_KEY": "short", "REGISTRY_INSTANCE_PATH": str(tmp_path)}
+    result = CliRunner().invoke(main, ["keys", "list"], env=env)
+    assert result.exit_code == 2
+    assert "REGISTRY_PII_KEY must be at least 16 characters" in result.output
+    assert "Traceback" not in result.output
