@@ -60,5 +60,5 @@ def routes() -> None:
     from flask import current_app
 
     for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
-        methods = ",".join(sorted(rule.methods - {"HEAD", "OPTIONS"}))
+        methods = ",".join(sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
         click.echo(f"{methods:20s} {rule.rule}")

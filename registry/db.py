@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine, make_url
+
+T = TypeVar("T")
 
 # SQLite lets a read transaction upgrade to a write only if nobody wrote meanwhile, failing at once
 # otherwise; transactions that mean to write take the write lock up front (BEGIN IMMEDIATE) and so
@@ -66,6 +68,20 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+
+
+def get_or_404(model: type[T], key: str, noun: str, *, for_update: bool = False) -> T:
+    """Return the row of ``model`` with primary key ``key`` (locked if asked) or abort with 404."""
+    from registry.errors import abort
+    from registry.extensions import db
+
+    stmt = select(model).where(model.__mapper__.primary_key[0] == key)  # type: ignore[attr-defined]
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = db.session.scalar(stmt)
+    if row is None:
+        abort(404, f"No {noun} {key!r}.")
+    return row
 
 
 def migrations_directory() -> str:

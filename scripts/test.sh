@@ -17,6 +17,7 @@ if [ $# -gt 0 ] && { [ "$1" = sqlite ] || [ "$1" = postgres ]; }; then
   shift
 fi
 "$VENV/bin/ruff" check registry tests scripts
+"$VENV/bin/mypy" registry
 status=0
 for backend in "${backends[@]}"; do
   echo "=== tests on $backend"

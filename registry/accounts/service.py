@@ -15,6 +15,7 @@ from registry.accounts.names import evaluate_names, finding_doc, record_name_rev
 from registry.accounts.schemas import AccountIn
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
+from registry.db import get_or_404
 from registry.errors import abort, field_error
 from registry.extensions import db
 from registry.jsonlines import parse_line
@@ -190,13 +191,7 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
 
 def get_account(account_id: str, *, for_update: bool = False) -> Account:
     """Return the account or abort with 404."""
-    stmt = sa.select(Account).where(Account.id == account_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    account = db.session.scalar(stmt)
-    if account is None:
-        abort(404, f"No account {account_id!r}.")
-    return account
+    return get_or_404(Account, account_id, "account", for_update=for_update)
 
 
 def list_accounts(args: Mapping[str, Any]) -> tuple[list[Account], str | None]:

@@ -25,6 +25,7 @@ from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.bans.schemas import MAX_NAMES, MAX_PER_FIELD, BanIn
+from registry.db import get_or_404
 from registry.errors import abort
 from registry.extensions import db
 from registry.identifiers import InvalidIdentifier, PiiHasher, normalize, normalize_ip_or_network
@@ -345,13 +346,7 @@ def ban_account(
 
 def get_ban(ban_id: str, *, for_update: bool = False) -> Ban:
     """Return the ban or abort with 404."""
-    stmt = sa.select(Ban).where(Ban.id == ban_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    ban = db.session.scalar(stmt)
-    if ban is None:
-        abort(404, f"No ban {ban_id!r}.")
-    return ban
+    return get_or_404(Ban, ban_id, "ban", for_update=for_update)
 
 
 def list_bans(args: Mapping[str, Any]) -> tuple[list[Ban], str | None]:

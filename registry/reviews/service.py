@@ -31,6 +31,7 @@ from registry.accounts.service import name_key
 from registry.audit.service import record
 from registry.bans.models import Ban, BanEvent
 from registry.check.models import CheckRecord
+from registry.db import get_or_404
 from registry.errors import abort
 from registry.extensions import db
 from registry.reviews.models import NameSuppression, Review
@@ -42,13 +43,7 @@ NAME_REASON = "similar_to_banned_name"
 
 def get_review(review_id: str, *, for_update: bool = False) -> Review:
     """Return the review or abort with 404."""
-    stmt = sa.select(Review).where(Review.id == review_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    review = db.session.scalar(stmt)
-    if review is None:
-        abort(404, f"No review {review_id!r}.")
-    return review
+    return get_or_404(Review, review_id, "review", for_update=for_update)
 
 
 def list_reviews(args: Mapping[str, Any]) -> tuple[list[Review], str | None]:

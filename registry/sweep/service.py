@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.audit.service import record, record_many
 from registry.bans.models import Ban, BanIdentifier, BanName
+from registry.db import get_or_404
 from registry.errors import abort
 from registry.extensions import db
 from registry.ids import new_id
@@ -214,7 +215,9 @@ def _advisory_lock(bind: Engine | Connection) -> Iterator[None]:
     # lasts across their commits; a killed sweep's connection drops and the lock goes with it.
     # Under the test fixture the bind is already a single Connection: use it as it is.
     own = isinstance(bind, Engine)
-    conn = bind.connect().execution_options(isolation_level="AUTOCOMMIT") if own else bind
+    conn: Connection = (
+        bind.connect().execution_options(isolation_level="AUTOCOMMIT") if isinstance(bind, Engine) else bind
+    )
     try:
         got = conn.execute(sa.select(sa.func.pg_try_advisory_lock(PG_LOCK_KEY))).scalar()
         if not got:
@@ -370,7 +373,8 @@ def run_sweep(
             db.session.commit()
             raise
         timings["total_seconds"] = round(time.perf_counter() - started, 3)
-        run = db.session.get(SweepRun, run_id, populate_existing=True)
+        run = db.session.get(SweepRun, run_id, populate_existing=True)  # type: ignore[assignment]
+        assert run is not None
         run.counts, run.timings, run.status, run.finished_at = done, timings, "completed", utcnow()
         record("sweep.run", f"sweep:{run.id}", _run_data(run), actor=actor)
         db.session.commit()
@@ -557,10 +561,7 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
 
 def get_run(run_id: str) -> SweepRun:
     """Return a stored run or abort with 404."""
-    run = db.session.get(SweepRun, run_id)
-    if run is None:
-        abort(404, f"No sweep run {run_id!r}.")
-    return run
+    return get_or_404(SweepRun, run_id, "sweep run")
 
 
 def list_dormant(run_id: str, args: Mapping[str, Any]) -> tuple[list[DormantNotice], str | None]:
