@@ -62,8 +62,13 @@ class MatchConfig:
     typo_cap: int = 64
     typo_groups: int = 16
     typo_group_entries: int = 4
-    # Keys this long also index their two-letter deletions (about 25 more postings each).
+    # Keys this long are also cut into three parts (typos.DeletionIndex, PassJoin's partition filter),
+    # so that they are found two edits away: three more postings each.
     typo_two_len: int = 11
+    # Long keys two slips from a name and longer than it are looked for in the first tier, where the
+    # two-letter deletions once found them: a name that reaches review on something else still lists
+    # them. False leaves them to the second tier (run only when nothing reached review): quicker.
+    typo_longer_first: bool = True
     # No longer read (the trigram step they bounded is gone); kept so existing overrides still load.
     posting_cap: int = 50_000
     posting_budget: int = 6_000
@@ -176,7 +181,10 @@ class NameIndex:
         self._ghead: array[int] = array("i")
         self._gtail: array[int] = array("i")
         self._enext: array[int] = array("i")
-        self._typo = DeletionIndex(min_len=self.config.min_len_typo_1, two_len=self.config.typo_two_len)
+        cfg = self.config
+        self._typo = DeletionIndex(
+            min_len=cfg.min_len_typo_1, two_len=cfg.typo_two_len, longer_first=cfg.typo_longer_first
+        )
 
     def __len__(self) -> int:
         return self._live

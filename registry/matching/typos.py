@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Iterator
+from functools import cache
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 # --- weighted edit distance -----------------------------------------------------------------------
 
@@ -195,7 +199,10 @@ def lookalike_variants(canon: str) -> list[str]:
     return list(dict.fromkeys(v for v in out if v != canon))[:4]
 
 
-# --- deletion-neighbourhood index -----------------------------------------------------------------
+# --- deletion-neighbourhood index and partition filter ---------------------------------------------
+
+PARTS = 3  # a long key is cut into this many parts: two slips leave one whole (_probe_plan needs 3)
+MAX_SHIFT = 2  # two slips move a whole part at most this far
 
 
 def deletions(key: str) -> set[str]:
@@ -203,40 +210,84 @@ def deletions(key: str) -> set[str]:
     return {key[:i] + key[i + 1 :] for i in range(len(key))}
 
 
-def deletions2(key: str) -> set[str]:
-    """Return the strings made by leaving one or two characters out of key."""
-    n = len(key)
-    out = {key[:i] + key[i + 1 : j] + key[j + 1 :] for i in range(n) for j in range(i + 1, n)}
-    out.update(key[:i] + key[i + 1 :] for i in range(n))
-    return out
+@cache
+def parts(length: int) -> tuple[tuple[int, int], ...]:
+    """Return the (start, length) of the PARTS near-equal parts a key of this length is cut into."""
+    size, longer = divmod(length, PARTS)
+    out: list[tuple[int, int]] = []
+    start = 0
+    for i in range(PARTS):
+        # The last `longer` parts take the spare letters, as in PassJoin.
+        n = size + (i >= PARTS - longer)
+        out.append((start, n))
+        start += n
+    return tuple(out)
+
+
+@cache
+def _probe_plan(length: int, m: int) -> tuple[tuple[int, int, int, int], ...]:
+    """Return (part, start, end, edge): where in an m-letter query a part of a key may show whole.
+
+    Two slips (insertions, deletions, substitutions, adjacent swaps, none over another) leave a part
+    whole unless a swap straddles a part boundary. With l slips before a whole part i and r after,
+    l + r <= 2 and the part moves by a shift with |shift| <= l and |d - shift| <= r (d = m - length).
+    Some whole part has l <= i and r <= 2 - i (PassJoin's multi-match-aware bound; with three parts:
+    part 0 when whole, else part 2 when whole, else part 1 with one slip each side), so part i is
+    looked for only at those shifts (edge 0).
+
+    When no part is whole, a swap straddles a boundary and touches, alone, part 0's last letter
+    (shift 0) or part 2's first (shift d): those parts are looked for with the letter swapped back
+    (edge 1: last letter from the one after; edge -1: first letter from the one before).
+    """
+    d = m - length
+    out: list[tuple[int, int, int, int]] = []
+    for i, (start, n) in enumerate(parts(length)):
+        for shift in range(-i, i + 1):
+            if abs(d - shift) <= MAX_SHIFT - i and 0 <= start + shift and start + shift + n <= m:
+                out.append((i, start + shift, start + shift + n, 0))
+    (_, n0), _, (start2, n2) = parts(length)
+    if n0 < m:
+        out.append((0, 0, n0, 1))
+    if start2 + d > 0 and start2 + d + n2 <= m:
+        out.append((PARTS - 1, start2 + d, start2 + d + n2, -1))
+    return tuple(out)
 
 
 class DeletionIndex:
-    """Map a key, and each key with one letter left out, to the groups (distinct keys) it came from.
+    """Find the groups (distinct keys) within one slip of a query, and within two of a long one.
 
-    Looking a query and its own one-letter deletions up finds every indexed key within one insertion,
-    deletion, substitution or adjacent swap, and many keys two edits away, with len(query) + 1 lookups
-    whatever the index size. Postings are 32-bit fingerprint/group pairs in 2^16 hash-addressed
-    buckets of flat arrays: 8 bytes each, appended in O(1), scanned in C.
+    Every key and each key with one letter left out maps to its group: looking a query and its own
+    one-letter deletions up finds every indexed key within one insertion, deletion, substitution or
+    adjacent swap, and many keys two edits away, with len(query) + 1 lookups whatever the index size.
+    Postings are 32-bit fingerprint/group pairs in 2^16 hash-addressed buckets of flat arrays: 8 bytes
+    each, appended in O(1), scanned in C.
+
+    Keys of two_len letters and more are also cut into three parts (PassJoin's partition filter):
+    two slips leave one part whole, so a key two slips from a query has a part that shows in the query
+    a little way from where it sits in the key. Each part maps (key length, part number, text) to the
+    groups and their keys; the groups a query's probes reach are checked for distance in C. Three
+    postings a long key, where its two-letter deletions took about sixty.
     """
 
     BITS = 16
 
-    def __init__(self, min_len: int = 5, key_min_len: int = 4, two_len: int = 11) -> None:
+    def __init__(
+        self, min_len: int = 5, key_min_len: int = 4, two_len: int = 11, longer_first: bool = True
+    ) -> None:
         self.min_len = min_len
         self.key_min_len = key_min_len
-        self.two_len = two_len
+        # A key needs a letter in each part.
+        self.two_len = max(two_len, PARTS)
+        self.longer_first = longer_first
         self._mask = (1 << self.BITS) - 1
         self._buckets: list[array[int] | None] = [None] * (1 << self.BITS)
+        # (key length, part number, part text) -> (groups, their keys); the keys are checked in C.
+        self._parts: dict[tuple[int, int, str], tuple[array[int], list[str]]] = {}
 
     def add(self, key: str, gid: int) -> None:
         """Index a distinct key (of any length) under its group id, with its deletions when long enough."""
         n = len(key)
-        if n >= self.two_len:
-            # Two slips in a long name are still a typo; the query's own double deletions meet these.
-            strings = deletions2(key)
-            strings.add(key)
-        elif n >= self.min_len:
+        if n >= self.min_len:
             strings = deletions(key)
             strings.add(key)
         else:
@@ -250,6 +301,16 @@ class DeletionIndex:
                 buckets[h & mask] = array("I", ((h >> bits) & 0xFFFFFFFF, gid))
             else:
                 b.extend(((h >> bits) & 0xFFFFFFFF, gid))
+        if n >= self.two_len:
+            table = self._parts
+            for i, (start, size) in enumerate(parts(n)):
+                slot = table.get((n, i, key[start : start + size]))
+                if slot is None:
+                    table[(n, i, key[start : start + size])] = (array("I", (gid,)), [key])
+                else:
+                    # Group before key: a search reading the pair unlocked never finds a key without one.
+                    slot[0].append(gid)
+                    slot[1].append(key)
 
     def get(self, s: str, cap: int) -> list[int]:
         """Return up to cap group ids posted under the string s (a key or a deletion)."""
@@ -273,19 +334,72 @@ class DeletionIndex:
     def lookups(self, query: str, two: bool = False) -> Iterator[str]:
         """Yield the strings to look a query up by: itself and its deletions, or (two) its double ones.
 
-        The first tier meets every key within one edit (keys of min_len and more); the second, every
-        key within two edits that has two_len letters or more (and some further ones).
+        The first tier meets every key within one edit (keys of min_len and more). The second meets
+        the keys shorter than two_len that a query two_len - 2 to two_len + 1 letters long has two
+        slips over: two letters put in, or one put in and one replaced. Longer queries need none,
+        the partition filter (near) reaching every key two slips from them.
         """
         if not two:
             yield query
             if len(query) >= self.key_min_len:
                 yield from deletions(query)
             return
-        if len(query) >= self.two_len - 2:
-            yield from deletions2(query) - deletions(query)
+        m = len(query)
+        if self.two_len - MAX_SHIFT <= m <= self.two_len + 1:
+            yield from {
+                query[:i] + query[i + 1 : j] + query[j + 1 :] for i in range(m) for j in range(i + 1, m)
+            }
+
+    def near(self, query: str, longer: bool | None = None, limit: int = 2) -> dict[int, int]:
+        """Return the groups of keys (two_len letters or more) within limit OSA edits of query.
+
+        Finds every such key within two edits (the partition filter's promise): of any length, or only
+        longer than the query (longer=True), or no longer (longer=False). limit only narrows.
+        """
+        found: dict[int, int] = {}
+        m = len(query)
+        lo = m + 1 if longer else m - MAX_SHIFT
+        hi = m if longer is False else m + MAX_SHIFT
+        table = self._parts
+        seen: set[tuple[int, int, str]] = set()
+        for length in range(max(self.two_len, lo), hi + 1):
+            for i, a, b, edge in _probe_plan(length, m):
+                if edge == 0:
+                    text = query[a:b]
+                elif edge > 0:
+                    # The last letter was swapped with the one after it.
+                    if query[b - 1] == query[b]:
+                        continue
+                    text = query[a : b - 1] + query[b]
+                else:
+                    # The first letter was swapped with the one before it.
+                    if query[a - 1] == query[a]:
+                        continue
+                    text = query[a - 1] + query[a + 1 : b]
+                probe = (length, i, text)
+                if probe in seen:
+                    continue
+                seen.add(probe)
+                slot = table.get(probe)
+                if slot is None:
+                    continue
+                gids, keys = slot
+                for _, dist, j in process.extract(
+                    query, keys, scorer=OSA.distance, score_cutoff=limit, limit=None
+                ):
+                    gid = gids[j]
+                    if dist < found.get(gid, limit + 1):
+                        found[gid] = dist
+        return found
 
     def candidates(self, queries: Iterable[str], cap: int, two: bool = False) -> dict[int, None]:
-        """Return the groups a tier of lookups reaches from any query, in the order found."""
+        """Return the groups a tier of lookups reaches from any query, in the order found.
+
+        Each tier takes up to cap groups from each of its lookups, and the long keys within two edits
+        the partition filter finds (already checked for distance): in the first tier, those longer than
+        the query (when longer_first); in the second (two), the rest. The first tier reaches every key
+        within one edit; both together, every key of two_len letters or more within two.
+        """
         found: dict[int, None] = {}
         seen: set[str] = set()
         for q in queries:
@@ -295,6 +409,12 @@ class DeletionIndex:
                 seen.add(s)
                 for gid in self.get(s, cap):
                     found[gid] = None
+            # The first tier met keys longer than the query through their two-letter deletions when
+            # those were indexed: finding them there keeps the first tier's answers as they were.
+            if self.longer_first:
+                found.update(dict.fromkeys(self.near(q, longer=not two)))
+            elif two:
+                found.update(dict.fromkeys(self.near(q)))
         return found
 
     def trim(self) -> None:
@@ -302,3 +422,5 @@ class DeletionIndex:
         for i, b in enumerate(self._buckets):
             if b is not None:
                 self._buckets[i] = array("I", b)
+        for k, (gids, keys) in self._parts.items():
+            self._parts[k] = (array("I", gids), list(keys))

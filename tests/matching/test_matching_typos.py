@@ -3,12 +3,15 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rapidfuzz.distance import OSA
 
-from registry.matching import NameIndex, encode_name
+from registry.matching import MatchConfig, NameIndex, encode_name
 from registry.matching.typos import (
     COST_OTHER,
     DeletionIndex,
+    deletions,
     lookalike_variants,
+    parts,
     typo_budget,
     typo_cost,
 )
@@ -51,7 +54,106 @@ def test_long_keys_are_found_two_edits_away(key: str, data: st.DataObject) -> No
     idx.add("zzzzzzzzzzzz", 8)
     query = _one_edit(_one_edit(key, data), data)
     found = idx.candidates([query], cap=1 << 20) | idx.candidates([query], cap=1 << 20, two=True)
-    assert 7 in found
+    # Two edits in a row can make three in OSA terms (ca -> ac -> abc): the index keeps two at most.
+    assert (7 in found) == (OSA.distance(key, query) <= 2)
+
+
+def _deletions2(key: str) -> set[str]:
+    """Return the strings made by leaving one or two characters out of key (the old index's postings)."""
+    n = len(key)
+    out = {key[:i] + key[i + 1 : j] + key[j + 1 :] for i in range(n) for j in range(i + 1, n)}
+    return out | deletions(key)
+
+
+def _old_tiers(key: str, query: str, two_len: int = 11) -> tuple[bool, bool]:
+    """Tell whether the deletion-only index (before the partition filter) met key in each tier.
+
+    It posted a long key's one- and two-letter deletions, looked the query and its one-letter
+    deletions up in the first tier, and the query's two-letter deletions in the second. Per-lookup
+    caps and hash collisions aside, which could only lose keys.
+    """
+    posted = {key} | (_deletions2(key) if len(key) >= two_len else deletions(key))
+    first = {query} | deletions(query)
+    second = _deletions2(query) - deletions(query) if len(query) >= two_len - 2 else set()
+    return bool(first & posted), bool(second & posted)
+
+
+def _slips(key: str, data: st.DataObject, k: int) -> str:
+    """Apply k random slips, swaps across the partition filter's part boundaries among them."""
+    out = key
+    for _ in range(k):
+        kind = data.draw(st.sampled_from(["ins", "del", "sub", "swap", "boundary"]))
+        if kind != "boundary" or len(out) < 3:
+            out = _one_edit(out, data) if kind != "boundary" else out
+            continue
+        # Swap the letters either side of a part boundary of this (possibly already slipped) string.
+        cut = data.draw(st.sampled_from([start for start, _ in parts(len(out))[1:]]))
+        cut = max(1, min(len(out) - 1, cut + data.draw(st.integers(-2, 2))))
+        out = out[: cut - 1] + out[cut] + out[cut - 1] + out[cut + 1 :]
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.text(alphabet=LETTERS, min_size=9, max_size=18), min_size=1, max_size=25, unique=True),
+    st.data(),
+    st.booleans(),
+)
+def test_partition_filter_finds_what_two_letter_deletions_found(
+    keys: list[str], data: st.DataObject, longer_first: bool
+) -> None:
+    # The index keeps groups within two OSA edits only (index._candidates drops the rest), so the
+    # partition filter must reach, tier for tier, every such key the two-letter deletions reached
+    # (the first tier's only with longer_first), and in fact every long key within two edits.
+    idx = DeletionIndex(min_len=5, two_len=11, longer_first=longer_first)
+    for gid, k in enumerate(keys):
+        idx.add(k, gid)
+    query = _slips(data.draw(st.sampled_from(keys)), data, data.draw(st.integers(0, 2)))
+    first = idx.candidates([query], cap=1 << 20)
+    second = idx.candidates([query], cap=1 << 20, two=True)
+    for gid, k in enumerate(keys):
+        if OSA.distance(k, query) > 2:
+            continue
+        old_first, old_second = _old_tiers(k, query)
+        if old_first and longer_first:
+            assert gid in first, (k, query)
+        if old_second:
+            assert gid in second, (k, query)
+        if len(k) >= 11:
+            assert gid in first or gid in second, (k, query)
+
+
+def test_two_swaps_across_both_part_boundaries_are_found() -> None:
+    # abcd|efgh|ijkl with d/e and h/i swapped: no part survives whole, each edge swap is put back.
+    idx = DeletionIndex(min_len=5, two_len=11)
+    idx.add("abcdefghijkl", 1)
+    assert parts(12) == ((0, 4), (4, 4), (8, 4))
+    assert 1 in idx.candidates(["abcedfgihjkl"], cap=64, two=True)
+    assert idx.near("abcedfgihjkl") == {1: 2}
+    assert idx.near("abcedfgihjkl", limit=1) == {}
+
+
+@pytest.mark.parametrize("longer_first", [True, False])
+def test_long_key_two_slips_longer_is_listed_beside_a_review_match(longer_first: bool) -> None:
+    idx = NameIndex(MatchConfig(typo_longer_first=longer_first))
+    for ban_id, name in {"a": "zhangxiaoming", "b": "zhanggxiaomingg", "c": "martin"}.items():
+        idx.add(ban_id, name, encode_name(name))
+    found = {m.ban_id: m.via for m in idx.search("zhangxiaoming", limit=5, min_score=85)}
+    # The first tier already reaches review (ban a): only it can still list the doubled-letter ban b.
+    assert found == ({"a": "canonical", "b": "typo"} if longer_first else {"a": "canonical"})
+    # With nothing at review, the second tier finds b (two letters left out) either way.
+    idx.remove_ban("a")
+    assert [m.ban_id for m in idx.search("zhanggxiaomig", limit=5, min_score=85)] == ["b"]
+
+
+def test_long_keys_post_parts_not_two_letter_deletions() -> None:
+    idx = DeletionIndex(min_len=5, two_len=11)
+    idx.add("zhangxiaoming", 0)
+    postings = sum(len(b) for b in idx._buckets if b is not None) // 2
+    assert postings == len(deletions("zhangxiaoming")) + 1
+    assert sum(len(g) for g, _ in idx._parts.values()) == 3
+    idx.trim()
+    assert idx.near("zhangxiaomnig") == {0: 1}
 
 
 def test_lookups_do_not_depend_on_index_size() -> None:
