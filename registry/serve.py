@@ -6,6 +6,7 @@ import gc
 import json
 import os
 import tempfile
+import threading
 from typing import Any
 
 from gunicorn import util as gunicorn_util
@@ -44,7 +45,21 @@ def _warm_worker(worker: Any) -> None:
     """Build (or, when preloaded, catch up) the worker's check engine before it accepts connections."""
     from registry.check.engine import warm
 
-    warm(worker.wsgi)
+    # The arbiter kills a worker silent for --timeout seconds, and a build of a large index takes
+    # longer than that: keep telling it this worker is alive while it builds.
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(1.0):
+            worker.notify()
+
+    beat = threading.Thread(target=heartbeat, name="warm-heartbeat", daemon=True)
+    beat.start()
+    try:
+        warm(worker.wsgi)
+    finally:
+        done.set()
+        beat.join()
     # The index lives as long as the worker: keep full collections from walking it.
     gc.freeze()
 

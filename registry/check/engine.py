@@ -48,7 +48,7 @@ BLOOM_MIN_CAPACITY = 100_000
 # so a later id can commit first) or one that rolled back. Wait this long for it before moving past.
 GAP_GRACE_SECONDS = 30.0
 # More events than this in one sync, or more dead names than this share: rebuilding is cheaper.
-MAX_EVENTS_PER_SYNC = 20_000
+MAX_EVENTS_PER_SYNC = 5_000
 MAX_DEAD_SHARE = 0.25
 STREAM_ROWS = 20_000
 BLOOM_FALSE_POSITIVE_RATE = 0.001
@@ -302,17 +302,20 @@ class CheckEngine:
     def _sync_locked(self) -> int:
         state = self._require()
         session = db.session
+        # Events already applied above a gap (awaiting a slower transaction) are read again; ask for
+        # enough rows to still find a chunk of fresh ones behind them.
         rows = session.execute(
             sa.select(BanEvent.id, BanEvent.ban_id, BanEvent.op)
             .where(BanEvent.id > state.low_water)
             .order_by(BanEvent.id)
-            .limit(MAX_EVENTS_PER_SYNC + 1)
+            .limit(MAX_EVENTS_PER_SYNC + len(state.applied) + 1)
         ).all()
-        if len(rows) > MAX_EVENTS_PER_SYNC:
-            log.info("check engine: %d+ new ban events, rebuilding", MAX_EVENTS_PER_SYNC)
-            self._state = self._build()
-            return len(rows)
         fresh = [r for r in rows if r.id not in state.applied]
+        if len(fresh) > MAX_EVENTS_PER_SYNC:
+            # A bulk import is landing. Rebuilding here would hold this request (and, past gunicorn's
+            # timeout, get the worker killed mid-build); take the backlog a chunk per sync instead.
+            fresh = fresh[:MAX_EVENTS_PER_SYNC]
+            self._next_sync = 0.0
         if fresh:
             self._apply(state, session, fresh)
             state.applied.update(r.id for r in fresh)

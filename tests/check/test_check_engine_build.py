@@ -94,3 +94,35 @@ def test_an_allowed_check_makes_at_most_one_query(app, client, headers):
     # A returning person: Bloom hit, name candidate and reuse counts, still one query.
     decision, statements = _count_statements(app, {"username": "troll_returns", "phone": "13900139000"})
     assert decision == "deny" and len(statements) == 1, statements
+
+
+def test_a_large_backlog_is_taken_a_chunk_per_sync_not_by_a_rebuild(app_factory, auth, monkeypatch):
+    monkeypatch.setattr("registry.check.engine.MAX_EVENTS_PER_SYNC", 3)
+    app = app_factory(ban_sync_seconds=3600)
+    headers = auth("check", "bans:write", app=app)
+    with app.app_context():
+        engine = get_engine(app)
+        engine.ensure_ready()
+        built = engine.build_seconds
+        shared = db.engines[None]
+    # Another worker on the same database (the test's one connection) makes seven bans: more events
+    # than one sync takes.
+    other = app_factory(ban_sync_seconds=3600)
+    with other.app_context():
+        db.engines[None] = shared
+        db.session.remove()
+    names = [f"backlog_user_{i}" for i in range(7)]
+    for name in names:
+        body = {"names": [name], "reason": "r", "rule": "R1"}
+        assert other.test_client().post("/v1/bans", json=body, headers=headers).status_code == 201
+    applied = []
+    with app.app_context():
+        for _ in range(4):
+            applied.append(engine.sync())
+    assert applied == [3, 3, 1, 0]
+    checker = app.test_client()
+    decisions = [
+        checker.post("/v1/check", json={"username": name}, headers=headers).json["decision"] for name in names
+    ]
+    assert decisions == ["deny"] * 7
+    assert engine.build_seconds == built
