@@ -31,7 +31,6 @@ class Settings:
     pii_key_version: int = 1
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
-    page_size_max: int = 500
     # Valid API keys are cached per worker this long; a revoked key stops working within it.
     key_cache_seconds: float = 2.0
 
