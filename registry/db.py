@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -82,6 +82,32 @@ def get_or_404(model: type[T], key: str, noun: str, *, for_update: bool = False)
     if row is None:
         abort(404, f"No {noun} {key!r}.")
     return row
+
+
+def keyset_page(
+    stmt: Any, key: Any, args: Mapping[str, Any], *, cast: Callable[[Any], Any] = str
+) -> tuple[list[Any], str | None]:
+    """Return one page of ``stmt`` in ``key`` order after the request's cursor, and the next cursor.
+
+    For listings ordered by one unique column; the cursor is the last key of the previous page.
+    """
+    from marshmallow import ValidationError
+
+    from registry.errors import abort
+    from registry.extensions import db
+    from registry.schemas import decode_cursor, encode_cursor
+
+    if args.get("cursor"):
+        try:
+            (after,) = decode_cursor(args["cursor"])
+            after = cast(after)
+        except (ValidationError, ValueError, TypeError):
+            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
+        stmt = stmt.where(key > after)
+    limit = args.get("limit", 100)
+    rows = list(db.session.scalars(stmt.order_by(key).limit(limit + 1)))
+    nxt = encode_cursor([getattr(rows[limit - 1], key.key)]) if len(rows) > limit else None
+    return rows[:limit], nxt
 
 
 def migrations_directory() -> str:

@@ -15,13 +15,12 @@ from registry.accounts.names import evaluate_names, finding_doc, record_name_rev
 from registry.accounts.schemas import AccountIn
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
-from registry.db import get_or_404
+from registry.db import get_or_404, keyset_page
 from registry.errors import abort, field_error
 from registry.extensions import db
 from registry.jsonlines import parse_line
 from registry.matching.fold import canonical
 from registry.pii import InvalidIdentifier, protect
-from registry.schemas import decode_cursor, encode_cursor
 from registry.timeutil import utcnow
 
 
@@ -205,16 +204,7 @@ def list_accounts(args: Mapping[str, Any]) -> tuple[list[Account], str | None]:
         stmt = stmt.where(Account.account_type == args["account_type"])
     if args.get("verification"):
         stmt = stmt.where(Account.verification_status == args["verification"])
-    if args.get("cursor"):
-        try:
-            (after,) = decode_cursor(args["cursor"])
-        except (ValidationError, ValueError):
-            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
-        stmt = stmt.where(Account.id > str(after))
-    limit = args.get("limit", 100)
-    rows = list(db.session.scalars(stmt.order_by(Account.id).limit(limit + 1)))
-    nxt = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return rows[:limit], nxt
+    return keyset_page(stmt, Account.id, args)
 
 
 @dataclass

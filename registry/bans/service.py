@@ -25,7 +25,7 @@ from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.bans.schemas import MAX_NAMES, MAX_PER_FIELD, BanIn
-from registry.db import get_or_404
+from registry.db import get_or_404, keyset_page
 from registry.errors import abort
 from registry.extensions import db
 from registry.identifiers import InvalidIdentifier, PiiHasher, normalize, normalize_ip_or_network
@@ -34,7 +34,6 @@ from registry.jsonlines import parse_line
 from registry.matching import encode_name
 from registry.pii import hasher
 from registry.rules import check_rule as catalogue_check
-from registry.schemas import decode_cursor, encode_cursor
 from registry.timeutil import utcnow
 
 BAN_FIELDS = ("email", "phone", "id_number", "device_id", "ip")
@@ -365,16 +364,7 @@ def list_bans(args: Mapping[str, Any]) -> tuple[list[Ban], str | None]:
         stmt = stmt.where(Ban.account_id == args["account_id"])
     if args.get("rule"):
         stmt = stmt.where(Ban.rule == args["rule"])
-    if args.get("cursor"):
-        try:
-            (after,) = decode_cursor(args["cursor"])
-        except (ValidationError, ValueError):
-            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
-        stmt = stmt.where(Ban.id > str(after))
-    limit = args.get("limit", 100)
-    rows = list(db.session.scalars(stmt.order_by(Ban.id).limit(limit + 1)))
-    nxt = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return rows[:limit], nxt
+    return keyset_page(stmt, Ban.id, args)
 
 
 def lift_ban(ban_id: str, reason: str) -> Ban:

@@ -20,18 +20,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from marshmallow import ValidationError
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.audit.service import record, record_many
 from registry.bans.models import Ban, BanIdentifier, BanName
-from registry.db import get_or_404
+from registry.db import get_or_404, keyset_page
 from registry.errors import abort
 from registry.extensions import db
 from registry.ids import new_id
-from registry.schemas import decode_cursor, encode_cursor
 from registry.sweep.models import DormantNotice, Lock, SweepRun
 from registry.timeutil import utcnow
 
@@ -570,17 +568,7 @@ def list_dormant(run_id: str, args: Mapping[str, Any]) -> tuple[list[DormantNoti
     stmt = sa.select(DormantNotice).where(DormantNotice.run_id == run_id)
     if args.get("undelivered"):
         stmt = stmt.where(DormantNotice.delivered_at.is_(None))
-    if args.get("cursor"):
-        try:
-            (after,) = decode_cursor(args["cursor"])
-            after = int(after)
-        except (ValidationError, ValueError, TypeError):
-            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
-        stmt = stmt.where(DormantNotice.id > after)
-    limit = args.get("limit", 100)
-    rows = list(db.session.scalars(stmt.order_by(DormantNotice.id).limit(limit + 1)))
-    nxt = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
-    return rows[:limit], nxt
+    return keyset_page(stmt, DormantNotice.id, args, cast=int)
 
 
 def mark_delivered(run_id: str, account_ids: list[str], actor: str) -> dict[str, Any]:
