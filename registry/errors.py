@@ -18,10 +18,8 @@ log = logging.getLogger(__name__)
 
 def error_body(code: int, message: str, errors: Any = None) -> dict[str, Any]:
     """Build the error document every failure answers with."""
-    body: dict[str, Any] = {"code": code, "status": HTTPStatus(code).phrase, "message": message}
-    if errors:
-        body["errors"] = errors
-    return body
+    # ``errors`` is always there (empty when nothing is per field): callers parse one shape.
+    return {"code": code, "status": HTTPStatus(code).phrase, "message": message, "errors": errors or {}}
 
 
 def abort(code: int, message: str, errors: Any = None) -> NoReturn:

@@ -31,7 +31,7 @@ def test_an_unexpected_fault_is_a_json_500_with_a_request_id(app, caplog):
 
 
 def test_error_body_shape():
-    assert error_body(409, "taken") == {"code": 409, "status": "Conflict", "message": "taken"}
+    assert error_body(409, "taken") == {"code": 409, "status": "Conflict", "message": "taken", "errors": {}}
     assert error_body(422, "bad", {"json": {"x": ["y"]}})["errors"] == {"json": {"x": ["y"]}}
 
 
