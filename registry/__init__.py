@@ -28,6 +28,7 @@ FEATURES = (
 )
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -86,14 +87,21 @@ def _request_hooks(app: Flask) -> None:
 
     @app.before_request
     def start() -> None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        environ = request.environ
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
         g.request_id = (
             incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
         )
-        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(True)):
+        path = request.path
+        # A NUL in the arguments comes from "%00" (or a raw NUL) in the query string: parse it only then.
+        query = environ.get("QUERY_STRING", "")
+        if "\x00" in path or (
+            ("%00" in query or "\x00" in query)
+            and any("\x00" in k or "\x00" in v for k, v in request.args.items(True))
+        ):
             # PostgreSQL cannot compare text with a NUL in it; refuse before any query sees one.
             errors.abort(400, "The path or query string contains a NUL character.")
-        if request.method in {"POST", "PUT", "PATCH", "DELETE"} and request.path != "/v1/check":
+        if request.method in _WRITE_METHODS and path != "/v1/check":
             g.write_token = write_intent.set(True)
 
     @app.after_request

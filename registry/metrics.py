@@ -47,6 +47,9 @@ def metrics() -> Response:
 def init_app(app: Flask) -> None:
     """Time every request and count it by route (the rule, never the raw path: ids stay out)."""
     app.register_blueprint(blp)
+    # Labelled children by (rule, method, status): labels() hashes, locks and, in multiprocess mode,
+    # builds a key on every call; the set of routes and statuses is small and fixed.
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     @app.before_request
     def start_timer() -> None:
@@ -55,8 +58,16 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def observe(response: Any) -> Any:
         started = g.pop("metrics_started", None)
-        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        rule = request.url_rule
+        endpoint = rule.rule if rule is not None else "unmatched"
         if started is not None and endpoint != "/metrics":
-            LATENCY.labels(endpoint).observe(time.perf_counter() - started)
-            REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+            key = (endpoint, request.method, response.status_code)
+            pair = children.get(key)
+            if pair is None:
+                pair = children[key] = (
+                    LATENCY.labels(endpoint),
+                    REQUESTS.labels(endpoint, key[1], str(key[2])),
+                )
+            pair[0].observe(time.perf_counter() - started)
+            pair[1].inc()
         return response
