@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,6 +53,12 @@ def build_account(data: Mapping[str, Any]) -> Account:
             protected[name] = protect(name, value)
         except InvalidIdentifier as exc:
             errors[name] = [str(exc)]
+    registered_at = data.get("registered_at")
+    # A registration time in the future would keep the account out of the sweep's reach for as long:
+    # allow only the clock skew activity events are allowed.
+    skew = settings.activity_future_skew_seconds
+    if registered_at is not None and registered_at > utcnow() + timedelta(seconds=skew):
+        errors["registered_at"] = [f"More than {skew} s in the future."]
     if errors:
         raise AccountInputError(errors)
     account = Account(
@@ -196,6 +203,12 @@ def get_account(account_id: str, *, for_update: bool = False) -> Account:
 def list_accounts(args: Mapping[str, Any]) -> tuple[list[Account], str | None]:
     """Return one page of accounts matching the filters, in id order, and the next cursor."""
     stmt = sa.select(Account)
+    tiers = current_app.config["REGISTRY"].tiers
+    if args.get("tier") is not None and args["tier"] not in tiers:
+        # Like PUT .../tier: a tier outside the configured ladder is an error, not an empty directory.
+        abort(
+            422, "Invalid request: check tier.", {"query": {"tier": [f"Must be one of: {', '.join(tiers)}."]}}
+        )
     if args.get("tier"):
         stmt = stmt.where(Account.tier == args["tier"])
     if args.get("status"):

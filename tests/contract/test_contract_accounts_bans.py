@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -450,3 +451,32 @@ def test_invalid_uscc_is_422_even_for_a_personal_account(api, make_account):
 def test_verification_of_unknown_account_is_404(api):
     """(Verifying an unknown account: 404.)"""
     assert_error(verify(api, "ghost", "verified", method="id_card", id_number=ID_NUMBER), 404)
+
+
+def test_registered_at_in_the_future_is_422(api, runner, tmp_path):
+    """`registered_at` is for "accounts that existed before the registry did": a time in the future
+    (beyond clock skew) is a 422 naming it, and a rejected line on import.
+
+    Ambiguous: the contract does not forbid it outright; callers expect a future registration to be
+    refused, since it would keep the account away from the sweep until then.
+    """
+    body = {"id": "fut", "username": "from_the_future", "registered_at": "2999-01-01T00:00:00Z"}
+    assert_names_field(assert_error(api("POST", "/v1/accounts", json=body), 422), "registered_at")
+    assert_error(api("GET", "/v1/accounts/fut"), 404)
+    path = tmp_path / "future.jsonl"
+    path.write_text(json.dumps(body) + "\n" + json.dumps({"id": "now1", "username": "present_day"}) + "\n")
+    result = runner.invoke(args=["accounts", "import", str(path)])
+    assert "line 1" in result.output and "registered_at" in result.output, result.output
+    assert api("GET", "/v1/accounts/now1").status_code == 200
+    assert api("GET", "/v1/accounts/fut").status_code == 404
+
+
+def test_unknown_tier_filter_is_422(api, make_account):
+    """An unknown tier: 422 (also as the `tier` filter of `GET /v1/accounts?tier=...`).
+
+    Ambiguous: the contract states it for PUT .../tier; the list's `status` filter already answers 422
+    for an unknown value, so an unknown tier there is a 422 naming `tier` rather than an empty page.
+    """
+    make_account("t9")
+    assert_names_field(assert_error(api("GET", "/v1/accounts?tier=platinum"), 422), "tier")
+    assert api("GET", "/v1/accounts?tier=standard").get_json()["items"][0]["id"] == "t9"
