@@ -18,12 +18,25 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 
 from registry import create_app
 from registry.extensions import db
 
 TEST_PII_KEY = "test-pii-key-0123456789abcdef"
+
+# Timing is not what the property tests assert, and CI shares 2 cores with PostgreSQL: no deadlines.
+# Under CI the examples are derived from each test, so a run is repeatable; locally they vary, which
+# is where new counterexamples get found.
+hypothesis_settings.register_profile(
+    "registry", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+hypothesis_settings.register_profile(
+    "registry-ci", parent=hypothesis_settings.get_profile("registry"), derandomize=True
+)
+hypothesis_settings.load_profile("registry-ci" if os.environ.get("CI") else "registry")
 
 
 def _postgres_database() -> Iterator[str]:
