@@ -25,3 +25,14 @@ def parse_line(line: str) -> tuple[Any, str | None]:
             where, problem = found
             return None, f"{where}: {problem[0].lower()}{problem[1:].rstrip('.')}"
     return doc, None
+
+
+def flatten_errors(messages: Any) -> str:
+    """Render nested validation messages as one line for an import report ("field: message; ...")."""
+    if isinstance(messages, dict):
+        return "; ".join(
+            f"{k}: {flatten_errors(v)}" for k, v in sorted(messages.items(), key=lambda kv: str(kv[0]))
+        )
+    if isinstance(messages, list):
+        return " ".join(flatten_errors(m) for m in messages)
+    return str(messages)

@@ -19,7 +19,7 @@ from registry.auth.service import current_actor
 from registry.db import get_or_404, keyset_page
 from registry.errors import abort, field_error
 from registry.extensions import db
-from registry.jsonlines import parse_line
+from registry.jsonlines import flatten_errors, parse_line
 from registry.matching.fold import canonical
 from registry.pii import InvalidIdentifier, protect
 from registry.timeutil import utcnow
@@ -279,9 +279,9 @@ def import_accounts(
                     raise AccountInputError({"id": [f"account {data['id']!r} appears twice in this file"]})
                 account = build_account(data)
             except ValidationError as exc:
-                error = _flatten(exc.messages)
+                error = flatten_errors(exc.messages)
             except AccountInputError as exc:
-                error = _flatten(exc.errors)
+                error = flatten_errors(exc.errors)
         if error is not None:
             report.errors.append((number, error))
             continue
@@ -291,13 +291,3 @@ def import_accounts(
             flush()
     flush()
     return report
-
-
-def _flatten(messages: Any) -> str:
-    if isinstance(messages, dict):
-        return "; ".join(
-            f"{k}: {_flatten(v)}" for k, v in sorted(messages.items(), key=lambda kv: str(kv[0]))
-        )
-    if isinstance(messages, list):
-        return " ".join(_flatten(m) for m in messages)
-    return str(messages)

@@ -30,7 +30,7 @@ from registry.errors import abort
 from registry.extensions import db
 from registry.identifiers import InvalidIdentifier, PiiHasher, normalize, normalize_ip_or_network
 from registry.ids import new_id
-from registry.jsonlines import parse_line
+from registry.jsonlines import flatten_errors, parse_line
 from registry.matching import encode_name
 from registry.pii import hasher
 from registry.rules import check_rule as catalogue_check
@@ -43,7 +43,7 @@ class BanInputError(ValueError):
     """A ban document is unusable; ``errors`` is shaped like marshmallow's (field -> messages)."""
 
     def __init__(self, errors: Mapping[str, Any]) -> None:
-        super().__init__(_flatten(errors))
+        super().__init__(flatten_errors(errors))
         self.errors = dict(errors)
 
 
@@ -626,9 +626,9 @@ def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepa
                 raise BanInputError({"expires_at": ["must be in the future"]})
             out.append((number, prepare_ban(data, pii), None))
         except ValidationError as exc:
-            out.append((number, None, _flatten(exc.messages)))
+            out.append((number, None, flatten_errors(exc.messages)))
         except BanInputError as exc:
-            out.append((number, None, _flatten(exc.errors)))
+            out.append((number, None, flatten_errors(exc.errors)))
     return out
 
 
@@ -700,16 +700,6 @@ def _rule_error(code: str, cache: dict[str, str | None]) -> str | None:
             data = getattr(exc, "data", {}) or {}
             errors = data.get("errors") or {}
             cache[code] = (
-                _flatten(errors.get("json", errors)) if errors else (data.get("message") or str(exc))
+                flatten_errors(errors.get("json", errors)) if errors else (data.get("message") or str(exc))
             )
     return cache[code]
-
-
-def _flatten(messages: Any) -> str:
-    if isinstance(messages, dict):
-        return "; ".join(
-            f"{k}: {_flatten(v)}" for k, v in sorted(messages.items(), key=lambda kv: str(kv[0]))
-        )
-    if isinstance(messages, list):
-        return " ".join(_flatten(m) for m in messages)
-    return str(messages)
