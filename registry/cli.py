@@ -29,11 +29,25 @@ def main() -> None:
 @click.option(
     "--timeout", default=30, show_default=True, type=int, help="Seconds before a stuck worker restarts."
 )
-def serve(host: str, port: int, workers: int, timeout: int) -> None:
+@click.option(
+    "--threads",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Request threads per worker.",
+)
+@click.option(
+    "--read-timeout",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Seconds a client has to send a whole request; slower ones are dropped.",
+)
+def serve(host: str, port: int, workers: int, timeout: int, threads: int, read_timeout: int) -> None:
     """Serve the HTTP API with gunicorn."""
     from registry.serve import run
 
-    run(host=host, port=port, workers=workers, timeout=timeout)
+    run(host=host, port=port, workers=workers, timeout=timeout, threads=threads, read_timeout=read_timeout)
 
 
 @main.command("schemas")

@@ -1,13 +1,18 @@
 """Prometheus metrics at ``GET /metrics``: request counts and latency per route, plus feature metrics.
 
 Under gunicorn each worker is a process, so ``registry serve`` points PROMETHEUS_MULTIPROC_DIR at a
-fresh folder and the scrape aggregates every worker (prometheus_client's multiprocess mode).
+folder (a fresh one, or the operator's, emptied at start), every worker writes its values there and the
+scrape aggregates them (prometheus_client's multiprocess mode); a dead worker's files are marked so its
+gauges drop out while its counts stay in the totals.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, request
@@ -18,6 +23,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 
 blp = Blueprint("metrics", __name__)
@@ -30,6 +36,37 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 CHECK_DECISIONS = Counter("registry_check_decisions_total", "Signup check decisions", ["decision"])
+
+
+def prepare_multiprocess(directory: str | None) -> str:
+    """Point prometheus_client at an empty multiprocess folder (a new one when ``directory`` is unset)."""
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        # Files left by an earlier run would be summed into this one's counts.
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="registry-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    # prometheus_client picks its value store when first imported, and by the time `registry serve`
+    # runs the CLI has imported it (building the app to find its commands) with no folder set: the
+    # values would stay in each worker's memory and every scrape would be empty. The metrics here are
+    # all labelled, and a labelled metric creates its values per label set, on first use in a worker,
+    # from values.ValueClass: choosing the store again now makes them all file-backed.
+    values.ValueClass = values.get_value_class()
+    return str(path)
+
+
+def mark_worker_dead(pid: int) -> None:
+    """Tell the multiprocess collector a worker has exited (its live gauges no longer count)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)
+
+
+def remove_directory(directory: str) -> None:
+    """Delete a metrics folder this process created."""
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @blp.get("/metrics")
