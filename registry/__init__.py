@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import secrets
+from urllib.parse import unquote_to_bytes
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +30,8 @@ FEATURES = (
 )
 
 REQUEST_ID_HEADER = "X-Request-Id"
+# An incoming request id is echoed into the response and the logs: only a short plain token is kept.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -89,12 +93,14 @@ def _request_hooks(app: Flask) -> None:
     def start() -> None:
         environ = request.environ
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        g.request_id = (
-            incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
-        )
+        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
         path = request.path
-        # A NUL in the arguments comes from "%00" (or a raw NUL) in the query string: parse it only then.
         query = environ.get("QUERY_STRING", "")
+        if query and not _utf8_query(query):
+            # Werkzeug decodes the raw query string strictly when the arguments are first read, so
+            # bytes that are not UTF-8 would fail there as a 500 (before any key is checked, too).
+            errors.abort(400, "The query string is not valid UTF-8 (percent-encode text as UTF-8).")
+        # A NUL in the arguments comes from "%00" (or a raw NUL) in the query string: parse it only then.
         if "\x00" in path or (
             ("%00" in query or "\x00" in query)
             and any("\x00" in k or "\x00" in v for k, v in request.args.items(True))
@@ -114,6 +120,19 @@ def _request_hooks(app: Flask) -> None:
         token = g.pop("write_token", None)
         if token is not None:
             write_intent.reset(token)
+
+
+def _utf8_query(query: str) -> bool:
+    """Tell whether a WSGI query string (bytes as latin-1) is UTF-8, raw and percent-decoded alike."""
+    if query.isascii() and "%" not in query:
+        return True
+    try:
+        raw = query.encode("latin-1")
+        raw.decode("utf-8")
+        unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _openapi_config() -> dict[str, Any]:

@@ -33,16 +33,52 @@ class RegistryApi(Api):  # type: ignore[misc]
 
     def handle_http_exception(self, error: Any) -> Any:
         payload, code, headers = super().handle_http_exception(error)
+        omitted = 0
+        if isinstance(payload.get("errors"), dict):
+            payload["errors"], omitted = cap_errors(payload["errors"])
         if "message" not in payload:
             if code in (400, 422) and "errors" in payload:
                 fields = _field_names(payload["errors"])
+                more = f" and {omitted} more" if omitted else ""
                 payload["message"] = (
-                    f"Invalid request: check {', '.join(fields)}." if fields else "Invalid request."
+                    f"Invalid request: check {', '.join(fields)}{more}." if fields else "Invalid request."
                 )
             else:
                 payload["message"] = error.description or error.name
         payload.setdefault("errors", {})
         return payload, code, headers
+
+
+# A body of 50,000 unknown fields would otherwise answer with 50,000 messages (1.7 MB).
+MAX_ERROR_FIELDS = 20
+
+
+def cap_errors(errors: dict[str, Any], limit: int = MAX_ERROR_FIELDS) -> tuple[dict[str, Any], int]:
+    """Keep at most ``limit`` fields per level of a validation-error tree; return it and how many went."""
+    omitted = 0
+
+    def cap(node: Any, depth: int) -> Any:
+        nonlocal omitted
+        if not isinstance(node, dict):
+            return node
+        # The top level is the location ("json", "query"): its fields count together.
+        if depth == 0:
+            kept: dict[str, Any] = {}
+            room = limit
+            for location, fields in node.items():
+                if isinstance(fields, dict):
+                    items = sorted(fields.items(), key=lambda kv: str(kv[0]))
+                    omitted += max(0, len(items) - room)
+                    kept[location] = {k: cap(v, depth + 2) for k, v in items[: max(room, 0)]}
+                    room -= min(len(items), max(room, 0))
+                else:
+                    kept[location] = fields
+            return kept
+        items = list(node.items())
+        omitted += max(0, len(items) - limit)
+        return {k: cap(v, depth + 1) for k, v in items[:limit]}
+
+    return cap(errors, 0), omitted
 
 
 def _field_names(errors: Any) -> list[str]:

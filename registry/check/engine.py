@@ -100,6 +100,10 @@ class CheckEngine:
         self.match_config = MatchConfig(review_threshold=float(settings.name_review_score))
         self._build_lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        # Workers run requests in threads: a sync changes the name index, the range set and the
+        # suppressions in place, and a lookup iterating them meanwhile would see a dict change size.
+        # Lookups and in-place changes take this lock; whole-state swaps (build) need not.
+        self._index_lock = threading.Lock()
         self._state: _State | None = None
         self._next_sync = 0.0
         self.build_seconds = 0.0
@@ -161,7 +165,10 @@ class CheckEngine:
     def range_bans(self, address: str) -> set[str]:
         """Return the ids of bans whose IP ranges contain the address."""
         state = self._require()
-        return state.ranges.lookup(address) if state.ranges else set()
+        if not state.ranges:
+            return set()
+        with self._index_lock:
+            return state.ranges.lookup(address)
 
     def search_names(
         self,
@@ -178,7 +185,8 @@ class CheckEngine:
         index = self._require().names
         limit = want
         while True:
-            found = index.search(name, limit=limit, min_score=min_score)
+            with self._index_lock:
+                found = index.search(name, limit=limit, min_score=min_score)
             kept = [m for m in found if keep is None or keep(m)]
             if len(kept) >= want or len(found) < limit or limit >= MAX_NAME_CANDIDATES:
                 return kept[:want]
@@ -195,8 +203,10 @@ class CheckEngine:
 
     def is_suppressed(self, ban_id: str, name_key: str) -> bool:
         """Tell whether staff judged this (ban, canonical name) pair a false positive."""
-        keys = self._require().suppressed.get(ban_id)
-        return bool(keys) and name_key in keys  # type: ignore[operator]
+        state = self._require()
+        with self._index_lock:
+            keys = state.suppressed.get(ban_id)
+            return bool(keys) and name_key in keys  # type: ignore[operator]
 
     def stats(self) -> EngineStats:
         """Return sizes and the last event applied."""
@@ -317,7 +327,8 @@ class CheckEngine:
             fresh = fresh[:MAX_EVENTS_PER_SYNC]
             self._next_sync = 0.0
         if fresh:
-            self._apply(state, session, fresh)
+            with self._index_lock:
+                self._apply(state, session, fresh)
             state.applied.update(r.id for r in fresh)
         self._advance(state)
         if state.bloom.is_overfull() or state.removed > MAX_DEAD_SHARE * max(state.name_count, 1000):
