@@ -13,7 +13,7 @@ from typing import IO, Any
 import click
 from tqdm import tqdm
 
-from registry.timeutil import to_naive_utc
+from registry.timeutil import as_of_problem, to_naive_utc, utcnow
 
 
 class UtcTime(click.ParamType):
@@ -34,7 +34,25 @@ class UtcTime(click.ParamType):
             self.fail(f"{value!r} is not an ISO 8601 time, e.g. 2024-05-01T03:00:00+08:00", param, ctx)
         if parsed.tzinfo is None:
             self.fail(f"{value!r} has no time zone; give one, e.g. {value}+08:00 or {value}Z", param, ctx)
-        return to_naive_utc(parsed)
+        try:
+            return to_naive_utc(parsed)
+        except OverflowError:
+            # "0001-01-01T00:00:00+08:00" is before the first representable UTC instant.
+            self.fail(f"{value!r} is out of range", param, ctx)
+
+
+def checked_as_of(as_of: datetime | None, *, dry_run: bool = False, has_dry_run: bool = False) -> datetime:
+    """Return a command's --as-of (default now), refusing the future and impossible times as usage errors."""
+    if as_of is None:
+        return utcnow()
+    from flask import current_app
+
+    skew = float(current_app.config["REGISTRY"].activity_future_skew_seconds)
+    problem = as_of_problem(as_of, skew_seconds=skew, allow_future=dry_run)
+    if problem:
+        hint = " A --dry-run may look ahead." if has_dry_run and "future" in problem else ""
+        raise click.BadParameter(problem + hint, param_hint="'--as-of'")
+    return as_of
 
 
 def cli_actor() -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+# No run of this service can mean a time before this: anything earlier is a typo ("0001-01-01").
+EARLIEST_AS_OF = datetime(1970, 1, 1)
 
 
 def utcnow() -> datetime:
@@ -20,3 +23,17 @@ def to_naive_utc(value: datetime) -> datetime:
 def to_aware(value: datetime | None) -> datetime | None:
     """Attach UTC to a stored naive datetime for output."""
     return None if value is None else value.replace(tzinfo=UTC)
+
+
+def as_of_problem(as_of: datetime, *, skew_seconds: float, allow_future: bool = False) -> str | None:
+    """Say why ``as_of`` (naive UTC) cannot be a run's "as of" time, or return None if it can.
+
+    A run "as of" later than now acts early for good (a ban expired three days early returns an
+    account to active while checks still deny it); only a dry run may look ahead. The clock skew
+    allowed is the one activity events get.
+    """
+    if as_of < EARLIEST_AS_OF:
+        return "Must not be before 1970-01-01T00:00:00Z."
+    if not allow_future and as_of > utcnow() + timedelta(seconds=skew_seconds):
+        return f"Must not be in the future (more than {skew_seconds:g} s ahead of the server's clock)."
+    return None

@@ -10,7 +10,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from registry.cli_util import UtcTime, cli_actor, open_input, progress_bar
+from registry.cli_util import UtcTime, checked_as_of, cli_actor, open_input, progress_bar
 
 bans_cli = AppGroup("bans", help="Bulk ban operations.")
 
@@ -51,10 +51,10 @@ def expire_command(as_of: datetime | None, dry_run: bool) -> None:
     """Return accounts to active once every ban naming them has expired (run nightly, before the sweep)."""
     from registry.bans.service import release_expired
     from registry.db import writing
-    from registry.timeutil import utcnow
 
+    when = checked_as_of(as_of, dry_run=dry_run, has_dry_run=True)
     with writing():
-        count = release_expired(as_of=as_of or utcnow(), actor=cli_actor(), dry_run=dry_run)
+        count = release_expired(as_of=when, actor=cli_actor(), dry_run=dry_run)
     verb = "would return" if dry_run else "returned"
     click.echo(f"bans expire: {verb} {count} account(s) to active")
 

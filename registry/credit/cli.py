@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from registry.cli_util import UtcTime, cli_actor
+from registry.cli_util import UtcTime, checked_as_of, cli_actor
 from registry.db import writing
 
 credit_cli = AppGroup("credit", help="Credit housekeeping.")
@@ -19,8 +19,9 @@ def recover_command(as_of: object, batch_size: int) -> None:
     """Write down credit recovered over time and move tiers back up (run daily from cron)."""
     from registry.credit.service import recover
 
+    when = checked_as_of(as_of)  # type: ignore[arg-type]
     with writing():
-        report = recover(as_of=as_of, actor=cli_actor(), batch_size=batch_size)  # type: ignore[arg-type]
+        report = recover(as_of=when, actor=cli_actor(), batch_size=batch_size)
     click.echo(
         f"credit recover: {report.examined} accounts due, {report.recovered} recovered, "
         f"{report.tiers_moved} tiers moved"

@@ -31,7 +31,7 @@ from registry.errors import abort
 from registry.extensions import db
 from registry.ids import new_id
 from registry.sweep.models import DormantNotice, Lock, SweepRun
-from registry.timeutil import utcnow
+from registry.timeutil import EARLIEST_AS_OF, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +304,8 @@ def run_sweep(
     if as_of is not None and as_of > now + timedelta(seconds=settings.activity_future_skew_seconds):
         # A sweep "as of" tomorrow would act on accounts a day early.
         raise SweepInputError("as_of", "Must not be in the future.")
+    if as_of is not None and as_of < EARLIEST_AS_OF:
+        raise SweepInputError("as_of", "Must not be before 1970-01-01T00:00:00Z.")
     if as_of is not None:
         try:
             Rules.at(as_of, settings)

@@ -8,7 +8,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from registry.cli_util import UtcTime, cli_actor
+from registry.cli_util import UtcTime, checked_as_of, cli_actor
 from registry.db import writing
 from registry.timeutil import to_aware
 
@@ -28,7 +28,7 @@ def expire_command(as_of: datetime | None, dry_run: bool) -> None:
     """Mark verified accounts whose verification period has ended as expired."""
     from registry.verification.service import expire_overdue
 
-    when = as_of
+    when = checked_as_of(as_of, dry_run=dry_run, has_dry_run=True)
     with writing():
         report = expire_overdue(as_of=when, actor=cli_actor(), dry_run=dry_run)
     verb = "would expire" if dry_run else "expired"
