@@ -68,17 +68,31 @@ def cli_actor() -> str:
 
 
 @contextmanager
-def open_input(path: str) -> Iterator[IO[str]]:
-    """Open a JSON Lines file (``-`` for standard input) as UTF-8 text, with a clear error if missing."""
+def open_input(path: str) -> Iterator[Iterator[str]]:
+    """Open a JSON Lines file (``-`` for standard input) as lines of UTF-8 text, with a clear error if missing.
+
+    Decoding is per line: a line whose bytes are not UTF-8 comes through with them as lone surrogates
+    (``surrogateescape``), which ``parse_line`` rejects with the line's number, so one bad byte costs
+    one line instead of aborting the whole import.
+    """
     if path == "-":
-        yield sys.stdin
+        yield _decoded_lines(sys.stdin.buffer)
         return
     try:
-        fh = open(path, encoding="utf-8-sig")  # noqa: SIM115 - closed below
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
     with fh:
-        yield fh
+        yield _decoded_lines(fh)
+
+
+def _decoded_lines(raw: IO[bytes]) -> Iterator[str]:
+    first = True
+    for line in raw:
+        if first:
+            first = False
+            line = line.removeprefix(b"\xef\xbb\xbf")
+        yield line.decode("utf-8", "surrogateescape")
 
 
 def _count_lines(path: str) -> int | None:

@@ -10,6 +10,12 @@ from registry.extensions import text_problem
 
 def parse_line(line: str) -> tuple[Any, str | None]:
     """Parse one line; return (document, None) or (None, a message naming what is wrong)."""
+    if not line.isascii():
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # Bytes that are not UTF-8 reach here as lone surrogates (see cli_util.open_input).
+            return None, f"not UTF-8: invalid byte at column {exc.start + 1}"
     try:
         doc = json.loads(line)
     except json.JSONDecodeError as exc:
