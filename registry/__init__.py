@@ -7,9 +7,9 @@ import logging
 import os
 import re
 import secrets
-from urllib.parse import unquote_to_bytes
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, g, request
 

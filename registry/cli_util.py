@@ -69,7 +69,7 @@ def cli_actor() -> str:
 
 @contextmanager
 def open_input(path: str) -> Iterator[Iterator[str]]:
-    """Open a JSON Lines file (``-`` for standard input) as lines of UTF-8 text, with a clear error if missing.
+    """Open a JSON Lines file (``-``: standard input) as lines of UTF-8 text; a clear error if missing.
 
     Decoding is per line: a line whose bytes are not UTF-8 comes through with them as lone surrogates
     (``surrogateescape``), which ``parse_line`` rejects with the line's number, so one bad byte costs
@@ -111,14 +111,20 @@ def progress_bar(path: str, unit: str) -> Iterator[Any]:
         yield bar
 
 
+def print_line_notes(report: Any) -> None:
+    """Print an import's rejected lines and its warnings on stderr, in line order."""
+    notes = [(n, m) for n, m in report.errors] + [(n, f"warning: {m}") for n, m in report.warnings]
+    for number, message in sorted(notes, key=lambda note: note[0]):
+        click.echo(f"line {number}: {message}", err=True)
+
+
 def print_import_report(report: Any, noun: str) -> None:
     """Print per-line errors on stderr and the summary on stdout; exit 1 if any line failed."""
-    for number, message in report.errors:
-        click.echo(f"line {number}: {message}", err=True)
+    print_line_notes(report)
     skipped = getattr(report, "skipped", 0)
     click.echo(
         f"{noun}: {report.read} lines read, {report.created} created, {skipped} already present, "
-        f"{len(report.errors) - skipped} rejected"
+        f"{len(report.errors) - skipped} rejected, {len(report.warnings)} warnings"
     )
     if len(report.errors) > skipped:
         sys.exit(1)

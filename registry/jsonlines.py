@@ -7,6 +7,10 @@ from typing import Any
 
 from registry.extensions import text_problem
 
+UNASSIGNED_PHONE_WARNING = (
+    "phone: kept, but libphonenumber does not know it as an assigned number (possible for its region)"
+)
+
 
 def parse_line(line: str) -> tuple[Any, str | None]:
     """Parse one line; return (document, None) or (None, a message naming what is wrong)."""

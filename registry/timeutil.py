@@ -37,3 +37,12 @@ def as_of_problem(as_of: datetime, *, skew_seconds: float, allow_future: bool = 
     if not allow_future and as_of > utcnow() + timedelta(seconds=skew_seconds):
         return f"Must not be in the future (more than {skew_seconds:g} s ahead of the server's clock)."
     return None
+
+
+def json_default(value: object) -> str:
+    """Render what JSON cannot hold for the audit trail: times as ISO 8601 with their zone (UTC)."""
+    # Stored times are naive UTC; written bare ("2024-05-01 03:00:00") a reader in Beijing would take
+    # them as local time, eight hours off.
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return str(value)

@@ -19,7 +19,8 @@ from registry.auth.service import current_actor
 from registry.db import get_or_404, keyset_page
 from registry.errors import abort, field_error
 from registry.extensions import db
-from registry.jsonlines import flatten_errors, parse_line
+from registry.identifiers import is_assigned_phone
+from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
 from registry.matching.fold import canonical
 from registry.pii import InvalidIdentifier, protect
 from registry.timeutil import utcnow
@@ -228,6 +229,8 @@ class ImportReport:
     created: int = 0
     skipped: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    # Lines kept with a remark (a phone number only possible, not known as assigned).
+    warnings: list[tuple[int, str]] = field(default_factory=list)
 
 
 def iter_json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None]]:
@@ -285,6 +288,8 @@ def import_accounts(
         if error is not None:
             report.errors.append((number, error))
             continue
+        if data.get("phone") and not is_assigned_phone(data["phone"]):
+            report.warnings.append((number, UNASSIGNED_PHONE_WARNING))
         seen.add(account.id)
         batch.append((number, account))
         if len(batch) >= batch_size:

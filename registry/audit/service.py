@@ -19,7 +19,7 @@ from registry.audit.models import AuditEntry, AuditHead
 from registry.errors import abort
 from registry.extensions import db
 from registry.schemas import decode_cursor, encode_cursor
-from registry.timeutil import utcnow
+from registry.timeutil import json_default, utcnow
 
 GENESIS = "0" * 64
 
@@ -91,7 +91,7 @@ def record_many(
     now = utcnow()
     for action, subject, data in entries:
         seq += 1
-        text = json.dumps(data, default=str)
+        text = json.dumps(data, default=json_default)
         clean = json.loads(text)
         # json.dumps(clean) == text, which is what the JSON column would store: COPY can send it as is.
         texts.append(text)

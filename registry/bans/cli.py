@@ -10,7 +10,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from registry.cli_util import UtcTime, checked_as_of, cli_actor, open_input, progress_bar
+from registry.cli_util import UtcTime, checked_as_of, cli_actor, open_input, print_line_notes, progress_bar
 
 bans_cli = AppGroup("bans", help="Bulk ban operations.")
 
@@ -32,13 +32,13 @@ def import_command(file: str, batch_size: int, workers: int | None) -> None:
             fh, actor=cli_actor(), batch_size=batch_size, progress=bar, workers=workers or default_workers()
         )
     elapsed = time.perf_counter() - started
-    for number, message in report.errors:
-        click.echo(f"line {number}: {message}", err=True)
+    print_line_notes(report)
     rate = report.created / elapsed if elapsed > 0 else 0.0
     # Same wording as the accounts import, so scripts read both summaries alike.
     click.echo(
         f"bans: {report.read} lines read, {report.created} created, {report.skipped} already present, "
-        f"{len(report.errors)} rejected ({elapsed:.1f} s, {rate:,.0f} bans/s)"
+        f"{len(report.errors)} rejected, {len(report.warnings)} warnings "
+        f"({elapsed:.1f} s, {rate:,.0f} bans/s)"
     )
     if report.errors:
         sys.exit(1)

@@ -28,9 +28,15 @@ from registry.bans.schemas import MAX_NAMES, MAX_PER_FIELD, BanIn
 from registry.db import get_or_404, keyset_page
 from registry.errors import abort
 from registry.extensions import db
-from registry.identifiers import InvalidIdentifier, PiiHasher, normalize, normalize_ip_or_network
+from registry.identifiers import (
+    InvalidIdentifier,
+    PiiHasher,
+    normalize,
+    normalize_ip_or_network,
+    normalize_phone_checked,
+)
 from registry.ids import new_id
-from registry.jsonlines import flatten_errors, parse_line
+from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
 from registry.matching import encode_name
 from registry.pii import hasher
 from registry.rules import check_rule as catalogue_check
@@ -60,6 +66,8 @@ class PreparedBan:
     names: list[tuple[str, str]] = field(default_factory=list)
     fingerprint: str = ""
     id: str = ""
+    # Phone numbers kept although libphonenumber does not know them as assigned (import warnings).
+    unassigned_phones: int = 0
 
     def add_identifier(self, kind: str, digest: str | None, value: str | None, mask: str | None) -> None:
         """Add one identifier unless the ban already holds it."""
@@ -86,6 +94,9 @@ def prepare_ban(data: Mapping[str, Any], pii: PiiHasher) -> PreparedBan:
                         # Ranges are not personal data and must be matched by containment: kept in clear.
                         prepared.add_identifier("ip_range", None, canonical, canonical)
                         continue
+                elif kind == "phone":
+                    canonical, assigned = normalize_phone_checked(raw)
+                    prepared.unassigned_phones += not assigned
                 else:
                     canonical = normalize(kind, raw)
             except InvalidIdentifier as exc:
@@ -530,6 +541,8 @@ def import_bans(
             if error is not None or prepared is None:
                 report.errors.append((number, error or "unusable line"))
                 continue
+            if prepared.unassigned_phones:
+                report.warnings.append((number, UNASSIGNED_PHONE_WARNING))
             if prepared.fingerprint in seen:
                 report.skipped += 1
                 continue

@@ -12,6 +12,7 @@ from registry.identifiers.iprange import IpRangeSet
 from registry.identifiers.normalize import (
     FIELDS,
     InvalidIdentifier,
+    is_assigned_phone,
     normalize,
     normalize_device_id,
     normalize_email,
@@ -19,6 +20,7 @@ from registry.identifiers.normalize import (
     normalize_ip,
     normalize_ip_or_network,
     normalize_phone,
+    normalize_phone_checked,
     normalize_uscc,
 )
 
@@ -37,6 +39,8 @@ __all__ = [
     "normalize_ip",
     "normalize_ip_or_network",
     "normalize_phone",
+    "normalize_phone_checked",
+    "is_assigned_phone",
     "normalize_uscc",
     "resident_id_check_char",
     "uscc_check_char",

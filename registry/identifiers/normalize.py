@@ -188,6 +188,7 @@ _PHONE_SHAPE = re.compile(r"\+?[0-9]{3,20}")
 
 # The national part of a Chinese mobile (after "+86"/"0086", or bare with CN as default region).
 _CN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_CN_MOBILE_PREFIX = re.compile(r"1[3-9]")
 # Five-digit prefixes of such numbers libphonenumber has already called valid. For 11 digits starting
 # 13-19, CN validity is decided by the first five digits (every CN pattern that can match such a number
 # accepts any digit from the sixth on: tests/identifiers/test_phone_prefix_cache.py proves it from the
@@ -198,7 +199,19 @@ CN_PREFIX_DIGITS = 5
 
 
 def normalize_phone(value: object, default_region: str = "CN") -> str:
-    """Return a phone number in E.164 form, or raise if libphonenumber says it is not a valid number."""
+    """Return a phone number in E.164 form, or raise if it is not even a possible number."""
+    return normalize_phone_checked(value, default_region)[0]
+
+
+def normalize_phone_checked(value: object, default_region: str = "CN") -> tuple[str, bool]:
+    """Return (E.164 form, whether libphonenumber knows the number as assigned); raise if impossible.
+
+    libphonenumber's validity follows the numbering plan as published, which lags the carriers: about
+    one random CN mobile in twenty is refused as "not valid" although it may be in use. Refusing such a
+    number would throw away the whole ban or account it came with, so a number that is *possible* for
+    its region (its length, and the region's overall number shape) is kept too, and callers that import
+    in bulk count it as a warning. Only an impossible number is refused.
+    """
     text = _PHONE_SEPARATORS.sub("", _text("phone", value))
     if not _PHONE_SHAPE.fullmatch(text):
         raise InvalidIdentifier("phone", "must contain only digits, an optional leading +, and separators")
@@ -211,17 +224,50 @@ def normalize_phone(value: object, default_region: str = "CN") -> str:
     if not _CN_MOBILE.fullmatch(mobile):
         mobile = ""
     elif mobile[:CN_PREFIX_DIGITS] in _CN_VALID_PREFIXES:
-        return "+86" + mobile
+        return "+86" + mobile, True
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:
+        if mobile:
+            # The shape of a CN mobile; phonenumbers took its first digits for a carrier-selection
+            # prefix (179xx) and found too little behind them.
+            return "+86" + mobile, False
         raise InvalidIdentifier("phone", "cannot be parsed") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidIdentifier("phone", "is not a valid phone number")
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if mobile and e164 == "+86" + mobile:
-        _CN_VALID_PREFIXES.add(mobile[:CN_PREFIX_DIGITS])
-    return e164
+    if phonenumbers.is_valid_number(number):
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if mobile and e164 == "+86" + mobile:
+            _CN_VALID_PREFIXES.add(mobile[:CN_PREFIX_DIGITS])
+        return e164, True
+    if mobile:
+        return "+86" + mobile, False
+    if not _is_possible(number, text):
+        raise InvalidIdentifier("phone", "is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), False
+
+
+def _is_possible(number: phonenumbers.PhoneNumber, text: str) -> bool:
+    if not phonenumbers.is_possible_number(number):
+        return False
+    region = phonenumbers.region_code_for_number(number)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region) if region else None
+    national = str(number.national_number)
+    if region == "CN" and _CN_MOBILE_PREFIX.match(national):
+        # 13-19 begins only mobiles in China, and those have 11 digits (the landline block starting
+        # with 1 is Beijing's 10): "+86 1380013800" is a mobile with a digit missing.
+        return False
+    desc = metadata.general_desc if metadata is not None else None
+    pattern = desc.national_number_pattern if desc is not None else None
+    if pattern is None:
+        return False
+    # The region's overall shape (the union of every number type's pattern), and nothing dropped from
+    # the middle: phonenumbers strips what it takes for carrier or national prefixes, and a number it
+    # has no pattern for could lose real digits that way, making two people's numbers one.
+    return re.fullmatch(pattern, national) is not None and text.endswith(national)
+
+
+def is_assigned_phone(value: object, default_region: str = "CN") -> bool:
+    """Tell whether a normalisable phone number is one libphonenumber knows as assigned."""
+    return normalize_phone_checked(value, default_region)[1]
 
 
 # --- resident identity number -------------------------------------------------------------------

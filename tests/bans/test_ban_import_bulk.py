@@ -55,7 +55,7 @@ def test_bulk_import_stores_exact_rows_and_keeps_the_audit_chain(
             sa.select(AuditEntry).where(AuditEntry.action == "ban.create").order_by(AuditEntry.seq)
         ).all()
         assert len(entries) == n and entries[0].data["names"] == [f"{AWKWARD[0]}_0"]
-        assert entries[0].data["expires_at"] == "2039-06-01 00:00:00"
+        assert entries[0].data["expires_at"] == "2039-06-01T00:00:00+00:00"
         assert entries[1].data["identifiers"]["phone"] == ["+86 138****0001"]
         any_ban = db.session.scalar(sa.select(Ban.id).order_by(Ban.id).limit(1))
     shown = client.get(f"/v1/bans/{any_ban}", headers=auth("bans:read")).get_json()

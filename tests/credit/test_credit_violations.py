@@ -129,13 +129,26 @@ def test_effective_credit_recovers_with_time_and_the_job_moves_the_tier_back(
     assert "0 recovered, 0 tiers moved" in again.output
 
 
-def test_recover_as_of_a_future_time_caps_at_100(app, client, headers, account, runner):
+def test_recover_after_a_long_time_caps_at_100(app, client, headers, account, runner):
     violate(client, headers, "severe")
-    future = (utcnow() + timedelta(days=3650)).isoformat() + "+00:00"
-    result = runner.invoke(args=["credit", "recover", "--as-of", future])
+    backdate(app, 3650)
+    result = runner.invoke(args=["credit", "recover"])
     assert result.exit_code == 0, result.output
     with app.app_context():
         assert db.session.get(Account, "u1").credit == 100
+
+
+@pytest.mark.parametrize(
+    "as_of", ["9999-12-31T00:00:00Z", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+08:00", "ahead"]
+)
+def test_recover_refuses_the_future_and_impossible_times(app, client, headers, account, runner, as_of):
+    violate(client, headers, "severe")
+    if as_of == "ahead":
+        as_of = (utcnow() + timedelta(days=3)).isoformat() + "+00:00"
+    result = runner.invoke(args=["credit", "recover", "--as-of", as_of])
+    assert result.exit_code == 2 and "--as-of" in result.output and "Traceback" not in result.output
+    with app.app_context():
+        assert db.session.get(Account, "u1").credit == 60
 
 
 def test_a_violation_restarts_the_recovery_clock(app, client, headers, account):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
 from registry.bans.models import BanEvent
 from registry.extensions import db
+from registry.timeutil import utcnow
 from registry.verification.service import TRANSITIONS, entity_name_agreement
 
 ID_NUMBER = "11010519491231002X"
@@ -307,12 +309,21 @@ def test_expiry_and_command(app_factory, auth):
     dry = runner.invoke(args=["verification", "expire", "--dry-run", "--as-of", "2999-01-01T00:00:00+08:00"])
     assert "would expire 2 verification(s)" in dry.output
     assert client.get("/v1/accounts/p1", headers=headers).json["verification"]["status"] == "verified"
-    result = runner.invoke(args=["verification", "expire", "--as-of", "2999-01-01T00:00:00+08:00"])
+    ahead = runner.invoke(args=["verification", "expire", "--as-of", "2999-01-01T00:00:00+08:00"])
+    assert ahead.exit_code == 2 and "future" in ahead.output
+    with app.app_context():
+        db.session.execute(
+            sa.update(Account)
+            .where(Account.verification_expires_at.is_not(None))
+            .values(verification_expires_at=utcnow() - timedelta(days=1))
+        )
+        db.session.commit()
+    result = runner.invoke(args=["verification", "expire"])
     assert result.exit_code == 0, result.output
     assert "expired 2 verification(s)" in result.output and "1 organisation/public" in result.output
     listing = client.get("/v1/accounts?verification=expired", headers=headers)
     assert [a["id"] for a in listing.json["items"]] == ["o1", "p1"]
-    again = runner.invoke(args=["verification", "expire", "--as-of", "2999-01-01T00:00:00Z"])
+    again = runner.invoke(args=["verification", "expire"])
     assert "expired 0 verification(s)" in again.output
     with app.app_context():
         entries = db.session.scalars(
