@@ -63,7 +63,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for name in FEATURES:
         _load_feature(app, name)
     _request_hooks(app)
+    _docs_assets(app)
     return app
+
+
+DOCS_ASSETS_PATH = "/docs/assets"
+
+
+def _docs_assets(app: Flask) -> None:
+    """Serve Swagger UI's files (the page at /docs loads them) from the installed package."""
+    from flask import send_from_directory
+    from swagger_ui_bundle import swagger_ui_path
+
+    folder = str(swagger_ui_path)
+
+    @app.get(DOCS_ASSETS_PATH + "/<path:filename>")
+    def docs_asset(filename: str) -> Any:
+        return send_from_directory(folder, filename, max_age=86400)
 
 
 def _load_feature(app: Flask, package: str) -> None:
@@ -143,7 +159,8 @@ def _openapi_config() -> dict[str, Any]:
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Served from the swagger-ui-bundle package (see _docs_assets): /docs works on an isolated network.
+        "OPENAPI_SWAGGER_UI_URL": DOCS_ASSETS_PATH + "/",
         "API_SPEC_OPTIONS": {
             "info": {
                 "description": "Signup checks against the blacklist, bans, tiers, real-name verification, "
