@@ -73,9 +73,8 @@ DOCS_ASSETS_PATH = "/docs/assets"
 def _docs_assets(app: Flask) -> None:
     """Serve Swagger UI's files (the page at /docs loads them) from the installed package."""
     from flask import send_from_directory
-    from swagger_ui_bundle import swagger_ui_path
 
-    folder = str(swagger_ui_path)
+    folder = _swagger_ui_folder()
 
     @app.get(DOCS_ASSETS_PATH + "/<path:filename>")
     def docs_asset(filename: str) -> Any:
@@ -99,6 +98,23 @@ def _load_feature(app: Flask, package: str) -> None:
             api.register_blueprint(target)
         else:
             target(app)
+
+
+def _swagger_ui_folder() -> str:
+    """Find the Swagger UI files the swagger-ui-bundle package ships, without importing it."""
+    # Its __init__ prefers an importlib_resources backport when one is installed, and old ones warn
+    # (an error under the test suite): only the files are needed, so find them from the spec.
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("swagger_ui_bundle")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the swagger-ui-bundle package is missing; reinstall the service")
+    vendor = Path(next(iter(spec.submodule_search_locations))) / "vendor"
+    folders = sorted(p for p in vendor.glob("swagger-ui-*") if (p / "swagger-ui-bundle.js").is_file())
+    if not folders:
+        raise RuntimeError(f"no Swagger UI files under {vendor}")
+    return str(folders[-1])
 
 
 def _request_hooks(app: Flask) -> None:
