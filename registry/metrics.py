@@ -9,6 +9,7 @@ gauges drop out while its counts stay in the totals.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -38,14 +39,20 @@ LATENCY = Histogram(
 CHECK_DECISIONS = Counter("registry_check_decisions_total", "Signup check decisions", ["decision"])
 
 
+# prometheus_client names its files "<type>_<pid>.db" (gauges: "gauge_<mode>_<pid>.db").
+_METRIC_FILE = re.compile(r"(?:counter|histogram|summary|gauge_[a-z]+)_[0-9]+\.db")
+
+
 def prepare_multiprocess(directory: str | None) -> str:
     """Point prometheus_client at an empty multiprocess folder (a new one when ``directory`` is unset)."""
     if directory:
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        # Files left by an earlier run would be summed into this one's counts.
+        # Files left by an earlier run would be summed into this one's counts. Only prometheus_client's
+        # own files go: the folder may hold other things (a SQLite database is a .db file too).
         for stale in path.glob("*.db"):
-            stale.unlink()
+            if _METRIC_FILE.fullmatch(stale.name):
+                stale.unlink()
     else:
         path = Path(tempfile.mkdtemp(prefix="registry-metrics-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)

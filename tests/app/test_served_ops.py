@@ -1,4 +1,4 @@
-"""Through the real server (gunicorn, two workers): slow clients cannot stall it; /metrics sees all workers."""
+"""Through the real server (gunicorn, two workers): slow clients cannot stall it; /metrics sees all."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def served(tmp_path_factory):
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     (metrics_dir / "counter_99999.db").write_bytes(b"left by an earlier run")
+    (metrics_dir / "keep.db").write_bytes(b"not a metrics file")
     env = {
         **os.environ,
         "REGISTRY_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
@@ -64,7 +65,7 @@ def served(tmp_path_factory):
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.2)
-        yield base, port, key
+        yield base, port, key, metrics_dir
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -86,7 +87,7 @@ def _check(base: str, key: str) -> urllib.request.Request:
 
 
 def test_fifty_half_sent_requests_do_not_stall_healthz_or_checks(served):
-    base, port, key = served
+    base, port, key, _ = served
     held = []
     try:
         for i in range(50):
@@ -112,7 +113,7 @@ def test_fifty_half_sent_requests_do_not_stall_healthz_or_checks(served):
 
 
 def test_a_request_sent_slowly_but_in_time_is_answered(served):
-    base, port, key = served
+    base, port, key, _ = served
     body = json.dumps({"username": "slow_but_fine"}).encode()
     head = (
         f"POST /v1/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
@@ -129,7 +130,7 @@ def test_a_request_sent_slowly_but_in_time_is_answered(served):
 
 
 def test_metrics_aggregate_every_worker(served):
-    base, _port, key = served
+    base, _port, key, metrics_dir = served
 
     def healthz_count() -> float:
         with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
@@ -148,6 +149,7 @@ def test_metrics_aggregate_every_worker(served):
     # Every request counted, whichever worker answered it (and nothing left from an earlier run).
     assert healthz_count() - before == 30
     assert before < 1000
+    assert not (metrics_dir / "counter_99999.db").exists() and (metrics_dir / "keep.db").exists()
     _timed(_check(base, key))
     with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
         text = response.read().decode()
