@@ -48,11 +48,16 @@ def prepare_multiprocess(directory: str | None) -> str:
     if directory:
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        # Files left by an earlier run would be summed into this one's counts. Only prometheus_client's
-        # own files go: the folder may hold other things (a SQLite database is a .db file too).
+        # The scrape reads every *.db file there as metrics: the folder must be the metrics' own.
+        foreign = sorted(p.name for p in path.glob("*.db") if not _METRIC_FILE.fullmatch(p.name))
+        if foreign:
+            raise ValueError(
+                f"PROMETHEUS_MULTIPROC_DIR={path} holds {', '.join(foreign[:3])}, which are not metrics "
+                "files: give the metrics a folder of their own"
+            )
+        # Files left by an earlier run would be summed into this one's counts.
         for stale in path.glob("*.db"):
-            if _METRIC_FILE.fullmatch(stale.name):
-                stale.unlink()
+            stale.unlink()
     else:
         path = Path(tempfile.mkdtemp(prefix="registry-metrics-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)

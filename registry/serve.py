@@ -13,6 +13,7 @@ from collections import deque
 from functools import partial
 from typing import Any
 
+import click
 from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
@@ -259,7 +260,10 @@ def run(
     gunicorn_util.write_error = _write_json_error
     # Workers are processes: metrics go through files that /metrics aggregates across them.
     chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    directory = prepare_multiprocess(chosen)
+    try:
+        directory = prepare_multiprocess(chosen)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         _run(host, port, workers, timeout, threads, read_timeout)
     finally:

@@ -29,7 +29,7 @@ def served(tmp_path):
         "REGISTRY_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
         "REGISTRY_PII_KEY": "serve-test-pii-key-0123456789",
         "REGISTRY_INSTANCE_PATH": str(tmp_path),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
     subprocess.run([REGISTRY, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=tmp_path)
     port = _free_port()

@@ -28,7 +28,6 @@ def served(tmp_path_factory):
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     (metrics_dir / "counter_99999.db").write_bytes(b"left by an earlier run")
-    (metrics_dir / "keep.db").write_bytes(b"not a metrics file")
     env = {
         **os.environ,
         "REGISTRY_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
@@ -149,8 +148,27 @@ def test_metrics_aggregate_every_worker(served):
     # Every request counted, whichever worker answered it (and nothing left from an earlier run).
     assert healthz_count() - before == 30
     assert before < 1000
-    assert not (metrics_dir / "counter_99999.db").exists() and (metrics_dir / "keep.db").exists()
+    assert not (metrics_dir / "counter_99999.db").exists()
     _timed(_check(base, key))
     with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
         text = response.read().decode()
     assert 'registry_http_requests_total{endpoint="/v1/check",method="POST",status="200"}' in text
+
+
+def test_serve_refuses_a_metrics_folder_holding_other_files(tmp_path):
+    (tmp_path / "serve.db").write_bytes(b"")
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "REGISTRY_INSTANCE_PATH": str(tmp_path),
+        "REGISTRY_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+    }
+    done = subprocess.run(
+        [REGISTRY, "serve", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "serve.db" in done.stderr and (tmp_path / "serve.db").exists()
