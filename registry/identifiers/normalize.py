@@ -259,10 +259,18 @@ def _is_possible(number: phonenumbers.PhoneNumber, text: str) -> bool:
     pattern = desc.national_number_pattern if desc is not None else None
     if pattern is None:
         return False
-    # The region's overall shape (the union of every number type's pattern), and nothing dropped from
-    # the middle: phonenumbers strips what it takes for carrier or national prefixes, and a number it
-    # has no pattern for could lose real digits that way, making two people's numbers one.
-    return re.fullmatch(pattern, national) is not None and text.endswith(national)
+    # The region's overall shape (the union of every number type's pattern), and no digits dropped:
+    # phonenumbers strips what it takes for a carrier-selection or national prefix, and for a number
+    # it has no pattern for that can eat real digits ("+86 17900 1000000" would become +861000000),
+    # making two people's numbers one. Only the country code and leading zeros (trunk prefix) may go.
+    if re.fullmatch(pattern, national) is None:
+        return False
+    digits = text.lstrip("+")
+    code = str(number.country_code)
+    candidates = [digits[len(code) :]] if text.startswith("+") else [digits]
+    if not text.startswith("+") and digits.startswith(code):
+        candidates.append(digits[len(code) :])
+    return any(rest.lstrip("0") == national for rest in candidates)
 
 
 def is_assigned_phone(value: object, default_region: str = "CN") -> bool:

@@ -57,7 +57,9 @@ def test_a_cn_mobile_prefix_with_the_wrong_length_is_refused(digits):
         normalize_phone("+86" + digits)
 
 
-@pytest.mark.parametrize("raw", ["+86 1380013800", "12", "+1 555", "+999 123456789", "+86 12", "0"])
+@pytest.mark.parametrize(
+    "raw", ["+86 1380013800", "12", "+1 555", "+999 123456789", "+86 12", "0", "+86 17900 1000000"]
+)
 def test_impossible_numbers_are_refused(raw):
     with pytest.raises(InvalidIdentifier):
         normalize_phone(raw)
