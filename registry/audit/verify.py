@@ -220,8 +220,8 @@ def verify_chain(
                         raise Tampered(
                             row.seq,
                             "inserted",
-                            f"entry {row.seq} was inserted: it lies beyond the chain head (seq {head_seq}), or the head "
-                            "was moved back",
+                            f"entry {row.seq} was inserted: it lies beyond the chain head (seq {head_seq}), "
+                            "or the head was moved back",
                         )
                 checker.feed(
                     row.seq, row.at, row.actor, row.action, row.subject, row.data, row.prev_hash, row.hash

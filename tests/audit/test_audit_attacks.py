@@ -12,7 +12,7 @@ import multiprocessing
 
 import sqlalchemy as sa
 
-from registry.audit.checkpoints import append_line, app_keys, make_line
+from registry.audit.checkpoints import app_keys, append_line, make_line
 from registry.audit.keys import AuditKeys
 from registry.audit.models import AuditEntry
 from registry.audit.service import GENESIS, canonical_entry, entry_hash, record, record_many

@@ -9,14 +9,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.checkpoints import app_keys
 from registry.audit.keys import AuditKeys
+from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.service import GENESIS, entry_hash, record
 from registry.audit.verify import ChainChecker, Tampered, verify_chain
 from registry.extensions import db
 from registry.timeutil import utcnow
-
 
 GUESS = AuditKeys(b"an attacker's guess at the audit key")
 

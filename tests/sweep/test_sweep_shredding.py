@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from registry.accounts.models import Account
@@ -12,10 +13,21 @@ from registry.check.models import CheckRecord
 from registry.check.service import record_check
 from registry.extensions import db
 from registry.reviews.models import Review
-from tests.sweep.test_sweep_api import headers, make, sweep  # noqa: F401 - headers is a fixture
+from tests.sweep.test_sweep_api import make, sweep
 
 
-def test_purge_shreds_audit_fields_and_names_of_checks_and_reviews(app, client, headers, auth, runner):
+@pytest.fixture
+def headers(auth):
+    return auth("accounts:read", "accounts:write", "sweeps:run", name="nightly")
+
+
+def test_purge_shreds_audit_fields_and_names_of_checks_and_reviews(
+    app,
+    client,
+    headers,
+    auth,
+    runner,  # noqa: F811 - the fixture imported above
+):
     make(client, headers, "p1", username="zhang_san_88", display_name="张三丰", phone="+86 138 0013 8000")
     make(client, headers, "keep", registered=159, username="still_here", display_name="李四")
     with app.app_context():
