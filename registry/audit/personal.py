@@ -137,6 +137,7 @@ def open_entries(
         ):
             wrapped[row.id] = (row.subject, row.wrapped)
     out: list[tuple[dict[str, Any], list[str]]] = []
+    unwrapped: dict[str, bytes] = {}
     for subject, data in entries:
         if not isinstance(data, dict) or not isinstance(data.get(SEALED), dict):
             out.append((dict(data) if isinstance(data, dict) else {"value": data}, []))
@@ -149,7 +150,8 @@ def open_entries(
         opened: dict[str, Any] | None = None
         if row is not None and row[1] is not None and row[0] == subject:
             try:
-                data_key = keys.unwrap(key_id, subject, row[1])
+                data_key = unwrapped.get(key_id) or keys.unwrap(key_id, subject, row[1])
+                unwrapped[key_id] = data_key
                 opened = json.loads(unseal(data_key, _aad(key_id, subject, fields), str(box.get("text"))))
             except (InvalidTag, ValueError):
                 opened = None
