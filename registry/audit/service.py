@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -212,3 +213,8 @@ def init_app(app: Any) -> None:
     from registry.audit.checkpoints import init_app as init_checkpoints
 
     init_checkpoints(app)
+
+
+def opened_entries(rows: Iterable[AuditEntry]) -> list[SimpleNamespace]:
+    """Return entries as objects (``.seq``, ``.data``...) with sealed fields opened (for tools and tests)."""
+    return [SimpleNamespace(**doc) for doc in readable(list(rows))]
