@@ -17,6 +17,13 @@ depends_on = None
 
 
 def upgrade():
+    # Refuse a trail that was already broken before anything changes (SQLite DDL is not rolled back).
+    offline = context_is_offline()
+    problem = None
+    if not offline:
+        from registry.audit.rekey import check_legacy
+
+        problem = check_legacy(op.get_bind())
     op.create_table(
         "audit_subject_keys",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -32,14 +39,14 @@ def upgrade():
     # Entries written before this revision were hashed with plain SHA-256 and hold personal fields in
     # clear: verify them, seal their personal fields and chain them with the keyed hash (see
     # registry/audit/rekey.py). Needs the app's settings (REGISTRY_AUDIT_KEY), as `registry db upgrade` has.
-    if not context_is_offline():
+    if not offline:
         from flask import current_app
 
         from registry.audit.keys import AuditKeys
         from registry.audit.rekey import rekey
 
         keys = AuditKeys(current_app.config["REGISTRY"].audit_key.encode("utf-8"))
-        rekey(op.get_bind(), keys)
+        rekey(op.get_bind(), keys, problem)
 
 
 def context_is_offline():

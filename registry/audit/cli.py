@@ -37,8 +37,8 @@ def _report(where: str, result: object) -> None:
 )
 @click.option(
     "--checkpoints",
-    default=None,
-    help="Checkpoint file to hold the trail against (default REGISTRY_AUDIT_CHECKPOINTS).",
+    multiple=True,
+    help="Checkpoint file to hold the trail against (repeatable; default REGISTRY_AUDIT_CHECKPOINTS).",
 )
 @click.option(
     "--public-key",
@@ -47,7 +47,7 @@ def _report(where: str, result: object) -> None:
 )
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 1_000_000))
 def verify_command(
-    path: str | None, checkpoints: str | None, public_key: str | None, batch_size: int
+    path: str | None, checkpoints: tuple[str, ...], public_key: str | None, batch_size: int
 ) -> None:
     """Check keyed hashes, links and signed checkpoints; exit 1 naming every break found."""
     from registry.audit.checkpoints import app_keys
@@ -70,8 +70,8 @@ def verify_command(
         return
     if public_key is not None:
         raise click.UsageError("--public-key goes with --file (the database walk needs REGISTRY_AUDIT_KEY)")
-    path = checkpoints or current_app.config["REGISTRY"].audit_checkpoints
-    _report("audit trail", verify_chain(keys, path, batch_size=batch_size))
+    paths = list(checkpoints) or [current_app.config["REGISTRY"].audit_checkpoints]
+    _report("audit trail", verify_chain(keys, paths, batch_size=batch_size))
 
 
 @audit_cli.command("export")

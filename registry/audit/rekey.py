@@ -28,12 +28,11 @@ class LegacyChainBroken(RuntimeError):
     """The trail was already broken before the upgrade."""
 
 
-def rekey(conn: Any, keys: AuditKeys) -> int:
-    """Re-key every legacy entry over ``conn`` (inside the caller's transaction); return how many."""
+def _tables() -> tuple[Any, Any]:
     log = sa.table(
         "audit_log",
         sa.column("seq"),
-        sa.column("at"),
+        sa.column("at", sa.DateTime),
         sa.column("actor"),
         sa.column("action"),
         sa.column("subject"),
@@ -42,10 +41,12 @@ def rekey(conn: Any, keys: AuditKeys) -> int:
         sa.column("hash"),
     )
     head = sa.table("audit_head", sa.column("id"), sa.column("seq"), sa.column("hash"))
-    total = int(conn.execute(sa.select(sa.func.count()).select_from(log)).scalar() or 0)
-    if total == 0:
-        return 0
-    # Pass 1: the legacy chain as it stands.
+    return log, head
+
+
+def check_legacy(conn: Any) -> str | None:
+    """Verify the legacy (plain SHA-256) chain; raise LegacyChainBroken unless overridden; return why."""
+    log, head = _tables()
     problem = None
     prev, expected, after = GENESIS, 1, 0
     while problem is None:
@@ -71,7 +72,17 @@ def rekey(conn: Any, keys: AuditKeys) -> int:
             f"audit trail: {problem}; it was tampered with before this upgrade. Keep a copy of the "
             "database as evidence, then set REGISTRY_AUDIT_REKEY_BROKEN=1 to re-key it anyway"
         )
-    # Pass 2: seal personal fields, chain with the keyed hash.
+    return problem
+
+
+def rekey(conn: Any, keys: AuditKeys, problem: str | None) -> int:
+    """Re-key every legacy entry over ``conn`` (inside the caller's transaction); return how many."""
+    log, head = _tables()
+    total = int(conn.execute(sa.select(sa.func.count()).select_from(log)).scalar() or 0)
+    if total == 0:
+        return 0
+    legacy_head = conn.execute(sa.select(head.c.seq, head.c.hash).where(head.c.id == 1)).first()
+    # Seal personal fields, chain with the keyed hash.
     prev, after, seq = GENESIS, 0, 0
     last_legacy = None
     while True:

@@ -168,9 +168,21 @@ def _batches(after: int, batch_size: int) -> Iterator[list[Any]]:
         db.session.expunge_all()
 
 
-def load_checkpoints(path: str, public_key: Ed25519PublicKey, result: VerifyResult) -> dict[int, Checkpoint]:
-    """Read the checkpoint file; forged or unreadable lines become problems; return the valid ones by seq."""
+def load_checkpoints(
+    paths: Iterable[str], public_key: Ed25519PublicKey, result: VerifyResult
+) -> dict[int, Checkpoint]:
+    """Read the checkpoint files; forged or unreadable lines become problems; return the valid ones by seq."""
     marks: dict[int, Checkpoint] = {}
+    for path in paths:
+        _load_file(path, public_key, result, marks)
+    result.checkpoints = len(marks)
+    result.checkpoint_seq = max(marks, default=0)
+    return marks
+
+
+def _load_file(
+    path: str, public_key: Ed25519PublicKey, result: VerifyResult, marks: dict[int, Checkpoint]
+) -> None:
     for mark in read_checkpoints(path, public_key):
         if not mark.valid:
             result.problems.append(
@@ -189,21 +201,19 @@ def load_checkpoints(path: str, public_key: Ed25519PublicKey, result: VerifyResu
             )
             continue
         marks[mark.seq] = mark
-    result.checkpoints = len(marks)
-    result.checkpoint_seq = max(marks, default=0)
-    return marks
 
 
 def verify_chain(
     keys: AuditKeys,
-    checkpoints_path: str,
+    checkpoints_path: str | Iterable[str],
     *,
     batch_size: int = 5000,
     progress: Any = None,
 ) -> VerifyResult:
     """Walk the whole trail in seq order (keyset batches) against its keyed hashes and checkpoints."""
     result = VerifyResult()
-    marks = load_checkpoints(checkpoints_path, keys.public_key, result)
+    paths = [checkpoints_path] if isinstance(checkpoints_path, str) else list(checkpoints_path)
+    marks = load_checkpoints(paths, keys.public_key, result)
     checker = ChainChecker(keys, checkpoints=marks)
     top = result.checkpoint_seq
     head = _head()
@@ -279,7 +289,7 @@ def verify_chain(
     result.last_hash = checker.prev
     if not marks and checker.count:
         result.notes.append(
-            f"no checkpoint in {checkpoints_path} yet: a cut tail would go unnoticed until one is written "
+            f"no checkpoint in {', '.join(paths)} yet: a cut tail would go unnoticed until one is written "
             "(run `registry audit checkpoint`)"
         )
     elif result.last_seq > top:
