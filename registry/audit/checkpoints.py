@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import json
+import logging
 import os
 import socket
 import threading
@@ -148,8 +149,6 @@ def _flush(path: str) -> None:
             write_checkpoint(path, keys, *committed)
         except OSError:
             # Logged, and retried by the next commit or `registry audit checkpoint` from cron.
-            import logging
-
             logging.getLogger(__name__).exception("could not write audit checkpoint to %s", path)
 
 
@@ -165,10 +164,16 @@ def _after_commit(session: Session) -> None:
     pending = session.info.pop(PENDING, None)
     if pending is None:
         return
-    before, seq, digest = pending
-    settings = current_app.config["REGISTRY"]
+    try:
+        _checkpoint_after_commit(*pending)
+    except OSError:
+        # The entries are committed: a checkpoint that could not be written must not turn the request
+        # into an error. The next crossing, the timer or `registry audit checkpoint` writes one.
+        logging.getLogger(__name__).exception("could not write an audit checkpoint")
+
+
+def _checkpoint_after_commit(before: int, seq: int, digest: str, settings: Any, keys: AuditKeys) -> None:
     path = settings.audit_checkpoints
-    keys = app_keys()
     every = settings.audit_checkpoint_every
     with _state.lock:
         last = _state.committed.get(path)
@@ -199,7 +204,8 @@ def note_append(session: Session, before: int, seq: int, digest: str) -> None:
     """Remember, for after the commit, that this transaction moved the chain from ``before`` to ``seq``."""
     pending = session.info.get(PENDING)
     start = pending[0] if pending is not None else before
-    session.info[PENDING] = (start, seq, digest)
+    # The settings and keys go along: the commit may happen where no app context is current.
+    session.info[PENDING] = (start, seq, digest, current_app.config["REGISTRY"], app_keys())
 
 
 def init_app(app: Flask) -> None:

@@ -172,3 +172,17 @@ def test_any_of_several_checkpoint_files_binds_the_trail(app, runner, tmp_path):
         db.session.commit()
     result = runner.invoke(args=["audit", "verify", "--checkpoints", own, "--checkpoints", str(other)])
     assert result.exit_code == 1 and "TAMPERED (truncated)" in result.output
+
+
+def test_an_unwritable_checkpoint_file_does_not_fail_the_committed_request(
+    app_factory, auth, tmp_path, caplog
+):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    app = app_factory(audit_checkpoints=str(blocker / "cp.jsonl"))
+    headers = auth("accounts:write", app=app)
+    response = app.test_client().post("/v1/accounts", json={"id": "c1", "username": "c_one"}, headers=headers)
+    assert response.status_code == 201, response.json
+    assert "could not write an audit checkpoint" in caplog.text
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) >= 2
