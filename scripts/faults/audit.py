@@ -2,7 +2,10 @@
 
 Each attack is what someone with write access to the database (but not REGISTRY_AUDIT_KEY or the
 checkpoint file) can do; it "held" when `registry audit verify` exits non-zero naming it. The trail is
-restored after each attack (and verified intact again), so the instance is left as found.
+restored after each attack (and verified intact again), so the instance is left as found; it is
+meant for a test instance (what the instance appends while an attack is in place is lost on restore).
+`run(base_url, ctx)`: ctx holds `database_url`, `api_key` (admin; used to add a few entries first)
+and `env` (the REGISTRY_* variables the instance is served with: the same audit key and checkpoints).
 
     python scripts/faults/audit.py --url http://127.0.0.1:8000 --database-url postgresql://... \\
         [--api-key KEY]   # env: the REGISTRY_* variables the instance is served with
@@ -99,7 +102,8 @@ class Trail:
 
 def run(base_url: str, ctx: dict[str, Any]) -> list[Result]:
     """Run every attack against the instance's database; return (name, held, detail) for each."""
-    env = {**os.environ, **{k: str(v) for k, v in (ctx.get("env") or {}).items()}}
+    served = ctx.get("env") or ctx.get("environ") or {}
+    env = {**os.environ, **{k: str(v) for k, v in served.items()}}
     env["REGISTRY_DATABASE_URL"] = ctx["database_url"]
     results: list[Result] = []
     api_key = ctx.get("api_key")
