@@ -185,9 +185,9 @@ def _load_file(
 ) -> None:
     for mark in read_checkpoints(path, public_key):
         if not mark.valid:
-            result.problems.append(
-                Tampered(mark.seq, "forged checkpoint", f"checkpoint file {path}: {mark.problem}")
-            )
+            # An unreadable line may also be a write cut short by a full disk: named apart from forgery.
+            kind = "unreadable checkpoint" if mark.seq == 0 and not mark.hash else "forged checkpoint"
+            result.problems.append(Tampered(mark.seq, kind, f"checkpoint file {path}: {mark.problem}"))
             continue
         other = marks.get(mark.seq)
         if other is not None and other.hash != mark.hash:
