@@ -93,7 +93,8 @@ class KeyRing:
                     }
                 )
                 self._active[subject] = (key_id, data_key)
-            self.session.execute(sa.insert(AuditSubjectKey), inserts)
+            # The Core table, not the ORM class: bulk paths create thousands of keys at once.
+            self.session.execute(sa.insert(AuditSubjectKey.__table__), inserts)
 
     def seal_entry(self, subject: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """Return ``data`` with its personal fields sealed under the subject's key (prepare first)."""
