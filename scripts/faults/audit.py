@@ -48,6 +48,8 @@ def _post(base_url: str, api_key: str, path: str, body: dict[str, Any]) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+    except (urllib.error.URLError, OSError):
+        return 0
 
 
 def _canonical(prev: str, r: Any) -> bytes:
@@ -66,7 +68,9 @@ class Trail:
     """Snapshot, attack and restore the audit tables over a plain database connection."""
 
     def __init__(self, database_url: str) -> None:
-        self.engine = sa.create_engine(database_url)
+        from registry.db import database_uri
+
+        self.engine = sa.create_engine(database_uri(database_url))
         meta = sa.MetaData()
         self.log = sa.Table("audit_log", meta, autoload_with=self.engine)
         self.head = sa.Table("audit_head", meta, autoload_with=self.engine)
@@ -109,8 +113,13 @@ def run(base_url: str, ctx: dict[str, Any]) -> list[Result]:
     api_key = ctx.get("api_key")
     if api_key:
         tag = uuid.uuid4().hex[:8]
-        for i in range(12):
+        codes = [
             _post(base_url, api_key, "/v1/accounts", {"id": f"fault_{tag}_{i}", "username": f"fault{tag}{i}"})
+            for i in range(12)
+        ]
+        results.append(
+            ("audit: served instance appends entries", codes.count(201) == 12, f"statuses {codes}")
+        )
     # The instance's own process checkpoints as it commits; cron would run this every minute.
     checkpoint = _cli(env, "audit", "checkpoint")
     baseline = _cli(env, "audit", "verify")
