@@ -14,7 +14,7 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
 from registry.accounts.schemas import AccountIn
 from registry.audit.schemas import AuditEntryOut
@@ -26,6 +26,15 @@ class AuditExportLine(AuditEntryOut):
     """One line of `registry audit export`: times in UTC with microseconds, exactly as hashed."""
 
     at = UtcDateTime(metadata={"description": "UTC with microseconds: the hash covers them."})
+    data = fields.Dict(
+        metadata={"description": "As stored and hashed: personal fields sealed under `data.sealed`."}
+    )
+    readable = fields.Dict(
+        metadata={
+            "description": "`data` with its sealed fields opened (null where erased); not in the hash "
+            "(the trailer's digest covers it); absent with `--sealed-only`."
+        }
+    )
 
 
 FORMATS: dict[str, tuple[type[Schema], str, str]] = {
@@ -42,8 +51,10 @@ FORMATS: dict[str, tuple[type[Schema], str, str]] = {
     "audit-export": (
         AuditExportLine,
         "Audit export line",
-        "One line of `registry audit export`; `hash` = SHA-256 over "
-        "[prev_hash, seq, at, actor, action, subject, data] as compact sorted JSON.",
+        "One line of `registry audit export`; `hash` = HMAC-SHA256 under a key derived from "
+        "REGISTRY_AUDIT_KEY over [prev_hash, seq, at, actor, action, subject, data] as compact sorted "
+        'JSON. The last line is instead `{"trailer": {count, first_seq, first_prev_hash, last_seq, '
+        'last_hash, lines_sha256, ...}, "sig": Ed25519 signature}`.',
     ),
 }
 

@@ -1,7 +1,7 @@
 """Import every model so the metadata (and Alembic's autogenerate) sees the whole schema."""
 
 from registry.accounts.models import Account
-from registry.audit.models import AuditEntry, AuditHead
+from registry.audit.models import AuditEntry, AuditHead, AuditSubjectKey
 from registry.auth.models import ApiKey
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.check.models import CheckRecord
@@ -15,6 +15,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "AuditHead",
+    "AuditSubjectKey",
     "Ban",
     "BanEvent",
     "BanIdentifier",

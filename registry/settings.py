@@ -29,6 +29,13 @@ class Settings:
     database_url: str = ""
     pii_key: str = ""
     pii_key_version: int = 1
+    # Keys the audit chain and signs its checkpoints; never stored in the database.
+    audit_key: str = ""
+    # Signed checkpoints are appended here (default: audit-checkpoints.jsonl in the instance folder).
+    audit_checkpoints: str = ""
+    audit_checkpoint_every: int = 100
+    # A worker that appended entries checkpoints them at most this long after; 0 turns the timer off.
+    audit_checkpoint_seconds: float = 60.0
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
     # Valid API keys are cached per worker this long; a revoked key stops working within it.
@@ -124,9 +131,25 @@ class Settings:
                     "REGISTRY_PII_KEY is required when REGISTRY_ENV=production: it keys the hashes of "
                     "ID numbers, phones and emails; set it to a long random secret and keep it safe"
                 )
-            changes["pii_key"] = _development_key(instance)
+            changes["pii_key"] = _development_key(instance, "pii.key", "REGISTRY_PII_KEY")
         elif len(self.pii_key) < 16:
             raise ConfigError("REGISTRY_PII_KEY must be at least 16 characters long")
+        if not self.audit_key:
+            if self.is_production:
+                raise ConfigError(
+                    "REGISTRY_AUDIT_KEY is required when REGISTRY_ENV=production: it keys the audit chain "
+                    "and signs its checkpoints; set it to a long random secret kept outside the database"
+                )
+            changes["audit_key"] = _development_key(instance, "audit.key", "REGISTRY_AUDIT_KEY")
+        elif len(self.audit_key) < 16:
+            raise ConfigError("REGISTRY_AUDIT_KEY must be at least 16 characters long")
+        if not self.audit_checkpoints:
+            instance.mkdir(parents=True, exist_ok=True)
+            changes["audit_checkpoints"] = str((instance / "audit-checkpoints.jsonl").resolve())
+        if self.audit_checkpoint_every < 1:
+            raise ConfigError("REGISTRY_AUDIT_CHECKPOINT_EVERY must be at least 1")
+        if self.audit_checkpoint_seconds < 0:
+            raise ConfigError("REGISTRY_AUDIT_CHECKPOINT_SECONDS must be 0 (off) or more")
         if len(set(self.tiers)) != len(self.tiers) or not self.tiers:
             raise ConfigError("REGISTRY_TIERS must list distinct tier names, best first")
         if self.default_tier not in self.tiers:
@@ -160,17 +183,19 @@ def _parse(var: str, raw: str, f: dataclasses.Field[Any]) -> Any:
     return raw
 
 
-def _development_key(instance: Path) -> str:
-    """Keep a generated PII key in the instance folder so development data stays matchable."""
-    path = instance / "pii.key"
+def _development_key(instance: Path, name: str, var: str) -> str:
+    """Keep a generated key in the instance folder so development data stays readable across runs."""
+    path = instance / name
     instance.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32))
         log.warning(
-            "REGISTRY_PII_KEY is not set: generated a development key in %s. "
-            "Set REGISTRY_PII_KEY in production; hashes made with this key cannot be matched with another.",
+            "%s is not set: generated a development key in %s. "
+            "Set %s in production; what this key protects cannot be read or matched with another.",
+            var,
             path,
+            var,
         )
     return path.read_text().strip()

@@ -26,6 +26,7 @@ from registry import create_app
 from registry.extensions import db
 
 TEST_PII_KEY = "test-pii-key-0123456789abcdef"
+TEST_AUDIT_KEY = "test-audit-key-0123456789abcdef"
 
 # Timing is not what the property tests assert, and CI shares 2 cores with PostgreSQL: no deadlines.
 # Under CI the examples are derived from each test, so a run is repeatable; locally they vary, which
@@ -76,7 +77,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         raise pytest.UsageError(f"REGISTRY_TEST_BACKEND must be sqlite or postgres, not {backend!r}")
     url = next(urls)
-    app = create_app({"database_url": url, "env": "testing", "pii_key": TEST_PII_KEY})
+    app = create_app(
+        {
+            "database_url": url,
+            "env": "testing",
+            "pii_key": TEST_PII_KEY,
+            "audit_key": TEST_AUDIT_KEY,
+            "audit_checkpoints": str(tmp_path_factory.mktemp("audit") / "checkpoints.jsonl"),
+        }
+    )
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -93,7 +102,16 @@ def app_factory(database_url: str, tmp_path: Any) -> Iterator[Callable[..., Flas
     made: list[tuple[Flask, Any, Any, Any]] = []
 
     def make(**overrides: Any) -> Flask:
-        config = {"database_url": database_url, "env": "testing", "pii_key": TEST_PII_KEY, **overrides}
+        config = {
+            "database_url": database_url,
+            "env": "testing",
+            "pii_key": TEST_PII_KEY,
+            "audit_key": TEST_AUDIT_KEY,
+            # Each test holds its trail against its own checkpoint file; no timer thread.
+            "audit_checkpoints": str(tmp_path / "audit-checkpoints.jsonl"),
+            "audit_checkpoint_seconds": 0,
+            **overrides,
+        }
         app = create_app(config)
         app.config["TESTING"] = True
         with app.app_context():
@@ -123,9 +141,18 @@ def app(app_factory: Callable[..., Flask]) -> Flask:
 
 
 @pytest.fixture
-def committing_app(database_url: str) -> Iterator[Flask]:
+def committing_app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
     """An app that really commits (for concurrency tests); every table is emptied afterwards."""
-    app = create_app({"database_url": database_url, "env": "testing", "pii_key": TEST_PII_KEY})
+    app = create_app(
+        {
+            "database_url": database_url,
+            "env": "testing",
+            "pii_key": TEST_PII_KEY,
+            "audit_key": TEST_AUDIT_KEY,
+            "audit_checkpoints": str(tmp_path / "audit-checkpoints.jsonl"),
+            "audit_checkpoint_seconds": 0,
+        }
+    )
     app.config["TESTING"] = True
     yield app
     with app.app_context():

@@ -33,3 +33,19 @@ class AuditHead(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), default=0)
     hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class AuditSubjectKey(db.Model):  # type: ignore[name-defined,misc]
+    """One data key of a subject (crypto-shredding): wrapped under a key the database does not hold.
+
+    A purge sets ``wrapped`` to NULL: the subject's sealed audit fields can no longer be read, while the
+    chain (which covers the ciphertext) still verifies.
+    """
+
+    __tablename__ = "audit_subject_keys"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(sa.String(200), index=True)
+    wrapped: Mapped[str | None] = mapped_column(sa.String(120))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column(sa.DateTime)

@@ -14,6 +14,12 @@ class AuditEntryOut(Schema):
     action = fields.String()
     subject = fields.String()
     data = fields.Dict()
+    erased = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Personal fields of `data` erased by a purge (crypto-shredded): shown as null."
+        },
+    )
     prev_hash = fields.String()
     hash = fields.String()
 

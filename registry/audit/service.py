@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +15,10 @@ from marshmallow import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from registry.audit.checkpoints import app_keys, note_append
+from registry.audit.keys import AuditKeys
 from registry.audit.models import AuditEntry, AuditHead
+from registry.audit.personal import KeyRing, needs_key, open_entries
 from registry.errors import abort
 from registry.extensions import db
 from registry.schemas import decode_cursor, encode_cursor
@@ -25,9 +28,16 @@ GENESIS = "0" * 64
 
 
 def entry_hash(
-    prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str, data: Any
+    keys: AuditKeys, prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str, data: Any
 ) -> str:
-    """Return the hash of one entry: its content and the previous entry's hash."""
+    """Return the keyed hash (HMAC-SHA256 under REGISTRY_AUDIT_KEY) of one entry and the one before."""
+    return keys.mac(canonical_entry(prev_hash, seq, at, actor, action, subject, data))
+
+
+def canonical_entry(
+    prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str, data: Any
+) -> bytes:
+    """Return the bytes an entry's hash covers (data as stored, so sealed fields as ciphertext)."""
     canonical = json.dumps(
         [prev_hash, seq, at.isoformat(timespec="microseconds"), actor, action, subject, data],
         sort_keys=True,
@@ -35,7 +45,7 @@ def entry_hash(
         separators=(",", ":"),
         default=str,
     )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return canonical.encode("utf-8")
 
 
 def _lock_head() -> AuditHead:
@@ -84,18 +94,24 @@ def record_many(
 ) -> list[dict[str, Any]]:
     """Append several entries at once (bulk paths), chained in the order given; return the rows."""
     who = _actor(actor)
+    keys = app_keys()
+    entries = list(entries)
     head = _lock_head()
     seq, prev = head.seq, head.hash
+    before = seq
     rows: list[dict[str, Any]] = []
     texts: list[str] = []
     now = utcnow()
+    # Under the head lock, so two appenders never both create a key for one subject.
+    ring = KeyRing(keys, db.session)
+    ring.prepare(subject for _action, subject, data in entries if data and needs_key(data))
     for action, subject, data in entries:
         seq += 1
-        text = json.dumps(data, default=json_default)
+        text = json.dumps(ring.seal_entry(subject, data or {}), default=json_default)
         clean = json.loads(text)
         # json.dumps(clean) == text, which is what the JSON column would store: COPY can send it as is.
         texts.append(text)
-        digest = entry_hash(prev, seq, now, who, action, subject, clean)
+        digest = entry_hash(keys, prev, seq, now, who, action, subject, clean)
         rows.append(
             {
                 "seq": seq,
@@ -117,6 +133,7 @@ def record_many(
             db.session.execute(sa.insert(AuditEntry), rows)
         head.seq, head.hash = seq, prev
         db.session.flush()
+        note_append(db.session(), before, seq, prev)
     return rows
 
 
@@ -145,7 +162,7 @@ def _copy_entries(rows: list[dict[str, Any]], texts: list[str]) -> None:
         cursor.close()
 
 
-def list_entries(args: Mapping[str, Any]) -> tuple[list[AuditEntry], str | None]:
+def list_entries(args: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     """Return a page of matching entries (newest first unless ``order=asc``) and the next cursor."""
     stmt = sa.select(AuditEntry)
     for name in ("subject", "actor", "action"):
@@ -167,4 +184,37 @@ def list_entries(args: Mapping[str, Any]) -> tuple[list[AuditEntry], str | None]
     stmt = stmt.order_by(AuditEntry.seq.asc() if ascending else AuditEntry.seq.desc()).limit(limit + 1)
     rows = list(db.session.scalars(stmt))
     nxt = encode_cursor([rows[limit - 1].seq]) if len(rows) > limit else None
-    return rows[:limit], nxt
+    return readable(rows[:limit]), nxt
+
+
+def readable(rows: list[AuditEntry]) -> list[dict[str, Any]]:
+    """Render entries with their sealed fields opened, or null and listed under ``erased`` once shredded."""
+    opened = open_entries(app_keys(), db.session, [(row.subject, row.data) for row in rows])
+    out = []
+    for row, (data, erased) in zip(rows, opened, strict=True):
+        out.append(
+            {
+                "seq": row.seq,
+                "at": row.at,
+                "actor": row.actor,
+                "action": row.action,
+                "subject": row.subject,
+                "data": data,
+                "erased": erased,
+                "prev_hash": row.prev_hash,
+                "hash": row.hash,
+            }
+        )
+    return out
+
+
+def init_app(app: Any) -> None:
+    """Checkpoint committed entries (see registry.audit.checkpoints)."""
+    from registry.audit.checkpoints import init_app as init_checkpoints
+
+    init_checkpoints(app)
+
+
+def opened_entries(rows: Iterable[AuditEntry]) -> list[SimpleNamespace]:
+    """Return entries as objects (``.seq``, ``.data``...) with sealed fields opened (for tools and tests)."""
+    return [SimpleNamespace(**doc) for doc in readable(list(rows))]

@@ -1,16 +1,26 @@
-"""Walk the audit chain (in the database or in an export) and name the first entry that was tampered with."""
+"""Walk the audit chain (in the database or in an export) and name what was tampered with.
+
+Three things must agree: every entry's keyed hash (HMAC under REGISTRY_AUDIT_KEY, which the database
+does not hold), the links between entries, and the signed checkpoints kept outside the database. An
+export ends with a signed trailer naming its first and last entry, its count and a digest of its lines.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from registry.audit.checkpoints import Checkpoint, read_checkpoints
+from registry.audit.keys import AuditKeys, verify_signature
 from registry.audit.models import AuditEntry, AuditHead
+from registry.audit.personal import open_entries
 from registry.audit.service import GENESIS, entry_hash
 from registry.extensions import db
 from registry.timeutil import to_aware, to_naive_utc
@@ -25,10 +35,11 @@ COLUMNS = (
     AuditEntry.prev_hash,
     AuditEntry.hash,
 )
+TRAILER = "trailer"
 
 
 class Tampered(Exception):
-    """The chain is broken at ``seq``; ``kind`` is altered, inserted or removed."""
+    """The trail is broken at ``seq``; ``kind`` names how (altered, removed, truncated, emptied, ...)."""
 
     def __init__(self, seq: int, kind: str, message: str) -> None:
         super().__init__(message)
@@ -39,30 +50,52 @@ class Tampered(Exception):
 
 @dataclass
 class VerifyResult:
-    """What a walk found: entries checked, the last seq and hash, and the first break (if any)."""
+    """What a walk found: entries checked, the last seq and hash, and every break (first first)."""
 
     count: int = 0
     last_seq: int = 0
     last_hash: str = GENESIS
-    problem: Tampered | None = None
+    checkpoints: int = 0
+    checkpoint_seq: int = 0
+    problems: list[Tampered] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def problem(self) -> Tampered | None:
+        """Return the first break found, if any."""
+        return self.problems[0] if self.problems else None
 
     @property
     def ok(self) -> bool:
-        """Tell whether the chain was intact."""
-        return self.problem is None
+        """Tell whether the trail was intact."""
+        return not self.problems
 
 
 class ChainChecker:
-    """Feed entries in seq order; raises Tampered at the first one that does not belong."""
+    """Feed entries in seq order; raises Tampered at the first one that does not belong.
+
+    Without ``keys`` only the links and the numbering are checked (an auditor holding only the
+    public key); with them every entry's keyed hash too.
+    """
 
     def __init__(
-        self, *, first_seq: int = 1, prev_hash: str = GENESIS, contiguous_start: bool = True
+        self,
+        keys: AuditKeys | None,
+        *,
+        first_seq: int = 1,
+        prev_hash: str = GENESIS,
+        contiguous_start: bool = True,
+        checkpoints: dict[int, Checkpoint] | None = None,
     ) -> None:
+        self.keys = keys
         self.expected = first_seq
         self.prev = prev_hash
-        # An export slice starts wherever the inspector cut it: take its first link on trust.
+        # An export slice starts wherever it was cut: its trailer vouches for its first link.
         self.trust_first = not contiguous_start
         self.count = 0
+        self.first_seq: int | None = None
+        self.first_prev: str | None = None
+        self.checkpoints = checkpoints or {}
 
     def feed(
         self,
@@ -75,9 +108,11 @@ class ChainChecker:
         prev_hash: str,
         digest: str,
     ) -> None:
-        """Check one entry against the one before it."""
-        if self.trust_first and self.count == 0:
-            self.expected, self.prev = seq, prev_hash
+        """Check one entry against the one before it, its keyed hash and any checkpoint of its seq."""
+        if self.count == 0:
+            self.first_seq, self.first_prev = seq, prev_hash
+            if self.trust_first:
+                self.expected, self.prev = seq, prev_hash
         if seq > self.expected:
             missing = str(self.expected) if seq == self.expected + 1 else f"{self.expected}..{seq - 1}"
             raise Tampered(
@@ -90,19 +125,35 @@ class ChainChecker:
         if prev_hash != self.prev:
             raise Tampered(
                 seq,
-                "inserted",
-                f"entry {seq} was inserted or replaced: its prev_hash does not link to entry {seq - 1}",
+                "altered",
+                f"entry {seq} does not link to entry {seq - 1}: entries were replaced, or deleted and "
+                "renumbered",
             )
-        if entry_hash(prev_hash, seq, at, actor, action, subject, data) != digest:
-            raise Tampered(seq, "altered", f"entry {seq} was altered: its hash does not match its content")
+        if (
+            self.keys is not None
+            and entry_hash(self.keys, prev_hash, seq, at, actor, action, subject, data) != digest
+        ):
+            raise Tampered(
+                seq,
+                "altered",
+                f"entry {seq} was altered (or entries were deleted and renumbered): it does not carry its "
+                "keyed hash, which only REGISTRY_AUDIT_KEY can make",
+            )
+        mark = self.checkpoints.get(seq)
+        if mark is not None and mark.hash != digest:
+            raise Tampered(
+                seq,
+                "altered",
+                f"entry {seq} differs from the signed checkpoint of {mark.at}: the entry was rewritten",
+            )
         self.expected = seq + 1
         self.prev = digest
         self.count += 1
 
 
-def _head() -> tuple[int, str]:
+def _head() -> tuple[int, str] | None:
     row = db.session.execute(sa.select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
-    return (int(row.seq), str(row.hash)) if row is not None else (0, GENESIS)
+    return (int(row.seq), str(row.hash)) if row is not None else None
 
 
 def _batches(after: int, batch_size: int) -> Iterator[list[Any]]:
@@ -117,23 +168,70 @@ def _batches(after: int, batch_size: int) -> Iterator[list[Any]]:
         db.session.expunge_all()
 
 
-def verify_chain(*, batch_size: int = 5000, progress: Any = None) -> VerifyResult:
-    """Walk the whole trail in seq order (keyset batches) and report the first break."""
-    checker = ChainChecker()
+def load_checkpoints(
+    paths: Iterable[str], public_key: Ed25519PublicKey, result: VerifyResult
+) -> dict[int, Checkpoint]:
+    """Read the checkpoint files; forged or unreadable lines become problems; return the valid ones by seq."""
+    marks: dict[int, Checkpoint] = {}
+    for path in paths:
+        _load_file(path, public_key, result, marks)
+    result.checkpoints = len(marks)
+    result.checkpoint_seq = max(marks, default=0)
+    return marks
+
+
+def _load_file(
+    path: str, public_key: Ed25519PublicKey, result: VerifyResult, marks: dict[int, Checkpoint]
+) -> None:
+    for mark in read_checkpoints(path, public_key):
+        if not mark.valid:
+            # An unreadable line may also be a write cut short by a full disk: named apart from forgery.
+            kind = "unreadable checkpoint" if mark.seq == 0 and not mark.hash else "forged checkpoint"
+            result.problems.append(Tampered(mark.seq, kind, f"checkpoint file {path}: {mark.problem}"))
+            continue
+        other = marks.get(mark.seq)
+        if other is not None and other.hash != mark.hash:
+            result.problems.append(
+                Tampered(
+                    mark.seq,
+                    "forged checkpoint",
+                    f"checkpoint file {path}: lines {other.line} and {mark.line} sign different hashes "
+                    f"for seq {mark.seq} (was REGISTRY_AUDIT_KEY disclosed?)",
+                )
+            )
+            continue
+        marks[mark.seq] = mark
+
+
+def verify_chain(
+    keys: AuditKeys,
+    checkpoints_path: str | Iterable[str],
+    *,
+    batch_size: int = 5000,
+    progress: Any = None,
+) -> VerifyResult:
+    """Walk the whole trail in seq order (keyset batches) against its keyed hashes and checkpoints."""
     result = VerifyResult()
-    head_seq, head_hash = _head()
+    paths = [checkpoints_path] if isinstance(checkpoints_path, str) else list(checkpoints_path)
+    marks = load_checkpoints(paths, keys.public_key, result)
+    checker = ChainChecker(keys, checkpoints=marks)
+    top = result.checkpoint_seq
+    head = _head()
+    head_seq, head_hash = head if head is not None else (0, GENESIS)
     try:
         for rows in _batches(0, batch_size):
             for row in rows:
                 if row.seq > head_seq:
                     # The head may have moved on while we walked (concurrent appenders commit the
                     # head with their entries): look again before calling the entry forged.
-                    head_seq, head_hash = _head()
+                    head = _head()
+                    head_seq, head_hash = head if head is not None else (0, GENESIS)
                     if row.seq > head_seq:
                         raise Tampered(
                             row.seq,
                             "inserted",
-                            f"entry {row.seq} was inserted: it lies beyond the chain head (seq {head_seq})",
+                            f"entry {row.seq} was inserted: it lies beyond the chain head (seq {head_seq}), "
+                            "or the head was moved back",
                         )
                 checker.feed(
                     row.seq, row.at, row.actor, row.action, row.subject, row.data, row.prev_hash, row.hash
@@ -141,7 +239,8 @@ def verify_chain(*, batch_size: int = 5000, progress: Any = None) -> VerifyResul
             if progress is not None:
                 progress.update(len(rows))
         last_seq, last_hash = checker.expected - 1, checker.prev
-        head_seq, head_hash = _head()
+        head = _head()
+        head_seq, head_hash = head if head is not None else (0, GENESIS)
         if head_seq > last_seq:
             # Entries appended after our last batch are fine; walk them too before judging.
             for rows in _batches(last_seq, batch_size):
@@ -152,6 +251,24 @@ def verify_chain(*, batch_size: int = 5000, progress: Any = None) -> VerifyResul
                         row.seq, row.at, row.actor, row.action, row.subject, row.data, row.prev_hash, row.hash
                     )
             last_seq, last_hash = checker.expected - 1, checker.prev
+        if checker.count == 0 and (top > 0 or head_seq > 0):
+            raise Tampered(
+                1,
+                "emptied",
+                "the trail holds no entries, yet "
+                + (f"a signed checkpoint covers seq {top}" if top else f"the head is at seq {head_seq}")
+                + ": the audit tables were emptied",
+            )
+        if top > last_seq:
+            mark = marks[top]
+            raise Tampered(
+                last_seq + 1,
+                "truncated",
+                f"the trail ends at seq {last_seq}, but a checkpoint signed at {mark.at} covers seq {top}: "
+                f"entries {last_seq + 1}..{top} were cut from the tail",
+            )
+        if head is None and checker.count > 0:
+            raise Tampered(last_seq, "altered", "the chain head row is missing")
         if head_seq > last_seq:
             missing = str(last_seq + 1) if head_seq == last_seq + 1 else f"{last_seq + 1}..{head_seq}"
             raise Tampered(
@@ -166,49 +283,129 @@ def verify_chain(*, batch_size: int = 5000, progress: Any = None) -> VerifyResul
                 f"entry {last_seq} was altered or replaced: the chain head records a different hash",
             )
     except Tampered as problem:
-        result.problem = problem
+        result.problems.insert(0, problem)
     result.count = checker.count
     result.last_seq = checker.expected - 1
     result.last_hash = checker.prev
+    if not marks and checker.count:
+        result.notes.append(
+            f"no checkpoint in {', '.join(paths)} yet: a cut tail would go unnoticed until one is written "
+            "(run `registry audit checkpoint`)"
+        )
+    elif result.last_seq > top:
+        result.notes.append(
+            f"{result.last_seq - top} entries after the last checkpoint (seq {top}) rest on the keyed hash"
+        )
     return result
 
 
-def verify_lines(lines: Iterable[str]) -> VerifyResult:
-    """Re-verify an export (JSON Lines): links inside the slice and every entry's hash."""
-    checker = ChainChecker(contiguous_start=False)
+def trailer_message(trailer: dict[str, Any]) -> bytes:
+    """Return the bytes an export trailer's signature covers."""
+    return json.dumps(trailer, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _entry_fields(doc: dict[str, Any]) -> tuple[int, datetime, str, str, str, Any, str, str]:
+    at = to_naive_utc(datetime.fromisoformat(doc["at"]))
+    assert at is not None
+    return (
+        int(doc["seq"]),
+        at,
+        doc["actor"],
+        doc["action"],
+        doc["subject"],
+        doc["data"],
+        doc["prev_hash"],
+        doc["hash"],
+    )
+
+
+def verify_lines(lines: Iterable[str], keys: AuditKeys | None, public_key: Ed25519PublicKey) -> VerifyResult:
+    """Re-verify an export: links, keyed hashes (given ``keys``) and its signed trailer."""
+    checker = ChainChecker(keys, contiguous_start=False)
     result = VerifyResult()
+    digest = hashlib.sha256()
+    trailer: dict[str, Any] | None = None
+    signature = ""
     try:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 doc = json.loads(line)
-                at = to_naive_utc(datetime.fromisoformat(doc["at"]))
-                fields = (
-                    doc["actor"],
-                    doc["action"],
-                    doc["subject"],
-                    doc["data"],
-                    doc["prev_hash"],
-                    doc["hash"],
-                )
-                seq = int(doc["seq"])
+                if not isinstance(doc, dict):
+                    raise TypeError("not an object")
+                if TRAILER in doc:
+                    if trailer is not None:
+                        raise Tampered(0, "appended", f"line {number} is a second trailer")
+                    trailer, signature = doc[TRAILER], str(doc.get("sig", ""))
+                    continue
+                if trailer is not None:
+                    raise Tampered(
+                        0, "appended", f"line {number} follows the signed trailer: lines were appended"
+                    )
+                fields = _entry_fields(doc)
             except (ValueError, KeyError, TypeError) as exc:
                 raise Tampered(0, "unreadable", f"line {number} is not an audit entry: {exc}") from None
-            checker.feed(seq, at, *fields)
+            digest.update(line.rstrip("\r\n").encode("utf-8", "surrogateescape") + b"\n")
+            checker.feed(*fields)
+        if trailer is None:
+            raise Tampered(
+                checker.expected,
+                "truncated",
+                f"no signed trailer: the export was cut at the end (after seq {checker.expected - 1})",
+            )
+        if not isinstance(trailer, dict) or not verify_signature(
+            public_key, trailer_message(trailer), signature
+        ):
+            raise Tampered(0, "forged trailer", "the trailer's signature does not verify: it was rewritten")
+        first = checker.first_seq if checker.count else None
+        if trailer.get("count") != checker.count or trailer.get("first_seq") != first:
+            if first is not None and trailer.get("first_seq") is not None and first > trailer["first_seq"]:
+                raise Tampered(
+                    trailer["first_seq"],
+                    "truncated",
+                    f"the export was cut at the start: it begins at seq {first}, its trailer at "
+                    f"seq {trailer['first_seq']}",
+                )
+            raise Tampered(
+                checker.expected,
+                "truncated",
+                f"the export holds {checker.count} entries, its signed trailer {trailer.get('count')} "
+                f"(seq {trailer.get('first_seq')}..{trailer.get('last_seq')}): entries were cut",
+            )
+        if checker.count and (
+            trailer.get("last_seq") != checker.expected - 1
+            or trailer.get("last_hash") != checker.prev
+            or trailer.get("first_prev_hash") != checker.first_prev
+        ):
+            raise Tampered(
+                checker.expected - 1,
+                "altered",
+                "the entries' first or last link differs from the signed trailer",
+            )
+        if trailer.get("lines_sha256") != digest.hexdigest():
+            raise Tampered(
+                0,
+                "altered",
+                "the export's lines differ from the digest its trailer signs: a line was rewritten",
+            )
     except Tampered as problem:
-        result.problem = problem
+        result.problems.append(problem)
     result.count = checker.count
     result.last_seq = checker.expected - 1
     result.last_hash = checker.prev
+    if keys is None:
+        result.notes.append(
+            "checked links and the signed trailer only (without REGISTRY_AUDIT_KEY, no hash recomputed)"
+        )
     return result
 
 
-def export_document(row: Any) -> dict[str, Any]:
-    """Render one entry for export; ``at`` keeps microseconds since the hash covers them."""
+def export_document(row: Any, readable: tuple[dict[str, Any], list[str]] | None) -> dict[str, Any]:
+    """Render one entry for export: stored data (sealed, as hashed) and, unless sealed-only, opened."""
     at = to_aware(row.at)
     assert at is not None
-    return {
+    doc: dict[str, Any] = {
         "seq": row.seq,
         "at": at.isoformat(timespec="microseconds"),
         "actor": row.actor,
@@ -218,20 +415,29 @@ def export_document(row: Any) -> dict[str, Any]:
         "prev_hash": row.prev_hash,
         "hash": row.hash,
     }
+    if readable is not None:
+        doc["readable"], doc["erased"] = readable
+    return doc
 
 
 def iter_export(
-    *, since: datetime | None = None, until: datetime | None = None, batch_size: int = 5000
-) -> Iterator[dict[str, Any]]:
-    """Yield the entries of a time range in seq order, a keyset batch at a time."""
+    keys: AuditKeys,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    batch_size: int = 5000,
+    sealed_only: bool = False,
+) -> Iterator[str]:
+    """Yield the export's lines (entries of a time range in seq order, then the signed trailer)."""
+    digest = hashlib.sha256()
+    count, first_seq, first_prev, last_seq, last_hash = 0, None, None, None, None
     after = 0
+    first = None
     if since is not None:
         # Start at the range's first entry rather than scanning the primary key from seq 1.
         first = db.session.scalar(sa.select(sa.func.min(AuditEntry.seq)).where(AuditEntry.at >= since))
-        if first is None:
-            return
-        after = int(first) - 1
-    while True:
+        after = int(first) - 1 if first is not None else -1
+    while after >= 0:
         stmt = sa.select(*COLUMNS).where(AuditEntry.seq > after)
         if since is not None:
             stmt = stmt.where(AuditEntry.at >= since)
@@ -239,8 +445,34 @@ def iter_export(
             stmt = stmt.where(AuditEntry.at < until)
         rows = db.session.execute(stmt.order_by(AuditEntry.seq).limit(batch_size)).all()
         if not rows:
-            return
-        for row in rows:
-            yield export_document(row)
+            break
+        opened: list[Any] = (
+            [None] * len(rows)
+            if sealed_only
+            else open_entries(keys, db.session, [(row.subject, row.data) for row in rows])
+        )
+        for row, view in zip(rows, opened, strict=True):
+            line = json.dumps(export_document(row, view), ensure_ascii=False, separators=(",", ":"))
+            digest.update(line.encode("utf-8") + b"\n")
+            if first_seq is None:
+                first_seq, first_prev = row.seq, row.prev_hash
+            last_seq, last_hash = row.seq, row.hash
+            count += 1
+            yield line + "\n"
         after = rows[-1].seq
         db.session.expunge_all()
+    trailer = {
+        "count": count,
+        "first_seq": first_seq,
+        "first_prev_hash": first_prev,
+        "last_seq": last_seq,
+        "last_hash": last_hash,
+        "lines_sha256": digest.hexdigest(),
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "sealed_only": sealed_only,
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "public_key": keys.public_key_text,
+    }
+    doc = {TRAILER: trailer, "sig": keys.sign(trailer_message(trailer))}
+    yield json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -446,13 +446,17 @@ def _execute(
         in_batch = sa.and_(c.id > after, c.id <= ids[-1])
         now = utcnow()
         entries: list[tuple[str, str, dict[str, Any]]] = []
+        purged: list[str] = []
         # Top rung first, so an account climbs at most one rung per run.
         for account_id, *kept in db.session.execute(_purge_statement(rules, in_batch, now)):
             kept_fields = [f for f, v in zip(("username", *IDENTIFIER_FIELDS), kept, strict=True) if v]
             entries.append(
                 ("account.purge", f"account:{account_id}", {"run": run_id, "kept_for_bans": kept_fields})
             )
+            purged.append(account_id)
             done["purged"] += 1
+        if purged:
+            _erase_traces(purged)
         suspended = (
             db.session.execute(
                 sa.update(accounts)
@@ -553,6 +557,33 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
         .where(in_batch, rules.to_purged())
         .values(**values)
         .returning(c.id, c.username, *(c[f"{f}_hash"] for f in IDENTIFIER_FIELDS))
+    )
+
+
+def _erase_traces(account_ids: list[str]) -> None:
+    """Erase what purged accounts left elsewhere: audit data keys, names and masks of their checks/reviews."""
+    from registry.audit.personal import erase_subjects
+    from registry.check.models import CheckRecord
+    from registry.reviews.models import Review
+
+    # Crypto-shredding: the sealed personal fields of their audit entries can no longer be opened.
+    erase_subjects(db.session, [f"account:{i}" for i in account_ids])
+    # Reviews name the account; checks via their review or as the account's signup check.
+    tied = sa.or_(
+        CheckRecord.id.in_(sa.select(Review.check_id).where(Review.account_id.in_(account_ids))),
+        CheckRecord.id.in_(sa.select(accounts.c.check_id).where(accounts.c.id.in_(account_ids))),
+    )
+    db.session.execute(
+        sa.update(Review)
+        .where(Review.account_id.in_(account_ids))
+        .values(username=None, display_name=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        sa.update(CheckRecord)
+        .where(tied)
+        .values(username=None, display_name=None, masked={})
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -9,11 +9,15 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from registry.audit.checkpoints import app_keys
+from registry.audit.keys import AuditKeys
 from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.service import GENESIS, entry_hash, record
 from registry.audit.verify import ChainChecker, Tampered, verify_chain
 from registry.extensions import db
 from registry.timeutil import utcnow
+
+GUESS = AuditKeys(b"an attacker's guess at the audit key")
 
 
 @pytest.fixture
@@ -160,8 +164,8 @@ def test_verify_names_a_forged_entry_appended_after_the_head(app, client, auth, 
     with app.app_context():
         last = db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
         at = utcnow()
-        # A careful forger: correct link and a hash that matches the content.
-        digest = entry_hash(last.hash, last.seq + 1, at, "admin", "ban.lift", "ban:x", {})
+        # A careful forger: correct link and a hash that matches the content (under a guessed key).
+        digest = entry_hash(GUESS, last.hash, last.seq + 1, at, "admin", "ban.lift", "ban:x", {})
         seq = last.seq + 1
         prev = last.hash
     _tamper(
@@ -183,7 +187,7 @@ def test_verify_names_an_entry_replaced_in_the_middle(app, client, auth, runner)
     seq = _seq_of(app, "account:u1")
     with app.app_context():
         at = utcnow()
-        forged = entry_hash(GENESIS, seq, at, "admin", "account.create", "account:u1", {})
+        forged = entry_hash(GUESS, GENESIS, seq, at, "admin", "account.create", "account:u1", {})
     _tamper(app, "DELETE FROM audit_log WHERE seq = :s", s=seq)
     _tamper(
         app,
@@ -196,7 +200,7 @@ def test_verify_names_an_entry_replaced_in_the_middle(app, client, auth, runner)
     )
     code, output = _verify(runner)
     assert code == 1
-    assert f"entry {seq} was inserted or replaced" in output
+    assert f"entry {seq} does not link to entry {seq - 1}" in output
 
 
 def test_export_writes_json_lines_that_reverify(app, client, auth, runner, tmp_path):
@@ -206,15 +210,29 @@ def test_export_writes_json_lines_that_reverify(app, client, auth, runner, tmp_p
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     docs = [json.loads(line) for line in lines]
-    assert [d["subject"] for d in docs if d["action"] == "account.create"] == [
+    assert [d["subject"] for d in docs if d.get("action") == "account.create"] == [
         f"account:u{i}" for i in range(4)
     ]
-    assert set(docs[0]) == {"seq", "at", "actor", "action", "subject", "data", "prev_hash", "hash"}
-    # A slice from the middle re-verifies on its own.
-    (tmp_path / "slice.jsonl").write_text("\n".join(lines[2:]) + "\n")
-    ok = runner.invoke(args=["audit", "verify", "--file", str(tmp_path / "slice.jsonl")])
+    assert set(docs[0]) == {
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "subject",
+        "data",
+        "readable",
+        "erased",
+        "prev_hash",
+        "hash",
+    }
+    assert "trailer" in docs[-1]
+    ok = runner.invoke(args=["audit", "verify", "--file", str(out)])
     assert ok.exit_code == 0, ok.output
-    docs[3]["data"]["username"] = "edited"
+    # A slice cut from the middle is caught: the trailer no longer matches.
+    (tmp_path / "slice.jsonl").write_text("\n".join(lines[2:]) + "\n")
+    cut = runner.invoke(args=["audit", "verify", "--file", str(tmp_path / "slice.jsonl")])
+    assert cut.exit_code == 1 and "cut at the start" in cut.output
+    docs[3]["data"]["tier"] = "edited"
     (tmp_path / "bad.jsonl").write_text("\n".join(json.dumps(d) for d in docs) + "\n")
     bad = runner.invoke(args=["audit", "verify", "--file", str(tmp_path / "bad.jsonl")])
     assert bad.exit_code == 1
@@ -236,9 +254,10 @@ def test_export_time_range(app, client, auth, runner, tmp_path):
 
 def test_chain_checker_classifies_breaks():
     at = utcnow()
-    h1 = entry_hash(GENESIS, 1, at, "a", "x", "s", {})
-    h2 = entry_hash(h1, 2, at, "a", "x", "s", {"k": 1})
-    checker = ChainChecker()
+    keys = AuditKeys(b"k" * 32)
+    h1 = entry_hash(keys, GENESIS, 1, at, "a", "x", "s", {})
+    h2 = entry_hash(keys, h1, 2, at, "a", "x", "s", {"k": 1})
+    checker = ChainChecker(keys)
     checker.feed(1, at, "a", "x", "s", {}, GENESIS, h1)
     with pytest.raises(Tampered) as gap:
         checker.feed(3, at, "a", "x", "s", {}, h2, "f" * 64)
@@ -285,7 +304,8 @@ def test_eight_concurrent_writers_leave_an_intact_chain(committing_app):
     with committing_app.app_context():
         seqs = list(db.session.scalars(sa.select(AuditEntry.seq).order_by(AuditEntry.seq)))
         head = db.session.get(AuditHead, 1)
-        result = verify_chain(batch_size=97)
+        settings = committing_app.config["REGISTRY"]
+        result = verify_chain(app_keys(), settings.audit_checkpoints, batch_size=97)
     assert seqs == list(range(1, expected + 1))
     assert head.seq == expected
     assert result.ok, result.problem and result.problem.message

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from registry.audit.models import AuditEntry
+from registry.audit.service import opened_entries
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.extensions import db
 
@@ -51,9 +52,11 @@ def test_bulk_import_stores_exact_rows_and_keeps_the_audit_chain(
         assert names == {f"{AWKWARD[i % len(AWKWARD)]}_{i}" for i in range(n)}
         bans = {b.reason: b for b in db.session.scalars(sa.select(Ban).where(Ban.reason.like("reason%")))}
         assert {f"reason {a}" for a in AWKWARD} <= set(bans)
-        entries = db.session.scalars(
-            sa.select(AuditEntry).where(AuditEntry.action == "ban.create").order_by(AuditEntry.seq)
-        ).all()
+        entries = opened_entries(
+            db.session.scalars(
+                sa.select(AuditEntry).where(AuditEntry.action == "ban.create").order_by(AuditEntry.seq)
+            ).all()
+        )
         assert len(entries) == n and entries[0].data["names"] == [f"{AWKWARD[0]}_0"]
         assert entries[0].data["expires_at"] == "2039-06-01T00:00:00+00:00"
         assert entries[1].data["identifiers"]["phone"] == ["+86 138****0001"]

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
+from registry.audit.service import opened_entries
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.extensions import db
 from registry.timeutil import utcnow
@@ -314,11 +315,13 @@ def test_bans_expire_returns_accounts_whose_bans_all_ended(app, runner, client, 
     }
     assert status == {"gone": "active", "still": "banned", "forever": "banned"}
     with app.app_context():
-        entry = db.session.scalars(
-            sa.select(AuditEntry).where(
-                AuditEntry.subject == "account:gone", AuditEntry.action == "account.status"
-            )
-        ).all()[-1]
+        entry = opened_entries(
+            db.session.scalars(
+                sa.select(AuditEntry).where(
+                    AuditEntry.subject == "account:gone", AuditEntry.action == "account.status"
+                )
+            ).all()
+        )[-1]
     assert entry.data == {"from": "banned", "to": "active", "reason": "bans expired"}
     assert "returned 0" in runner.invoke(args=["bans", "expire"]).output
 

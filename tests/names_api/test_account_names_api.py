@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
+from registry.audit.service import opened_entries
 from registry.bans.models import BanEvent
 from registry.check.models import CheckRecord
 from registry.extensions import db
@@ -30,9 +31,11 @@ def create(client, headers, account_id="u1", **body):
 
 def audit(app, action):
     with app.app_context():
-        return db.session.scalars(
-            sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
-        ).all()
+        return opened_entries(
+            db.session.scalars(
+                sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
+            ).all()
+        )
 
 
 @pytest.mark.parametrize(
