@@ -10,10 +10,13 @@ The exact steps (the README's reference snippet does the same) so platforms can 
 ``avatar_hash`` themselves:
 1. first frame, EXIF orientation applied, transparency composited on white, RGB;
 2. trim: up to 3 passes, drop outer rows/columns where 98% of pixels are within 12 grey levels
-   (ITU-R 601 luma) of the top-left pixel, unless less than a quarter of the image would remain;
+   (Pillow's "L" conversion) of the median of the four corner pixels, unless less than a quarter of
+   the image would remain (the median of the corners is the same for a mirrored image);
 3. resize to 128x128 with Pillow's BILINEAR filter;
 4. ``pdqhash.compute`` on the uint8 RGB array; the 256 returned bits packed most significant first
    (``numpy.packbits``) and written as 64 lower-case hex digits.
+The mirror hash is step 4 on the 128x128 image flipped left to right (flipping commutes with the
+resize); the crop hash is steps 3-4 on the central 90% of the trimmed image.
 """
 
 from __future__ import annotations
@@ -69,7 +72,9 @@ class AvatarHashes:
 def _trim_once(im: Image.Image) -> Image.Image:
     grey = np.asarray(im.convert("L"), dtype=np.int16)
     height, width = grey.shape
-    near = np.abs(grey - grey[0, 0]) <= TRIM_TOLERANCE
+    corners = sorted(int(v) for v in (grey[0, 0], grey[0, -1], grey[-1, 0], grey[-1, -1]))
+    reference = (corners[1] + corners[2]) // 2
+    near = np.abs(grey - reference) <= TRIM_TOLERANCE
     rows = near.mean(axis=1) >= TRIM_SHARE
     cols = near.mean(axis=0) >= TRIM_SHARE
     keep_rows = np.flatnonzero(~rows)
@@ -95,8 +100,11 @@ def trim_border(im: Image.Image) -> Image.Image:
     return im
 
 
-def _pdq(im: Image.Image) -> tuple[str, int]:
-    small = im.resize((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
+def _small(im: Image.Image) -> Image.Image:
+    return im.resize((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
+
+
+def _pdq(small: Image.Image) -> tuple[str, int]:
     bits, quality = pdqhash.compute(np.ascontiguousarray(np.asarray(small, dtype=np.uint8)))
     return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex(), int(quality)
 
@@ -104,13 +112,14 @@ def _pdq(im: Image.Image) -> tuple[str, int]:
 def hash_image(im: Image.Image, *, centre: bool = True) -> AvatarHashes:
     """Return the hashes of an RGB image (see the module docstring); ``centre=False`` skips the crop."""
     trimmed = trim_border(im.convert("RGB"))
-    digest, quality = _pdq(trimmed)
-    mirror, _ = _pdq(ImageOps.mirror(trimmed))
+    small = _small(trimmed)
+    digest, quality = _pdq(small)
+    mirror, _ = _pdq(ImageOps.mirror(small))
     width, height = trimmed.size
     dx, dy = int(width * (1 - CENTRE) / 2), int(height * (1 - CENTRE) / 2)
     crop = digest
     if centre and dx and dy:
-        crop, _ = _pdq(trimmed.crop((dx, dy, width - dx, height - dy)))
+        crop, _ = _pdq(_small(trimmed.crop((dx, dy, width - dx, height - dy))))
     return AvatarHashes(digest, mirror, crop, quality)
 
 
