@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -77,3 +78,25 @@ def test_parse_hash_refuses_anything_else(text):
         return
     with pytest.raises(InvalidHash):
         parse_hash(text)
+
+
+def _readme_snippet():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Avatars") :]
+    code = section[
+        section.index("```python") + len("```python") : section.index("```\n", section.index("```python"))
+    ]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the documented reference, run as is
+    return namespace["avatar_hash"]
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: PICTURES[3], lambda: border(PICTURES[4]), lambda: PICTURES[5].convert("P")]
+)
+def test_the_readme_reference_snippet_gives_the_same_hash(tmp_path, make):
+    path = tmp_path / "avatar.png"
+    make().save(path)
+    with Image.open(path) as im:
+        expected = hash_image(im.convert("RGB")).hash
+    assert _readme_snippet()(str(path)) == expected
