@@ -113,6 +113,7 @@ def build_account(data: Mapping[str, Any]) -> Account:
     if avatar is not None:
         account.avatar_hash = avatar.hash
         account.avatar_crop_hash = avatar.crop_hash
+        account.avatar_band_hash = avatar.band_hash
     account.avatar_findings = avatar_findings  # type: ignore[attr-defined]
     return account
 
@@ -191,10 +192,10 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         avatar, avatar_findings = read_account_avatar(data.get("avatar"), data.get("avatar_hash"), errors)
         if errors:
             abort(422, "Invalid account.", {"json": errors})
-        hashes = (avatar.hash, avatar.crop_hash) if avatar is not None else (None, None)
-        if hashes != (account.avatar_hash, account.avatar_crop_hash):
+        hashes = (avatar.hash, avatar.crop_hash, avatar.band_hash) if avatar is not None else (None,) * 3
+        if hashes != (account.avatar_hash, account.avatar_crop_hash, account.avatar_band_hash):
             avatar_change = "removed" if avatar is None else "changed"
-            account.avatar_hash, account.avatar_crop_hash = hashes
+            account.avatar_hash, account.avatar_crop_hash, account.avatar_band_hash = hashes
     if not changed and avatar_change is None:
         return account
     # A licence withdrawn makes the names' news words count again: check both names then.

@@ -12,8 +12,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_BYTES = 512 * 1024
 MAX_SIDE = 4096
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
-# Decoded larger than this (JPEG draft mode) is wasted work: the hash reads 128x128.
-DRAFT_SIDE = 512
+# Decoded larger than this (JPEG draft mode) is wasted work: the hash reads 128x128, and a QR code
+# readable at 256 pixels is what a person sees on an avatar.
+DRAFT_SIDE = 256
 # Base64 of MAX_BYTES plus a data-URL prefix and line breaks; longer text is refused before decoding.
 MAX_TEXT = (MAX_BYTES + 2) // 3 * 4 + 4096
 

@@ -26,7 +26,9 @@ class AvatarInput:
     # The account's hashes (None: too plain an image to compare, or none sent).
     hash: str | None
     crop_hash: str | None = None
-    mirror_hash: str | None = None
+    band_hash: str | None = None
+    # Probe-only hashes (mirrored whole image and top band); never stored.
+    probe_extra: tuple[str, ...] = ()
     qr: bool = False
     plain: bool = False
 
@@ -37,15 +39,16 @@ class AvatarInput:
         if self.field == "avatar_hash":
             return [("hash", self.hash)]
         rows = [("image", self.hash)]
-        if self.crop_hash and self.crop_hash != self.hash:
-            rows.append(("crop", self.crop_hash))
+        for kind, digest in (("crop", self.crop_hash), ("band", self.band_hash)):
+            if digest and all(digest != h for _, h in rows):
+                rows.append((kind, digest))
         return rows
 
     def probes(self) -> list[str]:
-        """Return the hashes a check looks up (as sent and, for an image, mirrored)."""
+        """Return the hashes a check looks up (as sent and, for an image, mirrored and its top band)."""
         if self.hash is None:
             return []
-        return [h for h in (self.hash, self.mirror_hash) if h]
+        return list(dict.fromkeys([self.hash, *self.probe_extra]))
 
 
 def read_image(text: str, *, crop: bool = True, qr: bool = True, field_name: str = "avatar") -> AvatarInput:
@@ -62,7 +65,8 @@ def read_image(text: str, *, crop: bool = True, qr: bool = True, field_name: str
         field_name,
         hashes.hash,
         crop_hash=hashes.centre if crop else None,
-        mirror_hash=hashes.mirror,
+        band_hash=hashes.band,
+        probe_extra=tuple(h for h in hashes.probe_hashes() if h != hashes.hash),
         qr=found_qr,
     )
 

@@ -4,7 +4,8 @@ Chosen by measurement (``scripts/bench_avatars.py``, README "Avatars"): against 
 bits) PDQ keeps distinct photographs about 100 bits apart while re-encodes, resizes and brightness stay
 within 31, and at 1M banned avatars a 64-bit hash cannot keep chance matches under 0.1% of probes.
 Mirroring is handled by also hashing the mirrored probe; a crop by indexing, beside a banned image's
-hash, the hash of its central 90%; a border by trimming uniform margins before hashing.
+hash, the hash of its central 90%; a caption or sticker along the bottom by hashing, on both sides,
+the top 85% too; a border by trimming uniform margins before hashing.
 
 The exact steps (the README's reference snippet does the same) so platforms can compute
 ``avatar_hash`` themselves:
@@ -16,7 +17,9 @@ The exact steps (the README's reference snippet does the same) so platforms can 
 4. ``pdqhash.compute`` on the uint8 RGB array; the 256 returned bits packed most significant first
    (``numpy.packbits``) and written as 64 lower-case hex digits.
 The mirror hash is step 4 on the 128x128 image flipped left to right (flipping commutes with the
-resize); the crop hash is steps 3-4 on the central 90% of the trimmed image.
+resize); the crop hash is step 4 on the central 90% of the 128x128 image and the band hash on its
+top 85% (and mirrored, on a probe), each resized back to 128x128 with BILINEAR. Cutting them from the
+small image keeps a check's five PDQs at one large resize.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ TRIM_SHARE = 0.98
 TRIM_PASSES = 3
 TRIM_KEEP = 0.25
 CENTRE = 0.90
+BAND = 0.85
 # PDQ's quality (0-100) measures gradient energy; below this an image is too plain (a flat colour, a
 # faint gradient) for its hash to say anything: every plain avatar would match every other.
 MIN_QUALITY = 20
@@ -48,12 +52,14 @@ class InvalidHash(ValueError):
 
 @dataclass(frozen=True)
 class AvatarHashes:
-    """What one image gives: its hash, its mirror's, its central crop's, and PDQ's quality."""
+    """What one image gives: its hash, its mirror's, its central crop's, its top band's, PDQ's quality."""
 
     hash: str
     mirror: str
     centre: str
     quality: int
+    band: str | None = None
+    band_mirror: str | None = None
 
     @property
     def plain(self) -> bool:
@@ -61,12 +67,12 @@ class AvatarHashes:
         return self.quality < MIN_QUALITY
 
     def banned_hashes(self) -> list[str]:
-        """Return the hashes a ban indexes for this image (whole and central crop)."""
-        return [self.hash] if self.centre == self.hash else [self.hash, self.centre]
+        """Return the hashes a ban indexes for this image (whole, central crop, top band)."""
+        return list(dict.fromkeys(h for h in (self.hash, self.centre, self.band) if h))
 
     def probe_hashes(self) -> list[str]:
-        """Return the hashes a check probes with (as sent and mirrored)."""
-        return [self.hash] if self.mirror == self.hash else [self.hash, self.mirror]
+        """Return the hashes a check probes with (whole and top band, as sent and mirrored)."""
+        return list(dict.fromkeys(h for h in (self.hash, self.mirror, self.band, self.band_mirror) if h))
 
 
 def _trim_once(im: Image.Image) -> Image.Image:
@@ -115,12 +121,14 @@ def hash_image(im: Image.Image, *, centre: bool = True) -> AvatarHashes:
     small = _small(trimmed)
     digest, quality = _pdq(small)
     mirror, _ = _pdq(ImageOps.mirror(small))
-    width, height = trimmed.size
-    dx, dy = int(width * (1 - CENTRE) / 2), int(height * (1 - CENTRE) / 2)
     crop = digest
-    if centre and dx and dy:
-        crop, _ = _pdq(_small(trimmed.crop((dx, dy, width - dx, height - dy))))
-    return AvatarHashes(digest, mirror, crop, quality)
+    if centre:
+        margin = int(HASH_SIDE * (1 - CENTRE) / 2)
+        crop, _ = _pdq(_small(small.crop((margin, margin, HASH_SIDE - margin, HASH_SIDE - margin))))
+    band_small = _small(small.crop((0, 0, HASH_SIDE, int(HASH_SIDE * BAND))))
+    band, _ = _pdq(band_small)
+    band_mirror, _ = _pdq(ImageOps.mirror(band_small))
+    return AvatarHashes(digest, mirror, crop, quality, band, band_mirror)
 
 
 def hash_avatar(text: str) -> AvatarHashes:

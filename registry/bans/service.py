@@ -164,6 +164,7 @@ def capture_account(prepared: PreparedBan, account: Account) -> None:
             prepared.add_identifier(f, digest, None, getattr(account, f"{f}_mask"))
     prepared.add_avatar("image" if account.avatar_crop_hash else "hash", account.avatar_hash)
     prepared.add_avatar("crop", account.avatar_crop_hash)
+    prepared.add_avatar("band", account.avatar_band_hash)
 
 
 def check_rule(code: str) -> None:

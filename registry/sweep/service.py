@@ -527,6 +527,7 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
         # A ban keeps its own copy of the avatar hashes it needs (ban_avatars).
         "avatar_hash": None,
         "avatar_crop_hash": None,
+        "avatar_band_hash": None,
     }
     name_banned = (
         sa.select(sa.literal(1))

@@ -28,6 +28,8 @@ ALWAYS = [
     "brighter",
     "less_contrast",
     "mirror",
+    "sticker",
+    "caption",
 ]
 
 
