@@ -239,7 +239,7 @@ def scale(n: int, generated: int, probes: int, seed: int) -> None:
     index = AvatarIndex()
     started = time.perf_counter()
     for i in range(0, len(rows), 100_000):
-        index.add_many(rows[i : i + 100_000])
+        index.add_many(rows[i : i + 100_000], defer_index=True)
     index.compact()
     build = time.perf_counter() - started
     print(

@@ -18,6 +18,7 @@ merge once they are a quarter of the rows.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 
@@ -53,6 +54,14 @@ def _distances(words: np.ndarray, q: np.ndarray) -> np.ndarray:
     return c[:, 0] + c[:, 1] + c[:, 2] + c[:, 3]
 
 
+def _ban_keys(ban_ids: list[str] | set[str]) -> np.ndarray:
+    """Return a stable 64-bit key per ban id (blake2b, not Python's per-process ``hash()``)."""
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(b.encode(), digest_size=8).digest(), "little") for b in ban_ids],
+        dtype=np.uint64,
+    )
+
+
 def _flip_masks(radius: int) -> np.ndarray:
     masks = [0]
     for r in range(1, radius + 1):
@@ -68,6 +77,8 @@ class AvatarIndex:
         self.tail_max = tail_max
         self._words = np.zeros((0, 4), dtype=np.uint64)
         self._bans = np.zeros(0, dtype=f"S{BAN_ID_BYTES}")
+        # Integer keys of the ban ids: finding a lifted ban's rows compares integers, not strings.
+        self._ban_keys = np.zeros(0, dtype=np.uint64)
         self._alive = np.zeros(0, dtype=bool)
         self._indexed = 0  # rows [0, _indexed) are in the chunk tables; the rest is the tail
         self._offsets = np.zeros((CHUNKS, (1 << CHUNK_BITS) + 1), dtype=np.int64)
@@ -88,23 +99,22 @@ class AvatarIndex:
         if len(self._pending) >= 4096:
             self._flush_pending()
 
-    def add_many(self, rows: list[tuple[str, str]]) -> None:
-        """Add (ban id, hex hash) rows."""
+    def add_many(self, rows: list[tuple[str, str]], *, defer_index: bool = False) -> None:
+        """Add (ban id, hex hash) rows; ``defer_index`` leaves indexing to ``compact`` (a bulk load)."""
         self._pending.extend(rows)
-        self._flush_pending()
+        self._flush_pending(defer_index=defer_index)
 
     def remove_bans(self, ban_ids: list[str] | set[str]) -> int:
         """Drop every hash of these bans; return how many rows were dropped."""
         self._flush_pending()
-        wanted = np.array([b.encode("ascii") for b in ban_ids], dtype=f"S{BAN_ID_BYTES}")
-        if wanted.size == 0 or self._bans.size == 0:
+        if not ban_ids or self._bans.size == 0:
             return 0
-        if wanted.size <= 8:
-            hit = np.zeros(self._bans.size, dtype=bool)
-            for b in wanted:
-                hit |= self._bans == b
-        else:
-            hit = np.isin(self._bans, wanted)
+        wanted = np.array([b.encode("ascii") for b in ban_ids], dtype=f"S{BAN_ID_BYTES}")
+        hit = np.isin(self._ban_keys, _ban_keys(list(ban_ids)))
+        rows = np.flatnonzero(hit)
+        if rows.size:
+            # A 64-bit key collision is unlikely but must not drop another ban's rows.
+            hit[rows] = np.isin(self._bans[rows], wanted)
         hit &= self._alive
         n = int(hit.sum())
         if n:
@@ -121,11 +131,12 @@ class AvatarIndex:
         if not keep.all():
             self._words = self._words[keep]
             self._bans = self._bans[keep]
+            self._ban_keys = self._ban_keys[keep]
             self._alive = self._alive[keep]
             self._dead = 0
         self._reindex()
 
-    def _flush_pending(self) -> None:
+    def _flush_pending(self, *, defer_index: bool = False) -> None:
         if not self._pending:
             return
         rows, self._pending = self._pending, []
@@ -133,8 +144,9 @@ class AvatarIndex:
         bans = np.array([b.encode("ascii") for b, _ in rows], dtype=f"S{BAN_ID_BYTES}")
         self._words = np.concatenate([self._words, words])
         self._bans = np.concatenate([self._bans, bans])
+        self._ban_keys = np.concatenate([self._ban_keys, _ban_keys([b for b, _ in rows])])
         self._alive = np.concatenate([self._alive, np.ones(len(rows), dtype=bool)])
-        if len(self._words) - self._indexed > self.tail_max:
+        if not defer_index and len(self._words) - self._indexed > self.tail_max:
             self.compact()
 
     def _reindex(self) -> None:
@@ -216,5 +228,5 @@ class AvatarIndex:
 
     def nbytes(self) -> int:
         """Return the bytes held by the arrays."""
-        arrays = (self._words, self._bans, self._alive, self._perm, self._offsets)
+        arrays = (self._words, self._bans, self._ban_keys, self._alive, self._perm, self._offsets)
         return sum(int(a.nbytes) for a in arrays)

@@ -562,7 +562,7 @@ def _build_avatars(session: Any, live: Any) -> AvatarIndex:
     index = AvatarIndex()
     stmt = sa.select(BanAvatar.ban_id, BanAvatar.hash).join(Ban, Ban.id == BanAvatar.ban_id).where(live)
     for batch in session.execute(stmt, execution_options={"yield_per": STREAM_ROWS}).partitions():
-        index.add_many([(ban_id, digest) for ban_id, digest in batch])
+        index.add_many([(ban_id, digest) for ban_id, digest in batch], defer_index=True)
     index.compact()
     return index
 
