@@ -201,3 +201,16 @@ def test_bans_import_takes_avatars_and_reports_bad_ones_by_line(app, runner, cli
     again = runner.invoke(args=["bans", "import", str(path)])
     assert "0 created, 2 already present" in again.output, again.output
     assert avatar_reasons(check(client, headers, avatar=encode(jpeg(BANNED))))
+
+
+def test_an_engine_built_afresh_loads_the_banned_avatars(app, client, headers):
+    from registry.check.engine import get_engine
+
+    ban = ban_account_with_avatar(client, headers)
+    with app.app_context():
+        engine = get_engine(app)
+        engine.rebuild()
+        assert len(engine.avatars) == 3
+    assert [r["ban_id"] for r in avatar_reasons(check(client, headers, avatar=encode(caption(BANNED))))] == [
+        ban["id"]
+    ]
