@@ -55,6 +55,10 @@ class Settings:
     # Under `registry serve`, build the check engine once in the gunicorn master and fork the workers
     # from it (pages shared copy-on-write, one build instead of one per worker competing for CPU).
     check_preload: bool = True
+    # Avatars (registry/avatars): the largest PDQ Hamming distance (of 256 bits) that counts as a banned
+    # avatar coming back, and the decision for a QR code in an avatar (allow, review, deny, or off).
+    avatar_max_distance: int = 31
+    avatar_qr_decision: str = "review"
 
     # Real-name verification; 0 means verification does not expire.
     verification_ttl_days: int = 0
@@ -158,6 +162,10 @@ class Settings:
             raise ConfigError("REGISTRY_SWEEP_CAP_SHARE must be a fraction in (0, 1]")
         if not 0 <= self.name_review_score <= 100:
             raise ConfigError("REGISTRY_NAME_REVIEW_SCORE must be between 0 and 100")
+        if not 0 <= self.avatar_max_distance <= 64:
+            raise ConfigError("REGISTRY_AVATAR_MAX_DISTANCE must be between 0 and 64 (bits of 256)")
+        if self.avatar_qr_decision not in {"allow", "review", "deny", "off"}:
+            raise ConfigError("REGISTRY_AVATAR_QR_DECISION must be one of allow, review, deny, off")
         for name in ("rules_file", "name_rules_file"):
             path = getattr(self, name)
             if path and not Path(path).is_file():

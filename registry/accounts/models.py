@@ -52,6 +52,12 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
     ip_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     ip_mask: Mapped[str | None] = mapped_column(sa.String(64))
     pii_key_version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    # Perceptual hashes of the avatar (registry/avatars), never the image: the whole (trimmed) image and,
+    # when an image was sent, its central 90% and top 85%, so a ban of the account also catches a
+    # cropped or captioned copy.
+    avatar_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    avatar_crop_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    avatar_band_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
     check_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     registered_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)

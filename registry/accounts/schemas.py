@@ -17,6 +17,29 @@ def addressable_id(value: str) -> None:
         raise ValidationError('Must not contain "/" or be "." or "..": it could not be used in a URL.')
 
 
+def _avatar_fields() -> tuple[fields.String, fields.String]:
+    return (
+        fields.String(
+            load_default=None,
+            allow_none=True,
+            metadata={
+                "description": "The avatar as base64 (PNG, JPEG, WebP or GIF's first frame; at most 512 KiB "
+                "decoded and 4096x4096): hashed in memory, never stored."
+            },
+        ),
+        fields.String(
+            load_default=None,
+            allow_none=True,
+            metadata={"description": "Or the avatar's PDQ hash, 64 hex digits (README, Avatars)."},
+        ),
+    )
+
+
+def _one_avatar(data: dict[str, object]) -> None:
+    if data.get("avatar") is not None and data.get("avatar_hash") is not None:
+        raise ValidationError("Give avatar or avatar_hash, not both.", "avatar")
+
+
 class AccountIn(Schema):
     id = fields.String(required=True, validate=[validate.Length(min=1, max=128), addressable_id])
     username = fields.String(required=True, validate=NAME)
@@ -30,6 +53,11 @@ class AccountIn(Schema):
     registered_at = UtcDateTime(load_default=None, allow_none=True)
     check_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
     news_licensed = fields.Boolean(load_default=False)
+    avatar, avatar_hash = _avatar_fields()
+
+    @validates_schema
+    def _one_avatar(self, data: dict[str, object], **_kwargs: object) -> None:
+        _one_avatar(data)
 
 
 class VerificationOut(Schema):
@@ -53,6 +81,7 @@ class AccountOut(Schema):
     news_licensed = fields.Boolean()
     verification = fields.Method("_verification")
     identifiers = fields.Method("_identifiers", metadata={"description": "Masked forms only."})
+    avatar_hash = fields.String(allow_none=True, metadata={"description": "PDQ hash of the avatar, if any."})
     registered_at = UtcDateTime()
     last_active_at = UtcDateTime(allow_none=True)
     status_changed_at = UtcDateTime(allow_none=True)
@@ -91,11 +120,17 @@ class AccountPatch(Schema):
     username = fields.String(validate=NAME)
     display_name = fields.String(allow_none=True, validate=validate.Length(max=256))
     news_licensed = fields.Boolean()
+    # null removes the avatar.
+    avatar = fields.String(allow_none=True, metadata={"description": "New avatar, base64; null removes it."})
+    avatar_hash = fields.String(allow_none=True, metadata={"description": "Or its PDQ hash (64 hex digits)."})
 
     @validates_schema
     def _not_empty(self, data: dict[str, object], **_kwargs: object) -> None:
         if not data:
-            raise ValidationError("Give at least one of username, display_name, news_licensed.", "_schema")
+            raise ValidationError(
+                "Give at least one of username, display_name, news_licensed, avatar, avatar_hash.", "_schema"
+            )
+        _one_avatar(data)
 
 
 class AccountListArgs(PageArgs):

@@ -16,12 +16,15 @@ from registry.accounts.names import evaluate_names, finding_doc, record_name_rev
 from registry.accounts.schemas import AccountIn
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
+from registry.avatars.check import QR_CODE
+from registry.avatars.inputs import AvatarError, AvatarInput, read_avatar
 from registry.db import get_or_404, keyset_page
 from registry.errors import abort, field_error
 from registry.extensions import db
 from registry.identifiers import is_assigned_phone
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
 from registry.matching.fold import canonical
+from registry.names import NameFinding
 from registry.pii import InvalidIdentifier, protect
 from registry.timeutil import utcnow
 
@@ -39,6 +42,31 @@ def name_key(name: str | None) -> str | None:
     if not name:
         return None
     return canonical(name)[:256] or None
+
+
+QR_RULE = "account-information"
+
+
+def read_account_avatar(
+    avatar: str | None, avatar_hash: str | None, errors: dict[str, list[str]]
+) -> tuple[AvatarInput | None, list[NameFinding]]:
+    """Hash an account's avatar; a bad image, or a QR code the settings deny, goes into ``errors``.
+
+    Returns the hashes and the findings (a QR code decided ``review``) that open a review like the
+    name rules' findings.
+    """
+    try:
+        avatar_in = read_avatar(avatar, avatar_hash)
+    except AvatarError as exc:
+        errors[exc.field] = [exc.message]
+        return None, []
+    decision = current_app.config["REGISTRY"].avatar_qr_decision
+    if avatar_in is None or not avatar_in.qr or decision in ("off", "allow"):
+        return avatar_in, []
+    if decision == "deny":
+        errors[avatar_in.field] = [f"Refused by the account-information rules: {QR_CODE}."]
+        return avatar_in, []
+    return avatar_in, [NameFinding(QR_CODE, avatar_in.field, QR_RULE, "", decision)]
 
 
 def build_account(data: Mapping[str, Any]) -> Account:
@@ -60,6 +88,7 @@ def build_account(data: Mapping[str, Any]) -> Account:
     skew = settings.activity_future_skew_seconds
     if registered_at is not None and registered_at > utcnow() + timedelta(seconds=skew):
         errors["registered_at"] = [f"More than {skew} s in the future."]
+    avatar, avatar_findings = read_account_avatar(data.get("avatar"), data.get("avatar_hash"), errors)
     if errors:
         raise AccountInputError(errors)
     account = Account(
@@ -82,6 +111,11 @@ def build_account(data: Mapping[str, Any]) -> Account:
     for name, p in protected.items():
         setattr(account, f"{name}_hash", p.digest)
         setattr(account, f"{name}_mask", p.mask)
+    if avatar is not None:
+        account.avatar_hash = avatar.hash
+        account.avatar_crop_hash = avatar.crop_hash
+        account.avatar_band_hash = avatar.band_hash
+    account.avatar_findings = avatar_findings  # type: ignore[attr-defined]
     return account
 
 
@@ -95,6 +129,8 @@ def audit_data(account: Account) -> dict[str, Any]:
         "tier": account.tier,
         "registered_at": account.registered_at,
         "identifiers": masks,
+        # Whether there is one, not the hash: the trail outlives a purge.
+        "avatar": account.avatar_hash is not None,
     }
 
 
@@ -111,6 +147,7 @@ def create_account(data: Mapping[str, Any]) -> Account:
         news_licensed=account.news_licensed,
         account_type=account.account_type,
     )
+    findings += account.avatar_findings  # type: ignore[attr-defined]
     db.session.add(account)
     db.session.flush()
     flags = [finding_doc(f) for f in findings]
@@ -149,7 +186,18 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
     new = {f: data.get(f, old[f]) for f in RENAME_FIELDS}
     changed = [f for f in RENAME_FIELDS if new[f] != old[f]]
     account.name_flags = []  # type: ignore[attr-defined]
-    if not changed:
+    avatar_findings: list[NameFinding] = []
+    avatar_change: str | None = None
+    if "avatar" in data or "avatar_hash" in data:
+        errors: dict[str, list[str]] = {}
+        avatar, avatar_findings = read_account_avatar(data.get("avatar"), data.get("avatar_hash"), errors)
+        if errors:
+            abort(422, "Invalid account.", {"json": errors})
+        hashes = (avatar.hash, avatar.crop_hash, avatar.band_hash) if avatar is not None else (None,) * 3
+        if hashes != (account.avatar_hash, account.avatar_crop_hash, account.avatar_band_hash):
+            avatar_change = "removed" if avatar is None else "changed"
+            account.avatar_hash, account.avatar_crop_hash, account.avatar_band_hash = hashes
+    if not changed and avatar_change is None:
         return account
     # A licence withdrawn makes the names' news words count again: check both names then.
     recheck = ("username", "display_name") if "news_licensed" in changed else changed
@@ -162,6 +210,7 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         account_type=account.account_type,
         own_names=(old["username"], old["display_name"]) if entity_verified else (),
     )
+    findings += avatar_findings
     if entity_verified and "display_name" in changed:
         # A verified organisation keeps a display name that agrees with its registered entity.
         agreement = entity_name_agreement(account.entity_name or "", new["display_name"] or "")
@@ -182,6 +231,8 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         "old": {f: old[f] for f in changed},
         "new": {f: new[f] for f in changed},
     }
+    if avatar_change is not None:
+        entry["avatar"] = avatar_change
     if flags:
         entry["name_flags"] = flags
         entry["name_check_id"] = record_name_review(

@@ -40,6 +40,9 @@ class Ban(db.Model):  # type: ignore[name-defined,misc]
     names: Mapped[list[BanName]] = relationship(
         back_populates="ban", cascade="all, delete-orphan", lazy="selectin"
     )
+    avatars: Mapped[list[BanAvatar]] = relationship(
+        back_populates="ban", cascade="all, delete-orphan", lazy="selectin"
+    )
 
     __table_args__ = (sa.CheckConstraint(f"status IN {BAN_STATUSES}", name="status"),)
 
@@ -73,6 +76,23 @@ class BanName(db.Model):  # type: ignore[name-defined,misc]
     encoded: Mapped[str] = mapped_column(sa.Text)
 
     ban: Mapped[Ban] = relationship(back_populates="names")
+
+
+class BanAvatar(db.Model):  # type: ignore[name-defined,misc]
+    """A banned avatar's perceptual hash (registry/avatars); the image itself is never stored."""
+
+    __tablename__ = "ban_avatars"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    ban_id: Mapped[str] = mapped_column(sa.ForeignKey("bans.id", ondelete="CASCADE"), index=True)
+    # 64 hex digits of a 256-bit PDQ hash.
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    # "image" (whole), "crop" (its central 90%), "band" (its top 85%) or "hash" (sent as a hash).
+    kind: Mapped[str] = mapped_column(sa.String(8))
+
+    ban: Mapped[Ban] = relationship(back_populates="avatars")
+
+    __table_args__ = (sa.CheckConstraint("kind IN ('image', 'crop', 'band', 'hash')", name="kind"),)
 
 
 class BanEvent(db.Model):  # type: ignore[name-defined,misc]

@@ -12,6 +12,7 @@ BAN_VIEW_STATUSES = ("active", "lifted", "expired")
 # Caps keep one ban (and one import line) from carrying unbounded work.
 MAX_PER_FIELD = 100
 MAX_NAMES = 50
+MAX_AVATARS = 10
 NAME = validate.Length(min=1, max=256)
 
 
@@ -38,6 +39,14 @@ class BanIn(Schema):
     names = fields.List(
         fields.String(validate=NAME), load_default=list, validate=validate.Length(max=MAX_NAMES)
     )
+    avatars = fields.List(
+        fields.String(),
+        load_default=list,
+        validate=validate.Length(max=MAX_AVATARS),
+        metadata={
+            "description": "Avatars to ban: base64 images (hashed, never stored) or PDQ hashes (64 hex)."
+        },
+    )
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     rule = fields.String(required=True, validate=validate.Length(min=1, max=64))
     expires_at = UtcDateTime(load_default=None, allow_none=True)
@@ -45,8 +54,15 @@ class BanIn(Schema):
     @validates_schema
     def _covers_something(self, data: dict[str, Any], **_kwargs: Any) -> None:
         idents = data.get("identifiers") or {}
-        if not data.get("account_id") and not data.get("names") and not any(idents.values()):
-            raise ValidationError("Give at least one of account_id, identifiers, names.", "account_id")
+        if (
+            not data.get("account_id")
+            and not data.get("names")
+            and not any(idents.values())
+            and not data.get("avatars")
+        ):
+            raise ValidationError(
+                "Give at least one of account_id, identifiers, names, avatars.", "account_id"
+            )
 
 
 class LiftIn(Schema):
@@ -71,6 +87,7 @@ class BanOut(Schema):
         metadata={"description": "Masked forms by kind (ip_range in clear); never raw values."},
     )
     names = fields.Method("_names")
+    avatars = fields.Method("_avatars", metadata={"description": "PDQ hashes of the banned avatars."})
 
     def _status(self, ban: Any) -> str:
         from registry.bans.service import view_status
@@ -86,6 +103,9 @@ class BanOut(Schema):
 
     def _names(self, ban: Any) -> list[str]:
         return [n.name for n in ban.names]
+
+    def _avatars(self, ban: Any) -> list[dict[str, str]]:
+        return [{"hash": a.hash, "kind": a.kind} for a in ban.avatars]
 
 
 class BanListArgs(PageArgs):

@@ -23,8 +23,9 @@ from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.service import ImportReport
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
-from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
-from registry.bans.schemas import MAX_NAMES, MAX_PER_FIELD, BanIn
+from registry.avatars.inputs import AvatarError, read_hash, read_image
+from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
+from registry.bans.schemas import MAX_AVATARS, MAX_NAMES, MAX_PER_FIELD, BanIn
 from registry.db import get_or_404, keyset_page
 from registry.errors import abort
 from registry.extensions import db
@@ -64,6 +65,8 @@ class PreparedBan:
     # (kind, value_hash, value, mask): value only for ip_range, hash and mask for the rest.
     identifiers: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     names: list[tuple[str, str]] = field(default_factory=list)
+    # (kind, 64-hex PDQ hash): kind "image", "crop" or "hash" (registry/avatars).
+    avatars: list[tuple[str, str]] = field(default_factory=list)
     fingerprint: str = ""
     id: str = ""
     # Phone numbers kept although libphonenumber does not know them as assigned (import warnings).
@@ -73,6 +76,11 @@ class PreparedBan:
         """Add one identifier unless the ban already holds it."""
         if not any(i[0] == kind and i[1] == digest and i[2] == value for i in self.identifiers):
             self.identifiers.append((kind, digest, value, mask))
+
+    def add_avatar(self, kind: str, digest: str | None) -> None:
+        """Add one avatar hash unless the ban already holds it."""
+        if digest and not any(h == digest for _, h in self.avatars):
+            self.avatars.append((kind, digest))
 
     def add_name(self, name: str | None) -> None:
         """Add one name (with its match keys) unless the ban already holds it."""
@@ -108,8 +116,30 @@ def prepare_ban(data: Mapping[str, Any], pii: PiiHasher) -> PreparedBan:
     for name in data.get("names") or ():
         if name.strip():
             prepared.add_name(name)
+    bad: dict[str, list[str]] = {}
+    for position, value in enumerate(data.get("avatars") or ()):
+        try:
+            # 64 hex digits are a hash; anything else must be a base64 image (48 bytes are no image).
+            avatar = read_hash(value) if _looks_like_hash(value) else read_image(value, qr=False)
+        except AvatarError as exc:
+            bad[str(position)] = [exc.message]
+            continue
+        if avatar.plain:
+            bad[str(position)] = ["Too plain an image to recognise (a flat colour or faint gradient)."]
+        for kind, digest in avatar.banned():
+            prepared.add_avatar(kind, digest)
+    if bad:
+        raise BanInputError({"avatars": bad})
     prepared.fingerprint = fingerprint(prepared)
     return prepared
+
+
+def _looks_like_hash(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value.strip()) == 64
+        and all(c in "0123456789abcdefABCDEF" for c in value.strip())
+    )
 
 
 def _mask(pii: PiiHasher, kind: str, canonical: str) -> str:
@@ -129,6 +159,9 @@ def fingerprint(prepared: PreparedBan) -> str:
         prepared.rule,
         prepared.expires_at.isoformat() if prepared.expires_at else None,
     ]
+    if prepared.avatars:
+        # Only when there are avatars: bans without any keep the fingerprints they always had.
+        content.append(sorted(digest for _, digest in prepared.avatars))
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -140,6 +173,9 @@ def capture_account(prepared: PreparedBan, account: Account) -> None:
         digest = getattr(account, f"{f}_hash")
         if digest:
             prepared.add_identifier(f, digest, None, getattr(account, f"{f}_mask"))
+    prepared.add_avatar("image" if account.avatar_crop_hash else "hash", account.avatar_hash)
+    prepared.add_avatar("crop", account.avatar_crop_hash)
+    prepared.add_avatar("band", account.avatar_band_hash)
 
 
 def check_rule(code: str) -> None:
@@ -167,6 +203,7 @@ def ban_audit_data(prepared: PreparedBan, source: str) -> dict[str, Any]:
         "identifiers": masks,
         "names": [n for n, _ in prepared.names],
         "source": source,
+        "avatars": len(prepared.avatars),
     }
 
 
@@ -185,6 +222,7 @@ def _insert(
     ident_rows: list[dict[str, Any]] = []
     name_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
+    avatar_rows: list[dict[str, Any]] = []
     for p in prepared:
         ban_rows.append(
             {
@@ -205,11 +243,13 @@ def _insert(
             for k, h, v, m in p.identifiers
         )
         name_rows.extend({"ban_id": p.id, "name": n[:256], "encoded": e} for n, e in p.names)
+        avatar_rows.extend({"ban_id": p.id, "kind": k, "hash": h} for k, h in p.avatars)
         event_rows.append({"ban_id": p.id, "op": "create", "at": now})
     for model, rows in (
         (Ban, ban_rows),
         (BanIdentifier, ident_rows),
         (BanName, name_rows),
+        (BanAvatar, avatar_rows),
         (BanEvent, event_rows),
     ):
         if rows:
@@ -231,6 +271,7 @@ def _copy_bans(
 ) -> None:
     """Load a batch into the four ban tables with one COPY each (text format)."""
     bans, idents, names, events = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
+    avatars = io.StringIO()
     at = now.isoformat(sep=" ")
     tail = f"\tactive\t{at}\t{_esc(actor)}\t{_esc(source)}\t"
     for p in prepared:
@@ -243,6 +284,8 @@ def _copy_bans(
             idents.write(f"{p.id}\t{kind}\t{digest or _NULL}\t{_esc(value)}\t{_esc(mask)}\n")
         for name, encoded in p.names:
             names.write(f"{p.id}\t{_esc(name[:256])}\t{_esc(encoded)}\n")
+        for kind, digest in p.avatars:
+            avatars.write(f"{p.id}\t{kind}\t{digest}\n")
         events.write(f"{p.id}\tcreate\t{at}\n")
     db.session.flush()
     cursor = db.session.connection().connection.cursor()
@@ -256,6 +299,7 @@ def _copy_bans(
             ),
             (BanIdentifier.__table__, "ban_id, kind, value_hash, value, mask", idents),
             (BanName.__table__, "ban_id, name, encoded", names),
+            (BanAvatar.__table__, "ban_id, kind, hash", avatars),
             (BanEvent.__table__, "ban_id, op, at", events),
         ):
             if buffer.tell():
@@ -557,7 +601,7 @@ def import_bans(
 Prepared = tuple[int, PreparedBan | None, str | None]
 _worker_hasher: PiiHasher | None = None
 
-_BAN_KEYS = frozenset(("account_id", "identifiers", "names", "reason", "rule", "expires_at"))
+_BAN_KEYS = frozenset(("account_id", "identifiers", "names", "reason", "rule", "expires_at", "avatars"))
 _IDENTIFIER_KEYS = frozenset(BAN_FIELDS)
 _EXPIRES_AT = BanIn().fields["expires_at"]
 
@@ -612,12 +656,16 @@ def fast_load(doc: Any) -> dict[str, Any] | None:
         if not _str_list(values, MAX_PER_FIELD, None):
             return None
         identifiers[kind] = list(values)
-    if not account_id and not names and not any(identifiers.values()):
+    avatars = doc.get("avatars", [])
+    if not _str_list(avatars, MAX_AVATARS, None):
+        return None
+    if not account_id and not names and not any(identifiers.values()) and not avatars:
         return None
     return {
         "account_id": account_id,
         "identifiers": identifiers,
         "names": list(names),
+        "avatars": list(avatars),
         "reason": reason,
         "rule": rule,
         "expires_at": expires_at,

@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from registry.accounts.models import Account
-from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
+from registry.avatars import AvatarIndex
+from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
 from registry.extensions import db
 from registry.identifiers import IpRangeSet
 from registry.identifiers.bloom import DIGEST_PREFIX, IdentifierFilter
@@ -75,6 +76,8 @@ class _State:
     gap_seen: dict[int, float] = field(default_factory=dict)
     removed: int = 0
     name_count: int = 0
+    # Banned avatars' perceptual hashes (registry/avatars), loaded and synced beside the names.
+    avatars: AvatarIndex = field(default_factory=AvatarIndex)
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,11 @@ class CheckEngine:
             self._sync_lock.release()
 
     # --- lookups used by the check service --------------------------------------------------
+
+    @property
+    def avatars(self) -> AvatarIndex:
+        """Return the banned-avatar index (loaded, unlifted bans; confirm before use, like names)."""
+        return self._require().avatars
 
     @property
     def policy(self) -> NamePolicy:
@@ -294,6 +302,7 @@ class CheckEngine:
             suppressed,
             low_water,
             name_count=count,
+            avatars=_build_avatars(session, live),
         )
         self.build_seconds = time.perf_counter() - started
         log.info(
@@ -385,6 +394,7 @@ class CheckEngine:
         state.names.remove_ban(ban_id)
         state.removed += before - len(state.names)
         state.ranges.remove_payload(ban_id)
+        state.avatars.remove_bans([ban_id])
         state.expiring.pop(ban_id, None)
         state.ban_count = max(0, state.ban_count - 1)
 
@@ -430,6 +440,7 @@ class CheckEngine:
         ):
             state.names.add(ban_id, name, encoded)
             state.name_count += 1
+        _load_avatars(state.avatars, session, ids)
         state.expiring.update({b: e for b, e in found.items() if e is not None})
 
     def _refresh_protected(self, state: _State, session: Any, account_ids: set[str]) -> None:
@@ -555,6 +566,23 @@ def _stream_build(session: Any, live: Any, bloom: IdentifierFilter, names: NameI
             add(ban_id, name, encoded)
         count += len(batch)
     return count
+
+
+def _build_avatars(session: Any, live: Any) -> AvatarIndex:
+    """Load every live ban's avatar hashes (64 hex digits each: one ordinary streamed query)."""
+    index = AvatarIndex()
+    stmt = sa.select(BanAvatar.ban_id, BanAvatar.hash).join(Ban, Ban.id == BanAvatar.ban_id).where(live)
+    for batch in session.execute(stmt, execution_options={"yield_per": STREAM_ROWS}).partitions():
+        index.add_many([(ban_id, digest) for ban_id, digest in batch], defer_index=True)
+    index.compact()
+    return index
+
+
+def _load_avatars(index: AvatarIndex, session: Any, ban_ids: list[str]) -> None:
+    """Load these bans' avatar hashes, replacing any already loaded (a create event seen twice)."""
+    index.remove_bans(ban_ids)
+    rows = session.execute(sa.select(BanAvatar.ban_id, BanAvatar.hash).where(BanAvatar.ban_id.in_(ban_ids)))
+    index.add_many([(ban_id, digest) for ban_id, digest in rows])
 
 
 def _protected_names(session: Any, account_ids: set[str] | None) -> dict[str, str]:

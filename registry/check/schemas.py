@@ -23,13 +23,25 @@ class CheckIn(Schema):
     device_id = _identifier()
     ip = _identifier()
     account_type = fields.String(load_default="personal", validate=validate.OneOf(ACCOUNT_TYPES))
+    # Not validated here: a bad image is a reason (invalid_avatar), never an error.
+    avatar = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "The avatar as base64 (PNG, JPEG, WebP, GIF; at most 512 KiB, 4096x4096)."},
+    )
+    avatar_hash = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Or its PDQ hash as 64 hex digits (README, Avatars); ignored with avatar."},
+    )
 
 
 class ReasonOut(Schema):
     code = fields.String(
         metadata={
             "description": "banned_identifier, similar_to_banned_name, invalid_identifier, identifier_reuse, "
-            "common_name (informational), or a name-policy code (impersonation, prohibited_term, "
+            "common_name (informational), similar_to_banned_avatar, qr_code_in_avatar, invalid_avatar, "
+            "or a name-policy code (impersonation, prohibited_term, "
             "contact_in_name, news_word, strict_review_word)."
         }
     )
@@ -41,6 +53,7 @@ class ReasonOut(Schema):
     term = fields.String()
     accounts = fields.Integer()
     message = fields.String()
+    distance = fields.Integer(metadata={"description": "Avatar hash distance in bits (of 256)."})
 
 
 class CheckOut(Schema):

@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from registry.accounts.models import Account
 from registry.accounts.service import name_key
 from registry.auth.service import current_actor
+from registry.avatars.check import check_avatar
 from registry.bans.models import Ban, BanIdentifier
 from registry.check.engine import CheckEngine, get_engine, readiness_probe
 from registry.check.models import CheckRecord
@@ -123,6 +124,19 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
                 finding.decision,
                 {"code": finding.code, "field": finding.field, "rule": finding.rule, "term": finding.term},
             )
+
+    # Avatars (registry/avatars/check.py): QR and invalid-image reasons now, banned-avatar matches
+    # confirmed with the other candidates. ``seen.distance`` is there for the evidence model.
+    seen = check_avatar(
+        data,
+        engine.avatars,
+        max_distance=int(settings.avatar_max_distance),
+        qr_decision=settings.avatar_qr_decision,
+        keep=lambda m: engine.is_active(m.ban_id, now),
+    )
+    for decision, reason in seen.reasons:
+        out.add(decision, reason)
+    pending.extend(seen.pending)
 
     threshold = int(settings.identifier_accounts_review)
     reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []

@@ -530,6 +530,10 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
         "display_key": None,
         "entity_name": None,
         "entity_uscc": None,
+        # A ban keeps its own copy of the avatar hashes it needs (ban_avatars).
+        "avatar_hash": None,
+        "avatar_crop_hash": None,
+        "avatar_band_hash": None,
     }
     name_banned = (
         sa.select(sa.literal(1))

@@ -1,0 +1,159 @@
+"""The avatar hash: PDQ (256 bits) of the image with any uniform border trimmed, squashed to 128x128.
+
+Chosen by measurement (``scripts/bench_avatars.py``, README "Avatars"): against pHash and dHash (64
+bits) PDQ keeps distinct photographs about 100 bits apart while re-encodes, resizes and brightness stay
+within 31, and at 1M banned avatars a 64-bit hash cannot keep chance matches under 0.1% of probes.
+Mirroring is handled by also hashing the mirrored probe; a crop by indexing, beside a banned image's
+hash, the hash of its central 90%; a caption or sticker along the bottom by hashing, on both sides,
+the top 85% too; a border by trimming uniform margins before hashing.
+
+The exact steps (the README's reference snippet does the same) so platforms can compute
+``avatar_hash`` themselves:
+1. first frame, EXIF orientation applied, transparency composited on white, RGB;
+2. trim: up to 3 passes, drop outer rows/columns where 98% of pixels are within 12 grey levels
+   (Pillow's "L" conversion) of the median of the four corner pixels, unless less than a quarter of
+   the image would remain (the median of the corners is the same for a mirrored image);
+3. resize to 128x128 with Pillow's BILINEAR filter;
+4. ``pdqhash.compute`` on the uint8 RGB array; the 256 returned bits packed most significant first
+   (``numpy.packbits``) and written as 64 lower-case hex digits.
+The mirror hash is step 4 on the 128x128 image flipped left to right (flipping commutes with the
+resize); the crop hash is step 4 on the central 90% of the 128x128 image and the band hash on its
+top 85% (and mirrored, on a probe), each resized back to 128x128 with BILINEAR. Cutting them from the
+small image keeps a check's five PDQs at one large resize.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pdqhash
+from PIL import Image, ImageOps
+
+from registry.avatars.image import decode_avatar
+
+BITS = 256
+HEX_DIGITS = BITS // 4
+HASH_SIDE = 128
+TRIM_TOLERANCE = 12
+TRIM_SHARE = 0.98
+TRIM_PASSES = 3
+TRIM_KEEP = 0.25
+CENTRE = 0.90
+BAND = 0.85
+# PDQ's quality (0-100) measures gradient energy; below this an image is too plain (a flat colour, a
+# faint gradient) for its hash to say anything: every plain avatar would match every other.
+MIN_QUALITY = 20
+
+
+class InvalidHash(ValueError):
+    """An ``avatar_hash`` that is not 64 hex digits."""
+
+
+@dataclass(frozen=True)
+class AvatarHashes:
+    """What one image gives: its hash, its mirror's, its central crop's, its top band's, PDQ's quality."""
+
+    hash: str
+    mirror: str
+    centre: str
+    quality: int
+    band: str | None = None
+    band_mirror: str | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Tell whether the image is too plain to compare."""
+        return self.quality < MIN_QUALITY
+
+    def banned_hashes(self) -> list[str]:
+        """Return the hashes a ban indexes for this image (whole, central crop, top band)."""
+        return list(dict.fromkeys(h for h in (self.hash, self.centre, self.band) if h))
+
+    def probe_hashes(self) -> list[str]:
+        """Return the hashes a check probes with (whole and top band, as sent and mirrored)."""
+        return list(dict.fromkeys(h for h in (self.hash, self.mirror, self.band, self.band_mirror) if h))
+
+
+def _trim_once(im: Image.Image) -> Image.Image:
+    grey = np.asarray(im.convert("L"), dtype=np.int16)
+    height, width = grey.shape
+    corners = sorted(int(v) for v in (grey[0, 0], grey[0, -1], grey[-1, 0], grey[-1, -1]))
+    reference = (corners[1] + corners[2]) // 2
+    near = np.abs(grey - reference) <= TRIM_TOLERANCE
+    rows = near.mean(axis=1) >= TRIM_SHARE
+    cols = near.mean(axis=0) >= TRIM_SHARE
+    keep_rows = np.flatnonzero(~rows)
+    keep_cols = np.flatnonzero(~cols)
+    if keep_rows.size == 0 or keep_cols.size == 0:
+        return im
+    top, bottom = int(keep_rows[0]), int(keep_rows[-1]) + 1
+    left, right = int(keep_cols[0]), int(keep_cols[-1]) + 1
+    if (bottom - top) * (right - left) < TRIM_KEEP * height * width:
+        return im
+    if (top, bottom, left, right) == (0, height, 0, width):
+        return im
+    return im.crop((left, top, right, bottom))
+
+
+def trim_border(im: Image.Image) -> Image.Image:
+    """Drop uniform margins (a frame added around an avatar), in up to three passes."""
+    for _ in range(TRIM_PASSES):
+        trimmed = _trim_once(im)
+        if trimmed is im:
+            break
+        im = trimmed
+    return im
+
+
+def _small(im: Image.Image) -> Image.Image:
+    return im.resize((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
+
+
+def _pdq(small: Image.Image) -> tuple[str, int]:
+    bits, quality = pdqhash.compute(np.ascontiguousarray(np.asarray(small, dtype=np.uint8)))
+    return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex(), int(quality)
+
+
+def hash_image(im: Image.Image, *, centre: bool = True) -> AvatarHashes:
+    """Return the hashes of an RGB image (see the module docstring); ``centre=False`` skips the crop."""
+    trimmed = trim_border(im.convert("RGB"))
+    small = _small(trimmed)
+    digest, quality = _pdq(small)
+    mirror, _ = _pdq(ImageOps.mirror(small))
+    crop = digest
+    if centre:
+        margin = int(HASH_SIDE * (1 - CENTRE) / 2)
+        crop, _ = _pdq(_small(small.crop((margin, margin, HASH_SIDE - margin, HASH_SIDE - margin))))
+    band_small = _small(small.crop((0, 0, HASH_SIDE, int(HASH_SIDE * BAND))))
+    band, _ = _pdq(band_small)
+    band_mirror, _ = _pdq(ImageOps.mirror(band_small))
+    return AvatarHashes(digest, mirror, crop, quality, band, band_mirror)
+
+
+def hash_avatar(text: str) -> AvatarHashes:
+    """Decode a base64 avatar and hash it; raise InvalidAvatar."""
+    return hash_image(decode_avatar(text))
+
+
+def parse_hash(value: str) -> str:
+    """Return an ``avatar_hash`` in canonical form (64 lower-case hex digits); raise InvalidHash."""
+    if not isinstance(value, str):
+        raise InvalidHash("Must be a string of 64 hex digits.")
+    text = value.strip().lower()
+    if len(text) != HEX_DIGITS or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidHash(f"Must be {HEX_DIGITS} hex digits (a {BITS}-bit PDQ hash).")
+    return text
+
+
+def to_words(hex_hashes: list[str]) -> np.ndarray:
+    """Return hashes as an (n, 4) array of big-endian uint64 words."""
+    if not hex_hashes:
+        return np.zeros((0, 4), dtype=np.uint64)
+    raw = bytes.fromhex("".join(hex_hashes))
+    return np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, 4)
+
+
+def distance(a: str, b: str) -> int:
+    """Return the Hamming distance of two hex hashes."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
