@@ -119,6 +119,11 @@ def create_account(data: Mapping[str, Any]) -> Account:
         created["name_check_id"] = record_name_review(
             findings, username=account.username, display_name=account.display_name, actor=current_actor()
         )
+    if account.check_id:
+        from registry.reviews.service import lock_check_review
+
+        # Lock order (registry/locking.py): the review before the audit head.
+        lock_check_review(account.check_id)
     record("account.create", f"account:{account.id}", created)
     if account.check_id:
         from registry.reviews.service import tie_check

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.service import ImportReport
-from registry.audit.service import record, record_many
+from registry.audit.service import record_many
 from registry.auth.service import current_actor
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.bans.schemas import MAX_NAMES, MAX_PER_FIELD, BanIn
@@ -31,6 +31,7 @@ from registry.extensions import db
 from registry.identifiers import InvalidIdentifier, PiiHasher, normalize, normalize_ip_or_network
 from registry.ids import new_id
 from registry.jsonlines import flatten_errors, parse_line
+from registry.locking import lock_account_ids, lock_accounts
 from registry.matching import encode_name
 from registry.pii import hasher
 from registry.rules import check_rule as catalogue_check
@@ -255,8 +256,9 @@ def _copy_bans(
 
 
 def _mark_banned(
-    accounts: Iterable[Account], ban_of: Mapping[str, str], *, actor: str, now: datetime
-) -> None:
+    accounts: Iterable[Account], ban_of: Mapping[str, str], *, now: datetime
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Set locked accounts to banned; return their audit entries for the caller to append."""
     entries = []
     for account in accounts:
         if account.status in ("banned", "purged"):
@@ -271,8 +273,7 @@ def _mark_banned(
         account.status = "banned"
         account.status_changed_at = now
     db.session.flush()
-    if entries:
-        record_many(entries, actor=actor)
+    return entries
 
 
 def _stale_engine() -> None:
@@ -294,16 +295,16 @@ def add_ban(data: Mapping[str, Any], *, actor: str, source: str) -> Ban:
         abort(422, "Invalid ban.", {"json": exc.errors})
     account = None
     if prepared.account_id:
-        account = db.session.scalar(
-            sa.select(Account).where(Account.id == prepared.account_id).with_for_update()
-        )
+        # Lock order (registry/locking.py): the account first; the audit head is taken last, below.
+        account = lock_accounts([prepared.account_id]).get(prepared.account_id)
         if account is None:
             abort(422, "Invalid ban.", {"json": {"account_id": [f"No account {prepared.account_id!r}."]}})
         capture_account(prepared, account)
     _insert([prepared], actor=actor, source=source, now=now, keep_fingerprint=False)
-    record("ban.create", f"ban:{prepared.id}", ban_audit_data(prepared, source), actor=actor)
+    entries = [("ban.create", f"ban:{prepared.id}", ban_audit_data(prepared, source))]
     if account is not None:
-        _mark_banned([account], {account.id: prepared.id}, actor=actor, now=now)
+        entries.extend(_mark_banned([account], {account.id: prepared.id}, now=now))
+    record_many(entries, actor=actor)
     ban = db.session.get(Ban, prepared.id)
     assert ban is not None
     return ban
@@ -370,6 +371,11 @@ def list_bans(args: Mapping[str, Any]) -> tuple[list[Ban], str | None]:
 def lift_ban(ban_id: str, reason: str) -> Ban:
     """Lift an active ban with a reason (409 if it is not active); its account may become active again."""
     actor = current_actor()
+    # Lock order (registry/locking.py): the ban's account first, then the ban, the audit head last.
+    # A ban's account_id never changes, so the unlocked read is enough to know which account to lock.
+    account_id = get_ban(ban_id).account_id
+    if account_id:
+        lock_accounts([account_id])
     ban = get_ban(ban_id, for_update=True)
     now = utcnow()
     state = view_status(ban, now)
@@ -381,18 +387,24 @@ def lift_ban(ban_id: str, reason: str) -> Ban:
     ban.lift_reason = reason
     db.session.add(BanEvent(ban_id=ban.id, op="lift", at=now))
     db.session.flush()
-    record("ban.lift", f"ban:{ban.id}", {"reason": reason, "rule": ban.rule, "account_id": ban.account_id})
+    entries: list[tuple[str, str, dict[str, Any]]] = [
+        ("ban.lift", f"ban:{ban.id}", {"reason": reason, "rule": ban.rule, "account_id": ban.account_id})
+    ]
     if ban.account_id:
-        _restore_account(ban.account_id, ban.id, now)
+        entries.extend(_restore_account(ban.account_id, ban.id, now))
+    record_many(entries, actor=actor)
     db.session.commit()
     _stale_engine()
     return ban
 
 
-def _restore_account(account_id: str, lifted_ban_id: str, now: datetime) -> None:
-    account = db.session.scalar(sa.select(Account).where(Account.id == account_id).with_for_update())
+def _restore_account(
+    account_id: str, lifted_ban_id: str, now: datetime
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return the account to active if no other live ban names it; return its audit entries."""
+    account = db.session.get(Account, account_id)  # locked by the caller, before the ban
     if account is None or account.status != "banned":
-        return
+        return []
     others = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(Ban)
@@ -404,13 +416,12 @@ def _restore_account(account_id: str, lifted_ban_id: str, now: datetime) -> None
         )
     )
     if others:
-        return
+        return []
     account.status = "active"
     account.status_changed_at = now
     db.session.flush()
-    record(
-        "account.status", f"account:{account.id}", {"from": "banned", "to": "active", "ban_id": lifted_ban_id}
-    )
+    entry = {"from": "banned", "to": "active", "ban_id": lifted_ban_id}
+    return [("account.status", f"account:{account.id}", entry)]
 
 
 def release_expired(*, as_of: datetime, actor: str, dry_run: bool = False, batch_size: int = 1000) -> int:
@@ -443,8 +454,14 @@ def release_expired(*, as_of: datetime, actor: str, dry_run: bool = False, batch
         if not ids:
             return done
         after = ids[-1]
-        done += len(ids)
         if dry_run:
+            done += len(ids)
+            continue
+        # Lock order (registry/locking.py): the batch's accounts in id order, the audit head last;
+        # judged again under the lock, as a lift or a new ban may have landed since the read.
+        ids = lock_account_ids(sa.and_(Account.id.in_(ids), Account.status == "banned", ended, ~still))
+        done += len(ids)
+        if not ids:
             continue
         db.session.execute(
             sa.update(Account)
@@ -495,10 +512,7 @@ def import_bans(
         prints = [p.fingerprint for _, p in batch]
         present = set(db.session.scalars(sa.select(Ban.fingerprint).where(Ban.fingerprint.in_(prints))))
         account_ids = {p.account_id for _, p in batch if p.account_id}
-        accounts = {}
-        if account_ids:
-            stmt = sa.select(Account).where(Account.id.in_(account_ids)).with_for_update()
-            accounts = {a.id: a for a in db.session.scalars(stmt)}
+        accounts = lock_accounts(account_ids) if account_ids else {}
         fresh: list[PreparedBan] = []
         for number, p in batch:
             if p.fingerprint in present:
@@ -512,10 +526,11 @@ def import_bans(
                 capture_account(p, account)
             fresh.append(p)
         _insert(fresh, actor=actor, source="import", now=now, keep_fingerprint=True)
-        record_many([("ban.create", f"ban:{p.id}", ban_audit_data(p, "import")) for p in fresh], actor=actor)
+        entries = [("ban.create", f"ban:{p.id}", ban_audit_data(p, "import")) for p in fresh]
         banned = {p.account_id: p.id for p in fresh if p.account_id}
         if banned:
-            _mark_banned([accounts[a] for a in banned], banned, actor=actor, now=now)
+            entries.extend(_mark_banned([accounts[a] for a in banned], banned, now=now))
+        record_many(entries, actor=actor)
         db.session.commit()
         report.created += len(fresh)
         batch.clear()
