@@ -7,8 +7,10 @@ canonical fold turns digits into letters and drops the separators a phone number
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import sys
 import threading
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -38,6 +40,8 @@ _CONFIG_DECISIONS: tuple[str, ...] = (*DECISIONS, "off")
 _CONFIG_KEYS: tuple[str, ...] = ("version", "decisions", "terms", "remove", "allow")
 
 PLATFORM_VERIFIED = "platform_verified"
+# The longest name evaluate() reads (the display-name schema's cap).
+MAX_NAME_CHARS = 256
 
 # Findings of these codes that sit inside an impersonation or prohibited match are dropped:
 # "人民日报" is explained by the impersonation finding, a second "日报" news-word finding is noise.
@@ -112,25 +116,39 @@ _TLDS = (
     "link", "io", "tk", "ltd", "app", "live", "tv", "hk", "tw",
 )  # fmt: skip
 _TLD_ALT = "|".join(sorted(_TLDS, key=len, reverse=True))
-_SPOKEN_DOT = re.compile(rf"(?<=[a-z0-9])\s*(?:[.。｡]|点|\(dot\)|\[dot\]|dot)\s*(?=(?:{_TLD_ALT})(?![a-z]))")
-_SCHEME = re.compile(r"https?\s*[:：]\s*/\s*/|(?<![a-z])www\s*\.")
+# Every pattern is linear-time: possessive quantifiers (``*+``, Python 3.11) never give back the spaces
+# they took, and no two quantifiers in a row can match the same character, so a run of spaces after a
+# keyword (``qq`` + 250 spaces) is read once instead of being split every possible way (cubic before).
+_SPOKEN_DOT = re.compile(
+    rf"(?<=[a-z0-9])\s*+(?:[.。｡]|点|\(dot\)|\[dot\]|dot)\s*+(?=(?:{_TLD_ALT})(?![a-z]))"
+)
+_SCHEME = re.compile(r"https?\s*+[:：]\s*+/\s*+/|(?<![a-z])www\s*+\.")
 # Starting only where a host name can start keeps the search linear on "a.a.a.a...".
 _DOMAIN = re.compile(
     rf"(?<![-a-z0-9.])[a-z0-9](?:[-a-z0-9]{{0,62}})\.(?:[-a-z0-9]{{1,63}}\.)*({_TLD_ALT})(?![a-z0-9])"
 )
 _SPACES = re.compile(r"\s+")
-_QQ = re.compile(r"(?:qq|扣扣|企鹅)\s*号?\s*[:：=]?\s*\d{5,11}(?!\d)")
+# "qq 号 : 123456": the same language as ``\s*号?\s*[:：=]?\s*``, written so each run of spaces has
+# exactly one quantifier that can take it.
+_QQ = re.compile(r"(?:qq|扣扣|企鹅)\s*+(?:号\s*+)?(?:[:：=]\s*+)?\d{5,11}(?!\d)")
 _WECHAT = re.compile(
-    r"(?:微信|薇信|威信|徽信|v信|wechat|weixin)\s*号?\s*[:：=]?\s*[a-z][-_a-z0-9]{5,19}"
-    r"|(?<![a-z])(?:vx|wx)\s*(?:号|[:：=])\s*[a-z0-9][-_a-z0-9]{4,19}"
+    r"(?:微信|薇信|威信|徽信|v信|wechat|weixin)\s*+(?:号\s*+)?(?:[:：=]\s*+)?[a-z][-_a-z0-9]{5,19}"
+    r"|(?<![a-z])(?:vx|wx)\s*+(?:号|[:：=])\s*+[a-z0-9][-_a-z0-9]{4,19}"
 )
-_PLUS_CONTACT = re.compile(r"\+\s*(v|vx|wx|q|qq|微信|薇信)(?![a-z])")
+_PLUS_CONTACT = re.compile(r"\+\s*+(v|vx|wx|q|qq|微信|薇信)(?![a-z])")
+
+
+@functools.cache
+def _drop_format() -> dict[int, None]:
+    """Return the str.translate table deleting format characters (zero-width, joiners, bidi marks)."""
+    # Built on first use (about 0.1 s), not at import: CLI commands that never fold names skip it.
+    return dict.fromkeys(cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) == "Cf")
 
 
 def contact_fold(text: str) -> str:
     """Fold text for contact-detail detection: keep digits, join digits split by separators."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").casefold()
+    text = text.translate(_drop_format()).casefold()
     text = text.translate(_CN_NUMERALS)
     text = _BETWEEN_DIGITS.sub("", text)
     return _DIGITISH_RUN.sub(_digitise, text)
@@ -138,12 +156,19 @@ def contact_fold(text: str) -> str:
 
 def _digitise(match: re.Match[str]) -> str:
     run = match.group(0)
-    if sum(ch.isdigit() for ch in run) < 6:
+    if len(run) - run.count("o") - run.count("l") < 6:
         return run
     return run.replace("o", "0").replace("l", "1")
 
 
+# No valid number is longer: "00" + a 3-digit country code + libphonenumber's 17-digit national cap.
+# Longer runs are refused without asking libphonenumber, which normalises the whole string first.
+_PHONE_MAX_DIGITS = 22
+
+
 def _is_cn_phone(digits: str) -> bool:
+    if len(digits) > _PHONE_MAX_DIGITS:
+        return False
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(digits, "CN"))
     except phonenumbers.NumberParseException:
@@ -396,6 +421,9 @@ class NamePolicy:
         """Return the rules a username or display name breaks, most serious first."""
         if field not in FIELDS:
             raise ValueError(f"field must be one of {', '.join(FIELDS)}, got {field!r}")
+        # The schemas cap names at 128 (username) and 256 (display name) characters; the cap here bounds
+        # the work for any other caller too (every pattern is linear, so this bounds the whole call).
+        name = name[:MAX_NAME_CHARS]
         decisions = self._decisions
         folded = canonical(name)
         automaton = self._automaton
