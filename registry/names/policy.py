@@ -130,10 +130,10 @@ _DOMAIN = re.compile(
 _SPACES = re.compile(r"\s+")
 # "qq 号 : 123456": the same language as ``\s*号?\s*[:：=]?\s*``, written so each run of spaces has
 # exactly one quantifier that can take it.
-_QQ = re.compile(r"(?:qq|扣扣|企鹅)\s*+(?:号\s*+)?(?:[:：=]\s*+)?\d{5,11}(?!\d)")
+_QQ = re.compile(r"(?:qq|扣扣|企鹅)\s*+(?:号\s*+)?(?:[:：=]\s*+)?(?P<number>\d{5,11})(?!\d)")
 _WECHAT = re.compile(
-    r"(?:微信|薇信|威信|徽信|v信|wechat|weixin)\s*+(?:号\s*+)?(?:[:：=]\s*+)?[a-z][-_a-z0-9]{5,19}"
-    r"|(?<![a-z])(?:vx|wx)\s*+(?:号|[:：=])\s*+[a-z0-9][-_a-z0-9]{4,19}"
+    r"(?:微信|薇信|威信|徽信|v信|wechat|weixin)\s*+(?:号\s*+)?(?:[:：=]\s*+)?(?P<id>[a-z][-_a-z0-9]{5,19})"
+    r"|(?<![a-z])(?:vx|wx)\s*+(?:号|[:：=])\s*+(?P<vxid>[a-z0-9][-_a-z0-9]{4,19})"
 )
 _PLUS_CONTACT = re.compile(r"\+\s*+(v|vx|wx|q|qq|微信|薇信)(?![a-z])")
 
@@ -175,8 +175,11 @@ def _is_cn_phone(digits: str) -> bool:
         return False
 
 
-def _has_phone(folded: str) -> bool:
-    for run in _DIGIT_RUN.findall(folded):
+def _phone_spans(folded: str) -> list[tuple[int, int]]:
+    """Return where the valid CN phone numbers sit in contact-folded text (one span per digit run)."""
+    spans: list[tuple[int, int]] = []
+    for match in _DIGIT_RUN.finditer(folded):
+        run = match.group(0)
         candidates = [run]
         for prefix in ("0086", "86"):
             if run.startswith(prefix):
@@ -187,12 +190,62 @@ def _has_phone(folded: str) -> bool:
                 run[i : i + 11] for i in range(1, len(run) - 10) if run[i] == "1" and run[i + 1] in "3456789"
             )
         if any(_is_cn_phone(c) for c in candidates):
-            return True
-    return False
+            spans.append(match.span())
+    return spans
 
 
-def _contact_findings(name: str) -> list[tuple[str, str]]:
-    """Return (rule, term) pairs for the contact details embedded in a name."""
+def _has_phone(folded: str) -> bool:
+    return bool(_phone_spans(folded))
+
+
+class _Folded:
+    """Contact-folded text that remembers, for each character, where in the original name it came from."""
+
+    def __init__(self, name: str) -> None:
+        chars: list[str] = []
+        origin: list[int] = []
+        for i, ch in enumerate(name):
+            # The same steps as contact_fold, one character at a time.
+            for c in unicodedata.normalize("NFKC", ch):
+                if unicodedata.category(c) == "Cf":
+                    continue
+                for f in c.casefold().translate(_CN_NUMERALS):
+                    chars.append(f)
+                    origin.append(i)
+        self.text, self.origin = "".join(chars), origin
+        self.sub(_BETWEEN_DIGITS, "")
+        self.sub(_DIGITISH_RUN, _digitise)
+
+    def sub(self, pattern: re.Pattern[str], repl: Any) -> _Folded:
+        """Apply ``pattern.sub(repl, text)``, carrying the origins along; return self."""
+        out: list[str] = []
+        origin: list[int] = []
+        pos = 0
+        for m in pattern.finditer(self.text):
+            start, end = m.span()
+            out.append(self.text[pos:start])
+            origin.extend(self.origin[pos:start])
+            r = repl if isinstance(repl, str) else repl(m)
+            out.append(r)
+            origin.extend(self.origin[start:end] if len(r) == end - start else [self.origin[start]] * len(r))
+            pos = end
+        out.append(self.text[pos:])
+        origin.extend(self.origin[pos:])
+        self.text, self.origin = "".join(out), origin
+        return self
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Return the span of the original name that folded text[start:end] came from."""
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+def _contacts(name: str) -> tuple[list[tuple[str, str]], list[tuple[int, int]] | None]:
+    """Return (rule, term) pairs for the contact details in a name, and where they sit in it.
+
+    The spans cover the contact details themselves (the phone number, QQ number, WeChat id, host
+    name), not the words announcing them; None when the contact details could not be placed (a name
+    whose characters do not fold one by one as the whole name does), so the caller masks it whole.
+    """
     folded = _SPOKEN_DOT.sub(".", contact_fold(name))
     found: list[tuple[str, str]] = []
     scheme = _SCHEME.search(folded)
@@ -212,7 +265,63 @@ def _contact_findings(name: str) -> list[tuple[str, str]]:
     plus = _PLUS_CONTACT.search(folded)
     if plus:
         found.append(("solicitation", "+" + plus.group(1)))
-    return found
+    if not any(rule != "solicitation" for rule, _ in found):
+        return found, []
+    mapped = _Folded(name).sub(_SPOKEN_DOT, ".")
+    if mapped.text != folded:
+        return found, None
+    spans = [mapped.span(*s) for s in _phone_spans(mapped.text)]
+    for m in _QQ.finditer(mapped.text):
+        spans.append(mapped.span(*m.span("number")))
+    for m in _WECHAT.finditer(mapped.text):
+        group = "id" if m.group("id") is not None else "vxid"
+        spans.append(mapped.span(*m.span(group)))
+    for m in _DOMAIN.finditer(mapped.text):
+        spans.append(mapped.span(*m.span()))
+    squeezed = _Folded(name).sub(_SPOKEN_DOT, ".").sub(_SPACES, "")
+    for m in _DOMAIN.finditer(squeezed.text):
+        spans.append(squeezed.span(*m.span()))
+    return found, spans
+
+
+def _contact_findings(name: str) -> list[tuple[str, str]]:
+    """Return (rule, term) pairs for the contact details embedded in a name."""
+    return _contacts(name)[0]
+
+
+def _mask_text(text: str) -> str:
+    """Mask one contact detail keeping its length: 139****0002, 12****78, l***9."""
+    n = len(text)
+    head, tail = (3, 4) if n >= 11 else (2, 2) if n >= 7 else (1, 1) if n >= 4 else (0, 0)
+    return text[:head] + "*" * (n - head - tail) + text[n - tail :]
+
+
+def mask_contacts(name: str | None) -> str | None:
+    """Return the name with each contact detail the name rules find in it masked (same length).
+
+    ``vx13912340002`` becomes ``vx139****0002`` and ``加微信13912340003`` ``加微信139****0003``; a name
+    without one comes back unchanged. This is what the registry stores of a name (accounts, checks,
+    reviews, audit): a phone number or chat id in a name is personal data like any other identifier.
+    """
+    if not name:
+        return name
+    found, spans = _contacts(name)
+    if not found or spans == []:
+        return name
+    if spans is None:
+        return _mask_text(name)
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, pos = [], 0
+    for start, end in merged:
+        out.append(name[pos:start] + _mask_text(name[start:end]))
+        pos = end
+    out.append(name[pos:])
+    return "".join(out)
 
 
 # --- configuration ----------------------------------------------------------------------------
