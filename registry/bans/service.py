@@ -29,11 +29,12 @@ from registry.db import get_or_404, keyset_page
 from registry.errors import abort
 from registry.extensions import db
 from registry.identifiers import InvalidIdentifier, PiiHasher, normalize, normalize_ip_or_network
+from registry.identifiers.iprange import mask_range
 from registry.ids import new_id
 from registry.jsonlines import flatten_errors, parse_line
 from registry.locking import lock_account_ids, lock_accounts
 from registry.matching import encode_name
-from registry.pii import hasher
+from registry.pii import hasher, range_cipher
 from registry.rules import check_rule as catalogue_check
 from registry.timeutil import utcnow
 
@@ -56,7 +57,8 @@ class PreparedBan:
     reason: str
     rule: str
     expires_at: datetime | None
-    # (kind, value_hash, value, mask): value only for ip_range, hash and mask for the rest.
+    # (kind, value_hash, value, mask): value (the clear range, sealed on insert) and mask for ip_range,
+    # hash and mask for the rest.
     identifiers: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     names: list[tuple[str, str]] = field(default_factory=list)
     fingerprint: str = ""
@@ -84,8 +86,9 @@ def prepare_ban(data: Mapping[str, Any], pii: PiiHasher) -> PreparedBan:
                 if kind == "ip":
                     canonical = normalize_ip_or_network(raw)
                     if "/" in canonical:
-                        # Ranges are not personal data and must be matched by containment: kept in clear.
-                        prepared.add_identifier("ip_range", None, canonical, canonical)
+                        # Matched by containment, so not hashable: held in clear here, sealed (AES-GCM)
+                        # when written, shown masked (registry/identifiers/iprange.py).
+                        prepared.add_identifier("ip_range", None, canonical, mask_range(canonical))
                         continue
                 else:
                     canonical = normalize(kind, raw)
@@ -173,6 +176,7 @@ def _insert(
         return
     ban_rows: list[dict[str, Any]] = []
     ident_rows: list[dict[str, Any]] = []
+    seal = range_cipher().seal
     name_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
     for p in prepared:
@@ -191,7 +195,7 @@ def _insert(
             }
         )
         ident_rows.extend(
-            {"ban_id": p.id, "kind": k, "value_hash": h, "value": v, "mask": m}
+            {"ban_id": p.id, "kind": k, "value_hash": h, "value": seal(v) if v else None, "mask": m}
             for k, h, v, m in p.identifiers
         )
         name_rows.extend({"ban_id": p.id, "name": n[:256], "encoded": e} for n, e in p.names)
@@ -221,6 +225,7 @@ def _copy_bans(
 ) -> None:
     """Load a batch into the four ban tables with one COPY each (text format)."""
     bans, idents, names, events = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
+    seal = range_cipher().seal
     at = now.isoformat(sep=" ")
     tail = f"\tactive\t{at}\t{_esc(actor)}\t{_esc(source)}\t"
     for p in prepared:
@@ -230,7 +235,8 @@ def _copy_bans(
             f"{p.fingerprint if keep_fingerprint else _NULL}\n"
         )
         for kind, digest, value, mask in p.identifiers:
-            idents.write(f"{p.id}\t{kind}\t{digest or _NULL}\t{_esc(value)}\t{_esc(mask)}\n")
+            stored = seal(value) if value else None
+            idents.write(f"{p.id}\t{kind}\t{digest or _NULL}\t{_esc(stored)}\t{_esc(mask)}\n")
         for name, encoded in p.names:
             names.write(f"{p.id}\t{_esc(name[:256])}\t{_esc(encoded)}\n")
         events.write(f"{p.id}\tcreate\t{at}\n")
