@@ -198,6 +198,14 @@ def _has_phone(folded: str) -> bool:
     return bool(_phone_spans(folded))
 
 
+@functools.lru_cache(maxsize=8192)
+def _fold_char(ch: str) -> str:
+    """Return what contact_fold's first steps make of one character (NFKC, no Cf, casefold, numerals)."""
+    out = unicodedata.normalize("NFKC", ch)
+    out = "".join(c for c in out if unicodedata.category(c) != "Cf")
+    return out.casefold().translate(_CN_NUMERALS)
+
+
 class _Folded:
     """Contact-folded text that remembers, for each character, where in the original name it came from."""
 
@@ -205,13 +213,9 @@ class _Folded:
         chars: list[str] = []
         origin: list[int] = []
         for i, ch in enumerate(name):
-            # The same steps as contact_fold, one character at a time.
-            for c in unicodedata.normalize("NFKC", ch):
-                if unicodedata.category(c) == "Cf":
-                    continue
-                for f in c.casefold().translate(_CN_NUMERALS):
-                    chars.append(f)
-                    origin.append(i)
+            folded = _fold_char(ch)
+            chars.append(folded)
+            origin.extend([i] * len(folded))
         self.text, self.origin = "".join(chars), origin
         self.sub(_BETWEEN_DIGITS, "")
         self.sub(_DIGITISH_RUN, _digitise)
@@ -239,7 +243,7 @@ class _Folded:
         return self.origin[start], self.origin[end - 1] + 1
 
 
-def _contacts(name: str) -> tuple[list[tuple[str, str]], list[tuple[int, int]] | None]:
+def _contacts(name: str, *, spans: bool = True) -> tuple[list[tuple[str, str]], list[tuple[int, int]] | None]:
     """Return (rule, term) pairs for the contact details in a name, and where they sit in it.
 
     The spans cover the contact details themselves (the phone number, QQ number, WeChat id, host
@@ -265,28 +269,28 @@ def _contacts(name: str) -> tuple[list[tuple[str, str]], list[tuple[int, int]] |
     plus = _PLUS_CONTACT.search(folded)
     if plus:
         found.append(("solicitation", "+" + plus.group(1)))
-    if not any(rule != "solicitation" for rule, _ in found):
+    if not spans or not any(rule != "solicitation" for rule, _ in found):
         return found, []
     mapped = _Folded(name).sub(_SPOKEN_DOT, ".")
     if mapped.text != folded:
         return found, None
-    spans = [mapped.span(*s) for s in _phone_spans(mapped.text)]
+    where = [mapped.span(*s) for s in _phone_spans(mapped.text)]
     for m in _QQ.finditer(mapped.text):
-        spans.append(mapped.span(*m.span("number")))
+        where.append(mapped.span(*m.span("number")))
     for m in _WECHAT.finditer(mapped.text):
         group = "id" if m.group("id") is not None else "vxid"
-        spans.append(mapped.span(*m.span(group)))
+        where.append(mapped.span(*m.span(group)))
     for m in _DOMAIN.finditer(mapped.text):
-        spans.append(mapped.span(*m.span()))
-    squeezed = _Folded(name).sub(_SPOKEN_DOT, ".").sub(_SPACES, "")
+        where.append(mapped.span(*m.span()))
+    squeezed = mapped.sub(_SPACES, "")
     for m in _DOMAIN.finditer(squeezed.text):
-        spans.append(squeezed.span(*m.span()))
-    return found, spans
+        where.append(squeezed.span(*m.span()))
+    return found, where
 
 
 def _contact_findings(name: str) -> list[tuple[str, str]]:
     """Return (rule, term) pairs for the contact details embedded in a name."""
-    return _contacts(name)[0]
+    return _contacts(name, spans=False)[0]
 
 
 def _mask_text(text: str) -> str:
