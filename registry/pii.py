@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from registry.identifiers.hashing import PiiHasher
+from registry.identifiers.iprange import RangeCipher
 from registry.identifiers.normalize import InvalidIdentifier, normalize
 
 
@@ -17,6 +18,14 @@ def hasher() -> PiiHasher:
         settings = current_app.config["REGISTRY"]
         ext["registry.pii"] = PiiHasher(settings.pii_key_bytes, settings.pii_key_version)
     return ext["registry.pii"]  # type: ignore[no-any-return]
+
+
+def range_cipher() -> RangeCipher:
+    """Return the current app's cipher for banned IP ranges (a key derived from REGISTRY_PII_KEY)."""
+    ext = current_app.extensions
+    if "registry.range_cipher" not in ext:
+        ext["registry.range_cipher"] = RangeCipher(current_app.config["REGISTRY"].pii_key_bytes)
+    return ext["registry.range_cipher"]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -35,4 +44,4 @@ def protect(field: str, value: object) -> Protected:
     return Protected(field, h.digest(field, canonical), h.mask(field, canonical))
 
 
-__all__ = ["InvalidIdentifier", "Protected", "hasher", "protect"]
+__all__ = ["InvalidIdentifier", "Protected", "hasher", "protect", "range_cipher"]

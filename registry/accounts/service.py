@@ -24,7 +24,7 @@ from registry.extensions import db
 from registry.identifiers import is_assigned_phone
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
 from registry.matching.fold import canonical
-from registry.names import NameFinding
+from registry.names import NameFinding, mask_contacts
 from registry.pii import InvalidIdentifier, protect
 from registry.timeutil import utcnow
 
@@ -91,12 +91,14 @@ def build_account(data: Mapping[str, Any]) -> Account:
     avatar, avatar_findings = read_account_avatar(data.get("avatar"), data.get("avatar_hash"), errors)
     if errors:
         raise AccountInputError(errors)
+    # Stored (and returned) with contact details masked: vx13912340002 is kept as vx139****0002.
+    username, display_name = mask_contacts(data["username"]), mask_contacts(data.get("display_name"))
     account = Account(
         id=data["id"],
-        username=data["username"],
-        username_key=name_key(data["username"]),
-        display_name=data.get("display_name"),
-        display_key=name_key(data.get("display_name")),
+        username=username,
+        username_key=name_key(username),
+        display_name=display_name,
+        display_key=name_key(display_name),
         account_type=data.get("account_type") or "personal",
         status="active",
         tier=settings.default_tier,
@@ -143,7 +145,8 @@ def create_account(data: Mapping[str, Any]) -> Account:
     except AccountInputError as exc:
         abort(422, "Invalid account.", {"json": exc.errors})
     findings = evaluate_names(
-        {"username": account.username, "display_name": account.display_name},
+        # The rules read the names as sent; what is stored has their contact details masked.
+        {"username": data["username"], "display_name": data.get("display_name")},
         news_licensed=account.news_licensed,
         account_type=account.account_type,
     )
@@ -157,6 +160,11 @@ def create_account(data: Mapping[str, Any]) -> Account:
         created["name_check_id"] = record_name_review(
             findings, username=account.username, display_name=account.display_name, actor=current_actor()
         )
+    if account.check_id:
+        from registry.reviews.service import lock_check_review
+
+        # Lock order (registry/locking.py): the review before the audit head.
+        lock_check_review(account.check_id)
     record("account.create", f"account:{account.id}", created)
     if account.check_id:
         from registry.reviews.service import tie_check
@@ -168,6 +176,7 @@ def create_account(data: Mapping[str, Any]) -> Account:
 
 
 RENAME_FIELDS = ("username", "display_name", "news_licensed")
+NAME_FIELDS = ("username", "display_name")
 
 
 def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
@@ -183,7 +192,10 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
     if account.status == "purged":
         abort(409, f"Account {account_id!r} is purged: only a tombstone remains.")
     old = {f: getattr(account, f) for f in RENAME_FIELDS}
-    new = {f: data.get(f, old[f]) for f in RENAME_FIELDS}
+    sent = {f: data.get(f, old[f]) for f in RENAME_FIELDS}
+    # Names are stored with their contact details masked; compared as stored, so sending the same
+    # name again changes nothing.
+    new = {f: mask_contacts(v) if f in NAME_FIELDS and f in data else v for f, v in sent.items()}
     changed = [f for f in RENAME_FIELDS if new[f] != old[f]]
     account.name_flags = []  # type: ignore[attr-defined]
     avatar_findings: list[NameFinding] = []
@@ -205,7 +217,7 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         account.account_type in ENTITY_ACCOUNT_TYPES and account.verification_status == "verified"
     )
     findings = evaluate_names(
-        {f: new[f] for f in recheck if f != "news_licensed"},
+        {f: sent[f] for f in recheck if f != "news_licensed"},
         news_licensed=bool(new["news_licensed"]),
         account_type=account.account_type,
         own_names=(old["username"], old["display_name"]) if entity_verified else (),

@@ -48,7 +48,11 @@ def ingest(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return {"accepted": 0, "unknown_accounts": [], "reactivated": []}
     ids = sorted(latest)
     rows = db.session.execute(
-        sa.select(Account.id, Account.status).where(Account.id.in_(ids)).with_for_update()
+        # Lock order (registry/locking.py): accounts in id order, the audit head last.
+        sa.select(Account.id, Account.status)
+        .where(Account.id.in_(ids))
+        .order_by(Account.id)
+        .with_for_update()
     ).all()
     status = {row.id: row.status for row in rows}
     unknown = [i for i in ids if i not in status]

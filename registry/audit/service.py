@@ -50,7 +50,9 @@ def canonical_entry(
 
 def _lock_head() -> AuditHead:
     # FOR UPDATE serialises appenders on PostgreSQL until their transaction ends; on SQLite the
-    # database-wide write lock does the same.
+    # database-wide write lock does the same. The head is the LAST lock of every transaction (the lock
+    # order is in registry/locking.py): callers lock their accounts, bans and reviews first and lock
+    # nothing after appending, so a writer holding the head never waits for another writer's row.
     stmt = sa.select(AuditHead).where(AuditHead.id == 1).with_for_update()
     head = db.session.scalar(stmt)
     if head is None:

@@ -11,8 +11,9 @@ from registry.extensions import db
 from registry.timeutil import utcnow
 
 BAN_STATUSES = ("active", "lifted")
-# "ip" holds one address (hashed like the other identifiers); "ip_range" a CIDR network, kept in clear
-# because ranges are not personal data and must be matched by containment.
+# "ip" holds one address (hashed like the other identifiers); "ip_range" a CIDR network, which checks
+# match by containment: its value is sealed with AES-GCM (registry/identifiers/iprange.py), its mask
+# shows the network cut short (198.51.100.*/31).
 IDENTIFIER_KINDS = ("email", "phone", "id_number", "device_id", "ip", "ip_range")
 
 
@@ -54,7 +55,7 @@ class BanIdentifier(db.Model):  # type: ignore[name-defined,misc]
     ban_id: Mapped[str] = mapped_column(sa.ForeignKey("bans.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(16))
     value_hash: Mapped[str | None] = mapped_column(sa.String(64))
-    value: Mapped[str | None] = mapped_column(sa.String(64))
+    value: Mapped[str | None] = mapped_column(sa.String(128))
     mask: Mapped[str | None] = mapped_column(sa.String(128))
 
     ban: Mapped[Ban] = relationship(back_populates="identifiers")

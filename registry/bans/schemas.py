@@ -84,7 +84,7 @@ class BanOut(Schema):
     source = fields.String()
     identifiers = fields.Method(
         "_identifiers",
-        metadata={"description": "Masked forms by kind (ip_range in clear); never raw values."},
+        metadata={"description": "Masked forms by kind (ip_range too: 198.51.100.*/31); never raw values."},
     )
     names = fields.Method("_names")
     avatars = fields.Method("_avatars", metadata={"description": "PDQ hashes of the banned avatars."})
@@ -97,7 +97,7 @@ class BanOut(Schema):
     def _identifiers(self, ban: Any) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for ident in ban.identifiers:
-            shown = ident.value if ident.kind == "ip_range" else ident.mask
+            shown = ident.mask
             out.setdefault(ident.kind, []).append(shown or "****")
         return out
 

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.service import ImportReport
-from registry.audit.service import record, record_many
+from registry.audit.service import record_many
 from registry.auth.service import current_actor
 from registry.avatars.inputs import AvatarError, read_hash, read_image
 from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
@@ -36,10 +36,12 @@ from registry.identifiers import (
     normalize_ip_or_network,
     normalize_phone_checked,
 )
+from registry.identifiers.iprange import mask_range
 from registry.ids import new_id
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
+from registry.locking import lock_account_ids, lock_accounts
 from registry.matching import encode_name
-from registry.pii import hasher
+from registry.pii import hasher, range_cipher
 from registry.rules import check_rule as catalogue_check
 from registry.timeutil import utcnow
 
@@ -62,7 +64,8 @@ class PreparedBan:
     reason: str
     rule: str
     expires_at: datetime | None
-    # (kind, value_hash, value, mask): value only for ip_range, hash and mask for the rest.
+    # (kind, value_hash, value, mask): value (the clear range, sealed on insert) and mask for ip_range,
+    # hash and mask for the rest.
     identifiers: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     names: list[tuple[str, str]] = field(default_factory=list)
     # (kind, 64-hex PDQ hash): kind "image", "crop" or "hash" (registry/avatars).
@@ -99,8 +102,9 @@ def prepare_ban(data: Mapping[str, Any], pii: PiiHasher) -> PreparedBan:
                 if kind == "ip":
                     canonical = normalize_ip_or_network(raw)
                     if "/" in canonical:
-                        # Ranges are not personal data and must be matched by containment: kept in clear.
-                        prepared.add_identifier("ip_range", None, canonical, canonical)
+                        # Matched by containment, so not hashable: held in clear here, sealed (AES-GCM)
+                        # when written, shown masked (registry/identifiers/iprange.py).
+                        prepared.add_identifier("ip_range", None, canonical, mask_range(canonical))
                         continue
                 elif kind == "phone":
                     canonical, assigned = normalize_phone_checked(raw)
@@ -220,6 +224,7 @@ def _insert(
         return
     ban_rows: list[dict[str, Any]] = []
     ident_rows: list[dict[str, Any]] = []
+    seal = range_cipher().seal
     name_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
     avatar_rows: list[dict[str, Any]] = []
@@ -239,7 +244,7 @@ def _insert(
             }
         )
         ident_rows.extend(
-            {"ban_id": p.id, "kind": k, "value_hash": h, "value": v, "mask": m}
+            {"ban_id": p.id, "kind": k, "value_hash": h, "value": seal(v) if v else None, "mask": m}
             for k, h, v, m in p.identifiers
         )
         name_rows.extend({"ban_id": p.id, "name": n[:256], "encoded": e} for n, e in p.names)
@@ -272,6 +277,7 @@ def _copy_bans(
     """Load a batch into the four ban tables with one COPY each (text format)."""
     bans, idents, names, events = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
     avatars = io.StringIO()
+    seal = range_cipher().seal
     at = now.isoformat(sep=" ")
     tail = f"\tactive\t{at}\t{_esc(actor)}\t{_esc(source)}\t"
     for p in prepared:
@@ -281,7 +287,8 @@ def _copy_bans(
             f"{p.fingerprint if keep_fingerprint else _NULL}\n"
         )
         for kind, digest, value, mask in p.identifiers:
-            idents.write(f"{p.id}\t{kind}\t{digest or _NULL}\t{_esc(value)}\t{_esc(mask)}\n")
+            stored = seal(value) if value else None
+            idents.write(f"{p.id}\t{kind}\t{digest or _NULL}\t{_esc(stored)}\t{_esc(mask)}\n")
         for name, encoded in p.names:
             names.write(f"{p.id}\t{_esc(name[:256])}\t{_esc(encoded)}\n")
         for kind, digest in p.avatars:
@@ -310,8 +317,9 @@ def _copy_bans(
 
 
 def _mark_banned(
-    accounts: Iterable[Account], ban_of: Mapping[str, str], *, actor: str, now: datetime
-) -> None:
+    accounts: Iterable[Account], ban_of: Mapping[str, str], *, now: datetime
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Set locked accounts to banned; return their audit entries for the caller to append."""
     entries = []
     for account in accounts:
         if account.status in ("banned", "purged"):
@@ -326,8 +334,7 @@ def _mark_banned(
         account.status = "banned"
         account.status_changed_at = now
     db.session.flush()
-    if entries:
-        record_many(entries, actor=actor)
+    return entries
 
 
 def _stale_engine() -> None:
@@ -349,16 +356,16 @@ def add_ban(data: Mapping[str, Any], *, actor: str, source: str) -> Ban:
         abort(422, "Invalid ban.", {"json": exc.errors})
     account = None
     if prepared.account_id:
-        account = db.session.scalar(
-            sa.select(Account).where(Account.id == prepared.account_id).with_for_update()
-        )
+        # Lock order (registry/locking.py): the account first; the audit head is taken last, below.
+        account = lock_accounts([prepared.account_id]).get(prepared.account_id)
         if account is None:
             abort(422, "Invalid ban.", {"json": {"account_id": [f"No account {prepared.account_id!r}."]}})
         capture_account(prepared, account)
     _insert([prepared], actor=actor, source=source, now=now, keep_fingerprint=False)
-    record("ban.create", f"ban:{prepared.id}", ban_audit_data(prepared, source), actor=actor)
+    entries = [("ban.create", f"ban:{prepared.id}", ban_audit_data(prepared, source))]
     if account is not None:
-        _mark_banned([account], {account.id: prepared.id}, actor=actor, now=now)
+        entries.extend(_mark_banned([account], {account.id: prepared.id}, now=now))
+    record_many(entries, actor=actor)
     ban = db.session.get(Ban, prepared.id)
     assert ban is not None
     return ban
@@ -425,6 +432,11 @@ def list_bans(args: Mapping[str, Any]) -> tuple[list[Ban], str | None]:
 def lift_ban(ban_id: str, reason: str) -> Ban:
     """Lift an active ban with a reason (409 if it is not active); its account may become active again."""
     actor = current_actor()
+    # Lock order (registry/locking.py): the ban's account first, then the ban, the audit head last.
+    # A ban's account_id never changes, so the unlocked read is enough to know which account to lock.
+    account_id = get_ban(ban_id).account_id
+    if account_id:
+        lock_accounts([account_id])
     ban = get_ban(ban_id, for_update=True)
     now = utcnow()
     state = view_status(ban, now)
@@ -436,18 +448,24 @@ def lift_ban(ban_id: str, reason: str) -> Ban:
     ban.lift_reason = reason
     db.session.add(BanEvent(ban_id=ban.id, op="lift", at=now))
     db.session.flush()
-    record("ban.lift", f"ban:{ban.id}", {"reason": reason, "rule": ban.rule, "account_id": ban.account_id})
+    entries: list[tuple[str, str, dict[str, Any]]] = [
+        ("ban.lift", f"ban:{ban.id}", {"reason": reason, "rule": ban.rule, "account_id": ban.account_id})
+    ]
     if ban.account_id:
-        _restore_account(ban.account_id, ban.id, now)
+        entries.extend(_restore_account(ban.account_id, ban.id, now))
+    record_many(entries, actor=actor)
     db.session.commit()
     _stale_engine()
     return ban
 
 
-def _restore_account(account_id: str, lifted_ban_id: str, now: datetime) -> None:
-    account = db.session.scalar(sa.select(Account).where(Account.id == account_id).with_for_update())
+def _restore_account(
+    account_id: str, lifted_ban_id: str, now: datetime
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return the account to active if no other live ban names it; return its audit entries."""
+    account = db.session.get(Account, account_id)  # locked by the caller, before the ban
     if account is None or account.status != "banned":
-        return
+        return []
     others = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(Ban)
@@ -459,13 +477,12 @@ def _restore_account(account_id: str, lifted_ban_id: str, now: datetime) -> None
         )
     )
     if others:
-        return
+        return []
     account.status = "active"
     account.status_changed_at = now
     db.session.flush()
-    record(
-        "account.status", f"account:{account.id}", {"from": "banned", "to": "active", "ban_id": lifted_ban_id}
-    )
+    entry = {"from": "banned", "to": "active", "ban_id": lifted_ban_id}
+    return [("account.status", f"account:{account.id}", entry)]
 
 
 def release_expired(*, as_of: datetime, actor: str, dry_run: bool = False, batch_size: int = 1000) -> int:
@@ -498,8 +515,14 @@ def release_expired(*, as_of: datetime, actor: str, dry_run: bool = False, batch
         if not ids:
             return done
         after = ids[-1]
-        done += len(ids)
         if dry_run:
+            done += len(ids)
+            continue
+        # Lock order (registry/locking.py): the batch's accounts in id order, the audit head last;
+        # judged again under the lock, as a lift or a new ban may have landed since the read.
+        ids = lock_account_ids(sa.and_(Account.id.in_(ids), Account.status == "banned", ended, ~still))
+        done += len(ids)
+        if not ids:
             continue
         db.session.execute(
             sa.update(Account)
@@ -550,10 +573,7 @@ def import_bans(
         prints = [p.fingerprint for _, p in batch]
         present = set(db.session.scalars(sa.select(Ban.fingerprint).where(Ban.fingerprint.in_(prints))))
         account_ids = {p.account_id for _, p in batch if p.account_id}
-        accounts = {}
-        if account_ids:
-            stmt = sa.select(Account).where(Account.id.in_(account_ids)).with_for_update()
-            accounts = {a.id: a for a in db.session.scalars(stmt)}
+        accounts = lock_accounts(account_ids) if account_ids else {}
         fresh: list[PreparedBan] = []
         for number, p in batch:
             if p.fingerprint in present:
@@ -567,10 +587,11 @@ def import_bans(
                 capture_account(p, account)
             fresh.append(p)
         _insert(fresh, actor=actor, source="import", now=now, keep_fingerprint=True)
-        record_many([("ban.create", f"ban:{p.id}", ban_audit_data(p, "import")) for p in fresh], actor=actor)
+        entries = [("ban.create", f"ban:{p.id}", ban_audit_data(p, "import")) for p in fresh]
         banned = {p.account_id: p.id for p in fresh if p.account_id}
         if banned:
-            _mark_banned([accounts[a] for a in banned], banned, actor=actor, now=now)
+            entries.extend(_mark_banned([accounts[a] for a in banned], banned, now=now))
+        record_many(entries, actor=actor)
         db.session.commit()
         report.created += len(fresh)
         batch.clear()

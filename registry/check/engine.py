@@ -35,6 +35,7 @@ from registry.identifiers.bloom import DIGEST_PREFIX, IdentifierFilter
 from registry.matching import MatchConfig, NameIndex, NameMatch
 from registry.names import NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
+from registry.pii import range_cipher
 from registry.reviews.models import NameSuppression
 from registry.timeutil import utcnow
 
@@ -462,7 +463,8 @@ def _live(now: datetime) -> Any:
 def _add_range(ranges: IpRangeSet[str], ban_id: str, value: str | None) -> None:
     if value:
         try:
-            ranges.add(value, ban_id)
+            # Ranges are stored sealed (AES-GCM, registry/identifiers/iprange.py): opened here only.
+            ranges.add(range_cipher().open(value), ban_id)
         except ValueError:
             log.warning("ban %s holds an unreadable ip_range; skipped", ban_id)
 

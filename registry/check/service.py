@@ -25,6 +25,7 @@ from registry.health import add_probe
 from registry.identifiers import InvalidIdentifier, normalize
 from registry.ids import new_id
 from registry.matching import NameMatch
+from registry.names import mask_contacts
 from registry.pii import hasher
 from registry.reviews.models import Review
 from registry.timeutil import utcnow
@@ -296,8 +297,9 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
             record_check(
                 decision,
                 result.reasons,
-                username=data.get("username"),
-                display_name=data.get("display_name"),
+                # Stored with contact details masked (vx139****0002), as accounts store names.
+                username=mask_contacts(data.get("username")),
+                display_name=mask_contacts(data.get("display_name")),
                 masked=masked,
                 actor=current_actor(),
                 check_id=check_id,

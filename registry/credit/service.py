@@ -27,6 +27,7 @@ from registry.credit.models import Violation
 from registry.errors import abort
 from registry.extensions import db
 from registry.ids import new_id
+from registry.locking import lock_account_ids
 from registry.settings import Settings
 from registry.tiers.service import change_tier
 from registry.timeutil import utcnow
@@ -226,6 +227,10 @@ def recover(*, as_of: datetime | None = None, actor: str, batch_size: int = 1000
             )
             if not row.tier_pinned and tier_move(row.tier, credit, settings) is not None:
                 movers.append(row.id)
+        if updates or movers:
+            # Lock order (registry/locking.py): every account this batch touches, in id order, before
+            # the audit head; the tier moves below then find their rows locked already.
+            lock_account_ids(Account.id.in_(sorted({u["b_id"] for u in updates} | set(movers))))
         if updates:
             # The old value in the WHERE makes a concurrent violation win: its row is skipped here.
             table = Account.__table__

@@ -7,8 +7,10 @@ canonical fold turns digits into letters and drops the separators a phone number
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import sys
 import threading
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -38,6 +40,8 @@ _CONFIG_DECISIONS: tuple[str, ...] = (*DECISIONS, "off")
 _CONFIG_KEYS: tuple[str, ...] = ("version", "decisions", "terms", "remove", "allow")
 
 PLATFORM_VERIFIED = "platform_verified"
+# The longest name evaluate() reads (the display-name schema's cap).
+MAX_NAME_CHARS = 256
 
 # Findings of these codes that sit inside an impersonation or prohibited match are dropped:
 # "人民日报" is explained by the impersonation finding, a second "日报" news-word finding is noise.
@@ -112,25 +116,39 @@ _TLDS = (
     "link", "io", "tk", "ltd", "app", "live", "tv", "hk", "tw",
 )  # fmt: skip
 _TLD_ALT = "|".join(sorted(_TLDS, key=len, reverse=True))
-_SPOKEN_DOT = re.compile(rf"(?<=[a-z0-9])\s*(?:[.。｡]|点|\(dot\)|\[dot\]|dot)\s*(?=(?:{_TLD_ALT})(?![a-z]))")
-_SCHEME = re.compile(r"https?\s*[:：]\s*/\s*/|(?<![a-z])www\s*\.")
+# Every pattern is linear-time: possessive quantifiers (``*+``, Python 3.11) never give back the spaces
+# they took, and no two quantifiers in a row can match the same character, so a run of spaces after a
+# keyword (``qq`` + 250 spaces) is read once instead of being split every possible way (cubic before).
+_SPOKEN_DOT = re.compile(
+    rf"(?<=[a-z0-9])\s*+(?:[.。｡]|点|\(dot\)|\[dot\]|dot)\s*+(?=(?:{_TLD_ALT})(?![a-z]))"
+)
+_SCHEME = re.compile(r"https?\s*+[:：]\s*+/\s*+/|(?<![a-z])www\s*+\.")
 # Starting only where a host name can start keeps the search linear on "a.a.a.a...".
 _DOMAIN = re.compile(
     rf"(?<![-a-z0-9.])[a-z0-9](?:[-a-z0-9]{{0,62}})\.(?:[-a-z0-9]{{1,63}}\.)*({_TLD_ALT})(?![a-z0-9])"
 )
 _SPACES = re.compile(r"\s+")
-_QQ = re.compile(r"(?:qq|扣扣|企鹅)\s*号?\s*[:：=]?\s*\d{5,11}(?!\d)")
+# "qq 号 : 123456": the same language as ``\s*号?\s*[:：=]?\s*``, written so each run of spaces has
+# exactly one quantifier that can take it.
+_QQ = re.compile(r"(?:qq|扣扣|企鹅)\s*+(?:号\s*+)?(?:[:：=]\s*+)?(?P<number>\d{5,11})(?!\d)")
 _WECHAT = re.compile(
-    r"(?:微信|薇信|威信|徽信|v信|wechat|weixin)\s*号?\s*[:：=]?\s*[a-z][-_a-z0-9]{5,19}"
-    r"|(?<![a-z])(?:vx|wx)\s*(?:号|[:：=])\s*[a-z0-9][-_a-z0-9]{4,19}"
+    r"(?:微信|薇信|威信|徽信|v信|wechat|weixin)\s*+(?:号\s*+)?(?:[:：=]\s*+)?(?P<id>[a-z][-_a-z0-9]{5,19})"
+    r"|(?<![a-z])(?:vx|wx)\s*+(?:号|[:：=])\s*+(?P<vxid>[a-z0-9][-_a-z0-9]{4,19})"
 )
-_PLUS_CONTACT = re.compile(r"\+\s*(v|vx|wx|q|qq|微信|薇信)(?![a-z])")
+_PLUS_CONTACT = re.compile(r"\+\s*+(v|vx|wx|q|qq|微信|薇信)(?![a-z])")
+
+
+@functools.cache
+def _drop_format() -> dict[int, None]:
+    """Return the str.translate table deleting format characters (zero-width, joiners, bidi marks)."""
+    # Built on first use (about 0.1 s), not at import: CLI commands that never fold names skip it.
+    return dict.fromkeys(cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) == "Cf")
 
 
 def contact_fold(text: str) -> str:
     """Fold text for contact-detail detection: keep digits, join digits split by separators."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").casefold()
+    text = text.translate(_drop_format()).casefold()
     text = text.translate(_CN_NUMERALS)
     text = _BETWEEN_DIGITS.sub("", text)
     return _DIGITISH_RUN.sub(_digitise, text)
@@ -138,20 +156,30 @@ def contact_fold(text: str) -> str:
 
 def _digitise(match: re.Match[str]) -> str:
     run = match.group(0)
-    if sum(ch.isdigit() for ch in run) < 6:
+    if len(run) - run.count("o") - run.count("l") < 6:
         return run
     return run.replace("o", "0").replace("l", "1")
 
 
+# No valid number is longer: "00" + a 3-digit country code + libphonenumber's 17-digit national cap.
+# Longer runs are refused without asking libphonenumber, which normalises the whole string first.
+_PHONE_MAX_DIGITS = 22
+
+
 def _is_cn_phone(digits: str) -> bool:
+    if len(digits) > _PHONE_MAX_DIGITS:
+        return False
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(digits, "CN"))
     except phonenumbers.NumberParseException:
         return False
 
 
-def _has_phone(folded: str) -> bool:
-    for run in _DIGIT_RUN.findall(folded):
+def _phone_spans(folded: str) -> list[tuple[int, int]]:
+    """Return where the valid CN phone numbers sit in contact-folded text (one span per digit run)."""
+    spans: list[tuple[int, int]] = []
+    for match in _DIGIT_RUN.finditer(folded):
+        run = match.group(0)
         candidates = [run]
         for prefix in ("0086", "86"):
             if run.startswith(prefix):
@@ -162,12 +190,66 @@ def _has_phone(folded: str) -> bool:
                 run[i : i + 11] for i in range(1, len(run) - 10) if run[i] == "1" and run[i + 1] in "3456789"
             )
         if any(_is_cn_phone(c) for c in candidates):
-            return True
-    return False
+            spans.append(match.span())
+    return spans
 
 
-def _contact_findings(name: str) -> list[tuple[str, str]]:
-    """Return (rule, term) pairs for the contact details embedded in a name."""
+def _has_phone(folded: str) -> bool:
+    return bool(_phone_spans(folded))
+
+
+@functools.lru_cache(maxsize=8192)
+def _fold_char(ch: str) -> str:
+    """Return what contact_fold's first steps make of one character (NFKC, no Cf, casefold, numerals)."""
+    out = unicodedata.normalize("NFKC", ch)
+    out = "".join(c for c in out if unicodedata.category(c) != "Cf")
+    return out.casefold().translate(_CN_NUMERALS)
+
+
+class _Folded:
+    """Contact-folded text that remembers, for each character, where in the original name it came from."""
+
+    def __init__(self, name: str) -> None:
+        chars: list[str] = []
+        origin: list[int] = []
+        for i, ch in enumerate(name):
+            folded = _fold_char(ch)
+            chars.append(folded)
+            origin.extend([i] * len(folded))
+        self.text, self.origin = "".join(chars), origin
+        self.sub(_BETWEEN_DIGITS, "")
+        self.sub(_DIGITISH_RUN, _digitise)
+
+    def sub(self, pattern: re.Pattern[str], repl: Any) -> _Folded:
+        """Apply ``pattern.sub(repl, text)``, carrying the origins along; return self."""
+        out: list[str] = []
+        origin: list[int] = []
+        pos = 0
+        for m in pattern.finditer(self.text):
+            start, end = m.span()
+            out.append(self.text[pos:start])
+            origin.extend(self.origin[pos:start])
+            r = repl if isinstance(repl, str) else repl(m)
+            out.append(r)
+            origin.extend(self.origin[start:end] if len(r) == end - start else [self.origin[start]] * len(r))
+            pos = end
+        out.append(self.text[pos:])
+        origin.extend(self.origin[pos:])
+        self.text, self.origin = "".join(out), origin
+        return self
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Return the span of the original name that folded text[start:end] came from."""
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+def _contacts(name: str, *, spans: bool = True) -> tuple[list[tuple[str, str]], list[tuple[int, int]] | None]:
+    """Return (rule, term) pairs for the contact details in a name, and where they sit in it.
+
+    The spans cover the contact details themselves (the phone number, QQ number, WeChat id, host
+    name), not the words announcing them; None when the contact details could not be placed (a name
+    whose characters do not fold one by one as the whole name does), so the caller masks it whole.
+    """
     folded = _SPOKEN_DOT.sub(".", contact_fold(name))
     found: list[tuple[str, str]] = []
     scheme = _SCHEME.search(folded)
@@ -187,7 +269,63 @@ def _contact_findings(name: str) -> list[tuple[str, str]]:
     plus = _PLUS_CONTACT.search(folded)
     if plus:
         found.append(("solicitation", "+" + plus.group(1)))
-    return found
+    if not spans or not any(rule != "solicitation" for rule, _ in found):
+        return found, []
+    mapped = _Folded(name).sub(_SPOKEN_DOT, ".")
+    if mapped.text != folded:
+        return found, None
+    where = [mapped.span(*s) for s in _phone_spans(mapped.text)]
+    for m in _QQ.finditer(mapped.text):
+        where.append(mapped.span(*m.span("number")))
+    for m in _WECHAT.finditer(mapped.text):
+        group = "id" if m.group("id") is not None else "vxid"
+        where.append(mapped.span(*m.span(group)))
+    for m in _DOMAIN.finditer(mapped.text):
+        where.append(mapped.span(*m.span()))
+    squeezed = mapped.sub(_SPACES, "")
+    for m in _DOMAIN.finditer(squeezed.text):
+        where.append(squeezed.span(*m.span()))
+    return found, where
+
+
+def _contact_findings(name: str) -> list[tuple[str, str]]:
+    """Return (rule, term) pairs for the contact details embedded in a name."""
+    return _contacts(name, spans=False)[0]
+
+
+def _mask_text(text: str) -> str:
+    """Mask one contact detail keeping its length: 139****0002, 12****78, l***9."""
+    n = len(text)
+    head, tail = (3, 4) if n >= 11 else (2, 2) if n >= 7 else (1, 1) if n >= 4 else (0, 0)
+    return text[:head] + "*" * (n - head - tail) + text[n - tail :]
+
+
+def mask_contacts(name: str | None) -> str | None:
+    """Return the name with each contact detail the name rules find in it masked (same length).
+
+    ``vx13912340002`` becomes ``vx139****0002`` and ``加微信13912340003`` ``加微信139****0003``; a name
+    without one comes back unchanged. This is what the registry stores of a name (accounts, checks,
+    reviews, audit): a phone number or chat id in a name is personal data like any other identifier.
+    """
+    if not name:
+        return name
+    found, spans = _contacts(name)
+    if not found or spans == []:
+        return name
+    if spans is None:
+        return _mask_text(name)
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, pos = [], 0
+    for start, end in merged:
+        out.append(name[pos:start] + _mask_text(name[start:end]))
+        pos = end
+    out.append(name[pos:])
+    return "".join(out)
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -396,6 +534,9 @@ class NamePolicy:
         """Return the rules a username or display name breaks, most serious first."""
         if field not in FIELDS:
             raise ValueError(f"field must be one of {', '.join(FIELDS)}, got {field!r}")
+        # The schemas cap names at 128 (username) and 256 (display name) characters; the cap here bounds
+        # the work for any other caller too (every pattern is linear, so this bounds the whole call).
+        name = name[:MAX_NAME_CHARS]
         decisions = self._decisions
         folded = canonical(name)
         automaton = self._automaton

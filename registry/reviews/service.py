@@ -34,6 +34,7 @@ from registry.check.models import CheckRecord
 from registry.db import get_or_404
 from registry.errors import abort
 from registry.extensions import db
+from registry.locking import lock_accounts
 from registry.reviews.models import NameSuppression, Review
 from registry.schemas import decode_cursor, encode_cursor
 from registry.timeutil import to_aware, to_naive_utc, utcnow
@@ -118,9 +119,23 @@ def _cited_ban(review: Review) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _lock_review_and_account(review_id: str) -> Review:
+    """Lock a review's tied account, then the review (registry/locking.py: accounts before reviews)."""
+    while True:
+        account_id = get_review(review_id).account_id
+        if account_id is not None:
+            lock_accounts([account_id])
+        review = get_review(review_id, for_update=True)
+        db.session.refresh(review)
+        if review.account_id == account_id:
+            return review
+        # Tied to an account meanwhile (it only ever goes from none to one): start again, unlocked.
+        db.session.rollback()
+
+
 def resolve_review(review_id: str, data: Mapping[str, Any], *, actor: str) -> Review:
     """Close a review as confirmed (ban the tied account) or false_positive (suppress the pair); commit."""
-    review = get_review(review_id, for_update=True)
+    review = _lock_review_and_account(review_id)
     if review.status == "resolved":
         abort(409, f"Review {review_id!r} is resolved already ({review.outcome}).")
     outcome = data["outcome"]
@@ -204,6 +219,11 @@ def _suppress(review: Review, *, actor: str, now: datetime) -> list[str]:
         )
     db.session.flush()
     return bans
+
+
+def lock_check_review(check_id: str) -> None:
+    """Lock the review opened by a check, if any (before the audit head: registry/locking.py)."""
+    db.session.execute(sa.select(Review.id).where(Review.check_id == check_id).with_for_update()).all()
 
 
 def tie_check(account: Account, check_id: str, *, actor: str) -> None:

@@ -30,6 +30,7 @@ from registry.db import get_or_404, keyset_page
 from registry.errors import abort
 from registry.extensions import db
 from registry.ids import new_id
+from registry.locking import lock_account_ids
 from registry.sweep.models import DormantNotice, Lock, SweepRun
 from registry.timeutil import EARLIEST_AS_OF, utcnow
 
@@ -445,6 +446,12 @@ def _execute(
             break
         in_batch = sa.and_(c.id > after, c.id <= ids[-1])
         now = utcnow()
+        if not sqlite:
+            # Lock order (registry/locking.py): the rows this batch may change, in id order, before the
+            # three UPDATEs (which would lock them in scan order) and the audit head.
+            lock_account_ids(
+                sa.and_(in_batch, sa.or_(rules.to_purged(), rules.to_suspended(), rules.to_dormant()))
+            )
         entries: list[tuple[str, str, dict[str, Any]]] = []
         purged: list[str] = []
         # Top rung first, so an account climbs at most one rung per run.

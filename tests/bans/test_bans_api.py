@@ -50,7 +50,7 @@ def test_create_read_list_and_lift_a_ban(app, client, headers):
     body = created.json
     assert body["status"] == "active" and body["rule"] == "R3.2"
     assert body["identifiers"]["phone"] == ["+86 138****8000"]
-    assert body["identifiers"]["ip_range"] == ["198.51.100.0/24"]
+    assert body["identifiers"]["ip_range"] == ["198.51.100.*/24"]
     assert body["identifiers"]["ip"] == ["203.0.113.*"]
     assert sorted(body["names"]) == ["zhangsan_88", "张三"]
     assert client.get(f"/v1/bans/{body['id']}", headers=headers).json == body

@@ -95,3 +95,53 @@ def test_lookup_agrees_with_a_linear_scan(
     for address in probes + edges:
         expected = {p for n, p in kept if n.version == address.version and address in n}
         assert ranges.lookup(str(address)) == expected
+
+
+# --- ranges at rest ---------------------------------------------------------------------------------
+
+from registry.identifiers.iprange import SEALED_PREFIX, RangeCipher, mask_range  # noqa: E402
+
+NETWORKS = st.one_of(
+    st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)).map(
+        lambda t: str(ipaddress.ip_network((t[0], t[1]), strict=False))
+    ),
+    st.tuples(st.integers(0, 2**128 - 1), st.integers(0, 128)).map(
+        lambda t: str(ipaddress.ip_network((t[0], t[1]), strict=False))
+    ),
+)
+
+
+@given(NETWORKS)
+def test_a_sealed_range_opens_to_itself_fits_its_column_and_hides_the_range(network) -> None:
+    cipher = RangeCipher(b"test-pii-key-0123456789abcdef")
+    sealed = cipher.seal(network)
+    assert sealed.startswith(SEALED_PREFIX) and len(sealed) <= 128
+    assert network not in sealed and cipher.open(sealed) == network
+    assert cipher.seal(network) != sealed  # a fresh nonce each time
+
+
+def test_a_range_sealed_under_another_key_or_altered_does_not_open() -> None:
+    sealed = RangeCipher(b"key-one-0123456789abcdef").seal("198.51.100.200/31")
+    with pytest.raises(ValueError):
+        RangeCipher(b"key-two-0123456789abcdef").open(sealed)
+    flipped = sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1]
+    with pytest.raises(ValueError):
+        RangeCipher(b"key-one-0123456789abcdef").open(flipped)
+    # A range written in clear before encryption reads as is.
+    assert RangeCipher(b"key-one-0123456789abcdef").open("10.0.0.0/8") == "10.0.0.0/8"
+
+
+@pytest.mark.parametrize(
+    ("network", "masked"),
+    [
+        ("198.51.100.200/31", "198.51.100.*/31"),
+        ("198.51.100.0/24", "198.51.100.*/24"),
+        ("10.1.16.0/20", "10.1.*/20"),
+        ("10.1.0.0/16", "10.1.0.0/16"),
+        ("2001:db8:85a3:1234::/64", "2001:db8:85a3:*/64"),
+        ("2001:db8:8500::/40", "2001:db8:*/40"),
+        ("2001:db8::/32", "2001:db8::/32"),
+    ],
+)
+def test_masks_keep_the_network_and_hide_the_subscriber(network, masked) -> None:
+    assert mask_range(network) == masked
