@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
+from registry.audit.service import opened_entries
 from registry.check.models import CheckRecord
 from registry.extensions import db
 from registry.reviews.models import Review
@@ -58,7 +59,9 @@ def test_accounts_checks_reviews_and_audit_keep_only_the_masked_form(app, client
         record = db.session.get(CheckRecord, check.json["check_id"])
         review = db.session.scalar(sa.select(Review).where(Review.check_id == check.json["check_id"]))
         assert record.username == review.username == "加V139****0005"
-        rename = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "account.rename"))
+        (rename,) = opened_entries(
+            db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "account.rename"))
+        )
         assert rename.data["new"] == {"display_name": "qq 139****0004"}
 
 
