@@ -14,9 +14,10 @@ from marshmallow import ValidationError
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.names import evaluate_names, finding_doc, record_name_review
 from registry.accounts.schemas import AccountIn
+from registry.audit.models import AuditEntry
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
-from registry.db import get_or_404, keyset_page
+from registry.db import analyze, get_or_404, keyset_page
 from registry.errors import abort, field_error
 from registry.extensions import db
 from registry.jsonlines import flatten_errors, parse_line
@@ -290,4 +291,8 @@ def import_accounts(
         if len(batch) >= batch_size:
             flush()
     flush()
+    if report.created:
+        # Checks count holders of a name and of an identifier here: plan them with statistics now.
+        analyze([Account.__tablename__, AuditEntry.__tablename__])
+        db.session.commit()
     return report
