@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine, make_url
 
 T = TypeVar("T")
@@ -68,6 +68,35 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+
+
+# Rows SQLite's ANALYZE reads per index: enough for the planner, bounded on a table of millions.
+SQLITE_ANALYSIS_LIMIT = 1000
+
+
+def analyze(tables: Iterable[str]) -> None:
+    """Refresh the query planner's statistics of tables a bulk load just filled; the caller commits.
+
+    Autovacuum analyses a table only a minute or more after a load, and until then PostgreSQL plans
+    with no statistics: the check's confirmation query then hash-joins every active ban (29 ms at
+    100k bans instead of 0.06 ms). SQLite has no statistics at all until ANALYZE writes sqlite_stat1.
+    Neither blocks readers or writers of the tables (PostgreSQL takes SHARE UPDATE EXCLUSIVE).
+    """
+    from registry.extensions import db
+
+    names = list(dict.fromkeys(tables))
+    if not names:
+        return
+    if is_sqlite(db.session.get_bind()):
+        previous = db.session.execute(text("PRAGMA analysis_limit")).scalar()
+        db.session.execute(text(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}"))
+        try:
+            for name in names:
+                db.session.execute(text(f'ANALYZE "{name}"'))
+        finally:
+            db.session.execute(text(f"PRAGMA analysis_limit={int(previous or 0)}"))
+    else:
+        db.session.execute(text("ANALYZE " + ", ".join(f'"{name}"' for name in names)))
 
 
 def get_or_404(model: type[T], key: str, noun: str, *, for_update: bool = False) -> T:

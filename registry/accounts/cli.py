@@ -17,8 +17,10 @@ accounts_cli = AppGroup("accounts", help="Bulk account operations.")
 def import_command(file: str, batch_size: int) -> None:
     """Bulk-load accounts from JSON Lines (one POST /v1/accounts body per line)."""
     from registry.accounts.service import import_accounts
+    from registry.db import writing
 
-    with open_input(file) as fh, progress_bar(file, "accounts") as bar:
+    # Writers from the start, as the bans import: SQLite must not upgrade a read transaction mid-batch.
+    with open_input(file) as fh, progress_bar(file, "accounts") as bar, writing():
         report = import_accounts(fh, actor=cli_actor(), batch_size=batch_size, progress=bar)
     print_import_report(report, "accounts")
 

@@ -108,7 +108,6 @@ def record_name_review(
         return None
     from registry.check.service import record_check
 
-    check = record_check(
+    return record_check(
         "review", reasons, username=username, display_name=display_name, masked={}, actor=actor
     )
-    return str(check.id)

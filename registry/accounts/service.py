@@ -14,11 +14,12 @@ from marshmallow import ValidationError
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.names import evaluate_names, finding_doc, record_name_review
 from registry.accounts.schemas import AccountIn
+from registry.audit.models import AuditEntry
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
 from registry.avatars.check import QR_CODE
 from registry.avatars.inputs import AvatarError, AvatarInput, read_avatar
-from registry.db import get_or_404, keyset_page
+from registry.db import analyze, get_or_404, keyset_page
 from registry.errors import abort, field_error
 from registry.extensions import db
 from registry.identifiers import is_assigned_phone
@@ -358,4 +359,8 @@ def import_accounts(
         if len(batch) >= batch_size:
             flush()
     flush()
+    if report.created:
+        # Checks count holders of a name and of an identifier here: plan them with statistics now.
+        analyze([Account.__tablename__, AuditEntry.__tablename__])
+        db.session.commit()
     return report

@@ -21,12 +21,13 @@ from werkzeug.exceptions import HTTPException
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.service import ImportReport
+from registry.audit.models import AuditEntry
 from registry.audit.service import record_many
 from registry.auth.service import current_actor
 from registry.avatars.inputs import AvatarError, read_hash, read_image
 from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
 from registry.bans.schemas import MAX_AVATARS, MAX_NAMES, MAX_PER_FIELD, BanIn
-from registry.db import get_or_404, keyset_page
+from registry.db import analyze, get_or_404, keyset_page
 from registry.errors import abort
 from registry.extensions import db
 from registry.identifiers import (
@@ -565,6 +566,7 @@ def import_bans(
     batch: list[tuple[int, PreparedBan]] = []
     seen: set[str] = set()
     checked_rules: dict[str, str | None] = {}
+    touched = {t.__tablename__ for t in (Ban, BanIdentifier, BanName, BanAvatar, BanEvent, AuditEntry)}
 
     def flush() -> None:
         if not batch:
@@ -591,6 +593,7 @@ def import_bans(
         banned = {p.account_id: p.id for p in fresh if p.account_id}
         if banned:
             entries.extend(_mark_banned([accounts[a] for a in banned], banned, now=now))
+            touched.add(Account.__tablename__)
         record_many(entries, actor=actor)
         db.session.commit()
         report.created += len(fresh)
@@ -616,6 +619,10 @@ def import_bans(
             if len(batch) >= batch_size:
                 flush()
     flush()
+    if report.created:
+        # Checks confirm Bloom hits against these tables; plan them with statistics from now on.
+        analyze(sorted(touched))
+        db.session.commit()
     return report
 
 

@@ -290,22 +290,71 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
     decision = result.decision
     check_id = new_id("chk_")
     if decision != "allow":
-        # The decision was read-only; write in a fresh transaction that takes the write lock up front,
-        # so SQLite never has to upgrade a read transaction (which fails at once under contention).
-        db.session.rollback()
-        with writing():
-            record_check(
-                decision,
-                result.reasons,
-                # Stored with contact details masked (vx139****0002), as accounts store names.
-                username=mask_contacts(data.get("username")),
-                display_name=mask_contacts(data.get("display_name")),
-                masked=masked,
-                actor=current_actor(),
-                check_id=check_id,
-            )
-            db.session.commit()
+        fields: dict[str, Any] = {
+            # Stored with contact details masked (vx139****0002), as accounts store names.
+            "username": mask_contacts(data.get("username")),
+            "display_name": mask_contacts(data.get("display_name")),
+            "masked": masked,
+            "actor": current_actor(),
+            "check_id": check_id,
+        }
+        writer = _reader()
+        if writer is not None:
+            # PostgreSQL: one statement in autocommit is one transaction and one round trip (no BEGIN,
+            # no COMMIT of its own), holding its row locks only while it runs.
+            with writer.connect() as conn:
+                for stmt in _record_statements("postgresql", decision, result.reasons, **fields):
+                    conn.execute(stmt)
+        else:
+            # The decision was read-only; write in a fresh transaction that takes the write lock up
+            # front, so SQLite never has to upgrade a read transaction (which fails at once under
+            # contention), and holds it for two prepared inserts only.
+            db.session.rollback()
+            with writing():
+                record_check(decision, result.reasons, **fields)
+                db.session.commit()
     return {"decision": decision, "check_id": check_id, "reasons": result.reasons}
+
+
+def _record_statements(
+    dialect: str,
+    decision: str,
+    reasons: list[dict[str, Any]],
+    *,
+    username: str | None,
+    display_name: str | None,
+    masked: Mapping[str, str],
+    actor: str,
+    check_id: str,
+) -> list[Any]:
+    """Return the Core inserts storing a check and, for a review, its open review (one on PostgreSQL)."""
+    at = utcnow()
+    check = sa.insert(CheckRecord.__table__).values(
+        id=check_id,
+        at=at,
+        actor=actor,
+        decision=decision,
+        username=username,
+        display_name=display_name,
+        masked=dict(masked),
+        reasons=list(reasons),
+    )
+    if decision != "review":
+        return [check]
+    review = sa.insert(Review.__table__).values(
+        id=new_id("rev_"),
+        check_id=check_id,
+        status="open",
+        reasons=list(reasons),
+        username=username,
+        display_name=display_name,
+        created_at=at,
+    )
+    if dialect == "postgresql":
+        # The check's INSERT rides along as a data-modifying CTE: one statement, one round trip. The
+        # review's foreign key is checked at the end of the statement, when the check row exists.
+        return [review.add_cte(check.cte("new_check"))]
+    return [check, review]
 
 
 def record_check(
@@ -317,34 +366,25 @@ def record_check(
     masked: Mapping[str, str],
     actor: str,
     check_id: str | None = None,
-) -> CheckRecord:
-    """Store a review/deny check and open a review when the decision is review; the caller commits."""
-    record = CheckRecord(
-        id=check_id or new_id("chk_"),
-        at=utcnow(),
-        actor=actor,
-        decision=decision,
+) -> str:
+    """Store a review/deny check and open a review when the decision is review; return its id.
+
+    Core inserts in the current transaction (no ORM unit of work, no flush); the caller commits.
+    """
+    check_id = check_id or new_id("chk_")
+    dialect = db.session.get_bind().dialect.name
+    for stmt in _record_statements(
+        dialect,
+        decision,
+        reasons,
         username=username,
         display_name=display_name,
-        masked=dict(masked),
-        reasons=list(reasons),
-    )
-    db.session.add(record)
-    if decision == "review":
-        db.session.flush()
-        db.session.add(
-            Review(
-                id=new_id("rev_"),
-                check_id=record.id,
-                status="open",
-                reasons=list(reasons),
-                username=username,
-                display_name=display_name,
-                created_at=record.at,
-            )
-        )
-    db.session.flush()
-    return record
+        masked=masked,
+        actor=actor,
+        check_id=check_id,
+    ):
+        db.session.execute(stmt)
+    return check_id
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,394 @@
+"""Throughput of POST /v1/check over HTTP per traffic mix, against /healthz in the same run (issue 9.6).
+
+Usage: python scripts/bench_http_mix.py [--bans 100000] [--accounts 20000] [--seconds 10]
+                                        [--connections 8] [--explain] [--keep-db]
+
+1. Generates N bans (scripts/gen_bans.py) and M accounts in good standing drawn from the same population
+   (pinyin, English and Chinese names), imports both with the real ``registry accounts import`` and
+   ``registry bans import`` into a throwaway PostgreSQL database (127.0.0.1:5432, user postgres; override
+   with REGISTRY_BENCH_PG_URL) and reports whether the imports left planner statistics (nothing here runs
+   ANALYZE itself: what the import leaves is what is measured).
+2. Serves with ``registry serve --workers 2`` and sends every candidate body once to learn its decision.
+3. Runs wrk (scripts/bench_http_mix.lua; Debian package ``wrk``: ``sudo apt-get install -y wrk``) for
+   /healthz, allow-only, review-only, deny-only and a realistic mix: mostly new users from the same
+   population as the bans (so the current scoring flags some of them), 3% banned people returning with a
+   disguised name and fresh identifiers, 2% with a reformatted banned identifier. Prints checks/s, p50/p99
+   and the ratio to /healthz; the targets apply to the realistic mix.
+
+``--explain`` prints EXPLAIN ANALYZE of the confirmation query's identifier part for two banned hashes.
+Run it from another source tree (``PYTHONPATH=/path/to/old/tree python scripts/bench_http_mix.py``) to
+measure that tree's code with this script. The database is dropped and the server killed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_check import (  # noqa: E402
+    Databases,
+    env_for,
+    free_port,
+    http_get,
+    innocent_body,
+    reformat,
+    run_cli,
+)
+from eval_names import TRICKS, english_handle, han_name, pinyin_handle  # noqa: E402
+from gen_bans import Labelled, cn_mobile, device_id, email, generate, public_ip  # noqa: E402
+
+REGISTRY = str(Path(sys.executable).parent / "registry")
+LUA = Path(__file__).with_suffix(".lua")
+WRK_HINT = "wrk is not installed: `sudo apt-get install -y wrk` (Debian/Ubuntu package wrk)"
+
+# Targets on the realistic mix (issue 9, part 6).
+T_CHECKS_PER_S = 1_500.0
+T_RATIO = 0.5
+T_P99_MS = 20.0
+
+MIX_DISGUISED = 0.03
+MIX_IDENTIFIER = 0.02
+
+
+# --- population ------------------------------------------------------------------------------------
+
+
+def population_name(rng: random.Random) -> str:
+    """Return a username drawn as gen_bans draws banned usernames (pinyin, English, Chinese)."""
+    r = rng.random()
+    if r < 0.4:
+        return pinyin_handle(rng)
+    if r < 0.75:
+        return english_handle(rng)
+    return han_name(rng)
+
+
+def population_body(rng: random.Random) -> dict[str, Any]:
+    """Return a new user's signup from the bans' population, with fresh identifiers."""
+    username = population_name(rng)
+    body: dict[str, Any] = {"username": username, "phone": cn_mobile(rng), "email": email(rng, username)}
+    if rng.random() < 0.5:
+        body["display_name"] = han_name(rng)
+    if rng.random() < 0.5:
+        body["device_id"] = device_id(rng)
+    if rng.random() < 0.3:
+        body["ip"] = public_ip(rng)
+    body["account_type"] = "personal"
+    return body
+
+
+def write_accounts(path: Path, n: int, seed: int) -> None:
+    """Write n accounts in good standing from the same population as the bans."""
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(n):
+            body = population_body(rng)
+            body.pop("ip", None)
+            body.pop("account_type", None)
+            body["id"] = f"bench{i}"
+            body["username"] = f"{body['username']}{i}"  # usernames are unique on a platform
+            fh.write(json.dumps(body, ensure_ascii=False) + "\n")
+
+
+def disguised(labelled: list[Labelled], rng: random.Random) -> dict[str, Any]:
+    """Return a banned person's signup: one of their names disguised by a trick, fresh identifiers."""
+    tricks = list(TRICKS.values())
+    while True:
+        ban = rng.choice(labelled)
+        pos = rng.randrange(len(ban.names))
+        source = ban.names[pos]
+        variant = rng.choice(tricks)(source, rng)
+        if variant and variant != source:
+            body = population_body(rng)
+            body.pop("display_name", None)
+            body["username" if pos == 0 else "display_name"] = variant
+            return body
+
+
+def with_banned_identifier(labelled: list[Labelled], rng: random.Random) -> dict[str, Any]:
+    """Return a banned person's signup: a new name and one of their identifiers, reformatted."""
+    ban = rng.choice(labelled)
+    field = rng.choice(sorted(k for k in ban.identifiers if k != "ip"))
+    body = population_body(rng)
+    body[field] = reformat(field, ban.identifiers[field][0], rng)
+    return body
+
+
+def realistic_mix(labelled: list[Labelled], n: int, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
+    """Return n (kind, body) pairs: new users, disguised returns and banned identifiers, shuffled."""
+    n_dis, n_ident = round(n * MIX_DISGUISED), round(n * MIX_IDENTIFIER)
+    out = [("disguised", disguised(labelled, rng)) for _ in range(n_dis)]
+    out += [("identifier", with_banned_identifier(labelled, rng)) for _ in range(n_ident)]
+    out += [("new_user", population_body(rng)) for _ in range(n - n_dis - n_ident)]
+    rng.shuffle(out)
+    return out
+
+
+# --- database --------------------------------------------------------------------------------------
+
+
+def statistics(url: str) -> dict[str, Any]:
+    """Return, per loaded table, whether it was analysed (by hand or autovacuum) and its reltuples."""
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT s.relname, s.last_analyze IS NOT NULL, s.last_autoanalyze IS NOT NULL, c.reltuples "
+                "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+                "WHERE s.relname IN ('accounts', 'bans', 'ban_identifiers', 'ban_names') ORDER BY 1"
+            )
+            return {
+                name: {"analyzed": bool(a), "autoanalyzed": bool(auto), "reltuples": int(rel)}
+                for name, a, auto, rel in cur.fetchall()
+            }
+    finally:
+        conn.close()
+
+
+def explain_confirm(url: str) -> list[str]:
+    """EXPLAIN ANALYZE the identifier part of the check's confirmation query for two banned hashes."""
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT value_hash FROM ban_identifiers WHERE kind = 'phone' LIMIT 2")
+            hashes = [h for (h,) in cur.fetchall()] + ["0" * 64]
+            # The shape _confirm() in registry/check/service.py sends for Bloom hits.
+            cur.execute(
+                "EXPLAIN (ANALYZE, BUFFERS) SELECT 'i', i.kind, i.value_hash, min(i.ban_id) "
+                "FROM ban_identifiers i JOIN bans b ON b.id = i.ban_id "
+                "WHERE i.value_hash IN %s AND b.status = 'active' "
+                "AND (b.expires_at IS NULL OR b.expires_at > now() AT TIME ZONE 'utc') "
+                "GROUP BY i.kind, i.value_hash",
+                (tuple(hashes),),
+            )
+            return [line for (line,) in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def count_rows(url: str) -> dict[str, int]:
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            out = {}
+            for table in ("checks", "reviews"):
+                cur.execute(f"SELECT count(*) FROM {table}")
+                out[table] = int(cur.fetchone()[0])
+            return out
+    finally:
+        conn.close()
+
+
+# --- load ------------------------------------------------------------------------------------------
+
+
+def post_check(port: int, key: str, body: str) -> str:
+    """Send one check; return its decision."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/check",
+        data=body.encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return str(json.loads(r.read())["decision"])
+
+
+def run_wrk(mode: str, port: int, seconds: int, bodies: Path | None, key: str, conns: int) -> dict[str, Any]:
+    """Run wrk with the Lua script; return its summary."""
+    env = dict(os.environ, BENCH_MODE=mode, BENCH_BODIES=str(bodies or ""), BENCH_KEY=key)
+    path = "/v1/check" if mode == "check" else "/healthz"
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA),
+           f"http://127.0.0.1:{port}{path}"]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, text=True, capture_output=True, timeout=seconds + 60)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise SystemExit(f"wrk gave no summary:\n{proc.stdout}\n{proc.stderr}")
+    r = json.loads(line.removeprefix("BENCH_JSON "))
+    secs = r["duration_us"] / 1e6
+    return {
+        "requests": r["requests"],
+        "per_s": r["requests"] / secs,
+        "errors": r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"],
+        "p50_ms": r["p50_us"] / 1e3,
+        "p99_ms": r["p99_us"] / 1e3,
+        "max_ms": r["max_us"] / 1e3,
+        "decisions": {k: r[k] for k in ("allow", "review", "deny", "other") if r[k]},
+    }
+
+
+def write_bodies(path: Path, bodies: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(b, ensure_ascii=False) + "\n" for b in bodies), encoding="utf-8")
+    return path
+
+
+def main() -> None:
+    """Build the database, serve, classify the bodies, run wrk per mix, print the table."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bans", type=int, default=100_000)
+    ap.add_argument("--accounts", type=int, default=20_000)
+    ap.add_argument("--seconds", type=int, default=10, help="wrk duration per mode")
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--bodies", type=int, default=300, help="distinct bodies per single-decision mode")
+    ap.add_argument("--mix", type=int, default=1000, help="distinct bodies in the realistic mix")
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the confirmation query")
+    ap.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit(WRK_HINT)
+
+    admin = os.environ.get("REGISTRY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    dbs = Databases(admin)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-http-mix-"))
+    server: subprocess.Popen[bytes] | None = None
+    out: dict[str, Any] = {"bans": args.bans, "accounts": args.accounts}
+
+    def _terminate(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        url = dbs.create(f"bench_http_mix_{os.getpid()}")
+        env = env_for(url, workdir)
+        t = time.perf_counter()
+        bans_file, accounts_file = workdir / "bans.jsonl", workdir / "accounts.jsonl"
+        labelled = generate(bans_file, args.bans, seed=args.seed, labelled=500)
+        write_accounts(accounts_file, args.accounts, args.seed + 1)
+        print(f"generated {args.bans} bans, {args.accounts} accounts in {time.perf_counter() - t:.1f} s")
+        run_cli(["db", "upgrade"], env)
+        for what, path in (("accounts", accounts_file), ("bans", bans_file)):
+            t = time.perf_counter()
+            proc = run_cli([what, "import", str(path)], env)
+            out[f"{what}_import_s"] = time.perf_counter() - t
+            print(f"{what} import: {proc.stdout.strip().splitlines()[-1]}")
+        out["statistics_after_import"] = stats = statistics(url)
+        for table, s in stats.items():
+            has = "analysed" if s["analyzed"] else "autoanalysed" if s["autoanalyzed"] else "NOT analysed"
+            print(f"  {table}: {has}, reltuples {s['reltuples']}")
+        if args.explain:
+            out["explain"] = plan = explain_confirm(url)
+            print("confirmation query (identifier part):\n  " + "\n  ".join(plan))
+
+        key = run_cli(["keys", "create", "--name", "bench-http-mix", "--scope", "check"], env)
+        key_secret = key.stdout.strip().splitlines()[-1]
+        port = free_port()
+        log_path = workdir / "serve.log"
+        t = time.perf_counter()
+        with open(log_path, "w") as log:
+            server = subprocess.Popen(
+                [REGISTRY, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        while http_get(f"http://127.0.0.1:{port}/healthz") != 200:
+            if server.poll() is not None or time.perf_counter() - t > 600:
+                raise SystemExit(f"server did not come up:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        time.sleep(2.0)  # both workers caught up
+        print(f"server ready in {time.perf_counter() - t:.1f} s")
+
+        # Every candidate once: the single-decision modes hold bodies that really got that decision.
+        rng = random.Random(args.seed + 2)
+        candidates: list[tuple[str, dict[str, Any]]] = [
+            ("disjoint_innocent", innocent_body(rng)) for _ in range(args.bodies)
+        ]
+        candidates += [("disguised", disguised(labelled, rng)) for _ in range(args.bodies * 2)]
+        candidates += [("identifier", with_banned_identifier(labelled, rng)) for _ in range(args.bodies)]
+        mix = realistic_mix(labelled, args.mix, rng)
+        t = time.perf_counter()
+        by_decision: dict[str, list[dict[str, Any]]] = {"allow": [], "review": [], "deny": []}
+        for _kind, body in candidates:
+            by_decision[post_check(port, key_secret, json.dumps(body, ensure_ascii=False))].append(body)
+        mix_decisions: dict[str, Counter[str]] = {}
+        for kind, body in mix:
+            decision = post_check(port, key_secret, json.dumps(body, ensure_ascii=False))
+            mix_decisions.setdefault(kind, Counter())[decision] += 1
+        print(f"classified {len(candidates) + len(mix)} bodies in {time.perf_counter() - t:.1f} s")
+        out["mix_decisions"] = {k: dict(v) for k, v in mix_decisions.items()}
+        for kind, c in sorted(mix_decisions.items()):
+            total = sum(c.values())
+            shares = ", ".join(f"{d} {c[d] / total:.0%}" for d in ("allow", "review", "deny") if c[d])
+            print(f"  mix {kind}: {total} bodies: {shares}")
+
+        files = {
+            "allow-only": write_bodies(workdir / "allow.jsonl", by_decision["allow"][: args.bodies]),
+            "review-only": write_bodies(workdir / "review.jsonl", by_decision["review"][: args.bodies]),
+            "deny-only": write_bodies(workdir / "deny.jsonl", by_decision["deny"][: args.bodies]),
+            "realistic mix": write_bodies(workdir / "mix.jsonl", [b for _, b in mix]),
+        }
+        rows0 = count_rows(url)
+        results: dict[str, dict[str, Any]] = {}
+        run_wrk("check", port, 3, files["realistic mix"], key_secret, args.connections)  # warm-up
+        results["/healthz"] = run_wrk("healthz", port, args.seconds, None, key_secret, args.connections)
+        for mode, path in files.items():
+            if path.stat().st_size:
+                results[mode] = run_wrk("check", port, args.seconds, path, key_secret, args.connections)
+        out["rows_written_under_load"] = {k: v - rows0[k] for k, v in count_rows(url).items()}
+        out["results"] = results
+
+        base = results["/healthz"]["per_s"]
+        print(
+            f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, registry serve --workers 2, "
+            f"{args.bans:,} bans + {args.accounts:,} accounts on PostgreSQL"
+        )
+        print(f"{'mode':<15}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x healthz':>11}  decisions")
+        for mode, r in results.items():
+            decisions = ", ".join(f"{k} {v}" for k, v in r["decisions"].items())
+            err = f"  ERRORS {r['errors']}" if r["errors"] else ""
+            print(
+                f"{mode:<15}{r['per_s']:>9,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+                f"{r['per_s'] / base:>11.2f}  {decisions}{err}"
+            )
+        m = results.get("realistic mix")
+        if m is not None:
+            ok = [
+                (f"checks/s {m['per_s']:,.0f} >= {T_CHECKS_PER_S:,.0f}", m["per_s"] >= T_CHECKS_PER_S),
+                (f"ratio {m['per_s'] / base:.2f} >= {T_RATIO}", m["per_s"] / base >= T_RATIO),
+                (f"p99 {m['p99_ms']:.1f} ms <= {T_P99_MS:.0f} ms", m["p99_ms"] <= T_P99_MS),
+            ]
+            print("targets (realistic mix): " + "; ".join(f"{t} {'ok' if g else 'MISSED'}" for t, g in ok))
+        print(f"rows written under load: {out['rows_written_under_load']}")
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=2), encoding="utf-8")
+    finally:
+        if server is not None:
+            try:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(server.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if args.keep_db:
+            print(f"database kept: {dbs.names[-1] if dbs.names else '-'}")
+            dbs.names.clear()
+        dbs.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
