@@ -345,6 +345,11 @@ def make_handle(rng: random.Random, surname: str, given: str, year: int) -> tupl
     return handle, style, tuple(parts)
 
 
+def given_initial(given: str) -> str:
+    """Return the upper-case initial of the last given character's pinyin (the M. of Wei M. Zhang)."""
+    return _pinyin(given[-1])[0].upper()
+
+
 def make_display(rng: random.Random, surname: str, given: str) -> str | None:
     """Pick the display name: mostly the Chinese name; some none, English, or romanised."""
     r = rng.random()
@@ -360,6 +365,14 @@ def make_display(rng: random.Random, surname: str, given: str) -> str | None:
         )
     if r < 0.93:
         gp = "".join(_pinyin(c) for c in given).capitalize()
+        if r >= 0.915:
+            # An English name before the romanised one, or a middle initial (David Wei Zhang, Wei M. Zhang).
+            sp = _pinyin(surname).capitalize()
+            return (
+                f"{rng.choice(ENGLISH_FIRST)} {gp} {sp}"
+                if rng.random() < 0.5
+                else f"{gp} {given_initial(given)}. {sp}"
+            )
         return (
             f"{gp} {_pinyin(surname).capitalize()}"
             if rng.random() < 0.5
@@ -517,7 +530,8 @@ def t_middle(p: Person, r: random.Random) -> tuple[str, str] | None:
         return None
     words = name.split(" ")
     if len(words) >= 3:
-        return "display_name", f"{words[0]} {words[-1]}"
+        # Drop the middle initial, or the English name before the Chinese one (Jack Wenjia Ma -> Wenjia Ma).
+        return "display_name", " ".join(words[::2] if words[1].endswith(".") else words[1:])
     if r.random() < 0.6:
         return "display_name", f"{words[0]} {r.choice('ABCDEFGHJKLMNPRSTW')}. {words[1]}"
     return "display_name", f"{r.choice(ENGLISH_FIRST)} {name}"
