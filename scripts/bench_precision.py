@@ -326,7 +326,7 @@ def summarise(items: list[dict[str, Any]], results: list[dict[str, Any]]) -> dic
                     near = [
                         f"{x.get('field')}~{x.get('matched', '?')!r}"
                         for x in r["reasons"]
-                        if x.get("code") != "banned_identifier"
+                        if x.get("code") != "banned_identifier" and x.get("matched")
                     ][:3]
                     examples.append(
                         f"{b.get('username')!r} / {b.get('display_name')!r} -> {d}: {', '.join(near)}"
