@@ -257,10 +257,14 @@ def _copy_bans(
 def _mark_banned(
     accounts: Iterable[Account], ban_of: Mapping[str, str], *, actor: str, now: datetime
 ) -> None:
+    from registry.accounts.service import uncount_accounts
+
     entries = []
+    leaving: list[tuple[str | None, str | None]] = []
     for account in accounts:
         if account.status in ("banned", "purged"):
             continue
+        leaving.append((account.username, account.display_name))
         entries.append(
             (
                 "account.status",
@@ -271,6 +275,8 @@ def _mark_banned(
         account.status = "banned"
         account.status_changed_at = now
     db.session.flush()
+    # Banned accounts no longer count as people in good standing holding their names.
+    uncount_accounts(leaving)
     if entries:
         record_many(entries, actor=actor)
 

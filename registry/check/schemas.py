@@ -25,6 +25,11 @@ class CheckIn(Schema):
     account_type = fields.String(load_default="personal", validate=validate.OneOf(ACCOUNT_TYPES))
 
 
+class CommonnessOut(Schema):
+    accounts = fields.Integer()
+    bans = fields.Integer()
+
+
 class ReasonOut(Schema):
     code = fields.String(
         metadata={
@@ -41,6 +46,18 @@ class ReasonOut(Schema):
     term = fields.String()
     accounts = fields.Integer()
     message = fields.String()
+    tricks = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Disguises the name match took: traditional, pinyin, homophone, reordered, "
+            "split_char, typo, digits_changed, separator, confusable, affix, leet, fullwidth, invisible, "
+            "case, folded, fuzzy."
+        },
+    )
+    commonness = fields.Nested(
+        CommonnessOut,
+        metadata={"description": "How many accounts in good standing and bans hold the matched name key."},
+    )
 
 
 class CheckOut(Schema):

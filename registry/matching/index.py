@@ -83,6 +83,10 @@ class NameMatch:
     score: float
     exact: bool
     via: str
+    # The banned entry's key the match was made on, and the searched name's key at the same level
+    # (canonical, base, pinyin or reorder): what commonness is counted on.
+    key: str = ""
+    query_key: str = ""
 
 
 _REC = "\x1d"
@@ -291,6 +295,19 @@ class NameIndex:
                 return eid
         return _NIL
 
+    def key_bans(self, key: str, cap: int = 4096) -> int:
+        """Return how many live banned names hold this key (as any of their keys), counting up to cap."""
+        if not key:
+            return 0
+        n = 0
+        for eid in self._keys.get(hash(key), 256):
+            live = self._elive[eid]
+            if live and key in self._entry_keys(eid).distinct():
+                n += live
+                if n >= cap:
+                    break
+        return n
+
     def remove_ban(self, ban_id: str) -> None:
         """Drop every name of a ban from search results."""
         with self._lock:
@@ -373,26 +390,39 @@ class NameIndex:
                 found[eid] = None
         return list(found)
 
-    def _score(self, q: _Query, cand: NameKeys) -> tuple[float, str]:
+    def _score(self, q: _Query, cand: NameKeys) -> tuple[float, str, str, str]:
+        """Score a candidate; return (score, how, banned key, query key) of the best reading."""
         cfg = self.config
-        best = (0.0, "fuzzy")
+        best = (0.0, "fuzzy", cand.pinyin, q.keys.pinyin)
 
-        def offer(score: float, how: str) -> None:
+        def offer(score: float, how: str, key: str, qkey: str) -> None:
             # Strictly greater: among equal scores the first, most specific explanation stays.
             nonlocal best
             if score > best[0]:
-                best = (score, how)
+                best = (score, how, key, qkey)
 
         for base_score, via, k in q.variants:
             if k.canonical == cand.canonical:
-                offer(base_score, via)
+                offer(base_score, via, cand.canonical, k.canonical)
                 continue
             if k.base == cand.base:
-                offer(min(base_score, cfg.score_affix), "affix" if via == "canonical" else via)
+                offer(
+                    min(base_score, cfg.score_affix), "affix" if via == "canonical" else via, k.base, k.base
+                )
             if k.pinyin == cand.pinyin:
-                offer(min(base_score, cfg.score_pinyin), "pinyin" if via == "canonical" else via)
+                offer(
+                    min(base_score, cfg.score_pinyin),
+                    "pinyin" if via == "canonical" else via,
+                    k.pinyin,
+                    k.pinyin,
+                )
             if k.reorder and k.reorder == cand.reorder:
-                offer(min(base_score, cfg.score_reorder), "reorder" if via == "canonical" else via)
+                offer(
+                    min(base_score, cfg.score_reorder),
+                    "reorder" if via == "canonical" else via,
+                    k.reorder,
+                    k.reorder,
+                )
             if best[0] >= cfg.score_reorder:
                 continue
             a, b = k.pinyin, cand.pinyin
@@ -402,9 +432,9 @@ class NameIndex:
                 if s is None:
                     s = q.typo[(b, a)] = self._typo_score(b, a)
                 if s:
-                    offer(min(base_score, s), "typo")
+                    offer(min(base_score, s), "typo", b, a)
                     continue
-            offer(fuzz.ratio(a, b) * cfg.fuzzy_weight, "fuzzy")
+            offer(fuzz.ratio(a, b) * cfg.fuzzy_weight, "fuzzy", b, a)
         return best
 
     def _typo_score(self, banned: str, query: str) -> float:
@@ -429,7 +459,7 @@ class NameIndex:
         q = self._query(name)
         if not q.keys.canonical or limit <= 0:
             return []
-        scored: list[tuple[float, bool, str, int]] = []
+        scored: list[tuple[float, bool, str, int, str, str]] = []
         seen: set[int] = set()
         top = 0.0
         for two in (False, True):
@@ -441,21 +471,21 @@ class NameIndex:
                     continue
                 seen.add(eid)
                 cand = self._entry_keys(eid)
-                score, via = self._score(q, cand)
+                score, via, key, qkey = self._score(q, cand)
                 score = round(score, 1)
                 top = max(top, score)
                 if score >= min_score:
-                    scored.append((score, q.keys.canonical == cand.canonical, via, eid))
+                    scored.append((score, q.keys.canonical == cand.canonical, via, eid, key, qkey))
         scored.sort(key=lambda t: (-t[0], not t[1], t[3]))
         per_ban: dict[str, NameMatch] = {}
         floor: float | None = None
-        for score, exact, via, eid in scored:
+        for score, exact, via, eid, key, qkey in scored:
             # Entries come best first: once `limit` bans are in hand, only an entry scoring as well as
             # the worst of them can still change the answer (through the ban_id tie-break).
             if floor is not None and score < floor:
                 break
             for ban_id, matched in self._bans_of(eid, limit):
-                m = NameMatch(ban_id, matched, score, exact, via)
+                m = NameMatch(ban_id, matched, score, exact, via, key, qkey)
                 prev = per_ban.get(ban_id)
                 if prev is None or (m.score, m.exact) > (prev.score, prev.exact):
                     per_ban[ban_id] = m
