@@ -6,7 +6,7 @@ weight in bits, a log-odds in the spirit of Fellegi-Sunter record linkage: agree
 person in a million holds is worth far more than agreeing on one that thousands hold (an IDF).
 
     name bits = min(rarity, information) + sum(trick bits) + closeness bits
-      rarity      = unique_name_bits - log2(1 + holders)      holders: accounts in good standing
+      rarity      = unique_name_bits - log2(1 + holders + other bans holding it)
       information = bits_per_han * Han characters + bits_per_letter * Latin letters
       trick bits  = TRICK_BITS (0 for a fold such as Traditional or full-width, negative for weaker ones)
       closeness   = -(95 - matcher score) * closeness_bits_per_point, for typos and fuzzy matches only
@@ -40,7 +40,7 @@ TRICK_BITS: dict[str, float] = {
     "pinyin": -2.0,
     "reordered": -3.0,
     "typo": -2.5,
-    "homophone": -4.0,
+    "homophone": -3.0,
     "fuzzy": -6.0,
 }
 # Tricks that leave the name equal after folding: strong enough to deny on a username.
@@ -60,7 +60,7 @@ class Weights:
     common_accounts: int = 20
     unique_name_bits: float = 18.0
     full_bits: float = 18.0
-    bits_per_han: float = 6.0
+    bits_per_han: float = 8.0
     bits_per_letter: float = 2.0
     closeness_bits_per_point: float = 0.25
     # A typo or fuzzy match this close (matcher score) loses nothing beyond its trick's bits.
@@ -115,10 +115,9 @@ class NameEvidence(Evidence):
 
     @property
     def commonness(self) -> float:
-        """Return how many people in good standing hold the matched key (observed, or the prior)."""
-        # Bans holding the name do not make it common: a name many bans share and no one in good
-        # standing holds is a ring's name. In one population a common name is held by accounts too.
-        return max(float(self.holders), self.prior_holders)
+        """Return how many other people hold the matched key: accounts (observed, or the prior) and bans."""
+        # The other bans holding it are people of the same population too: a sample of how common it is.
+        return max(float(self.holders), self.prior_holders) + max(0, self.bans - 1)
 
     @property
     def strong(self) -> bool:
@@ -297,15 +296,22 @@ def name_facts(
 ) -> list[NameEvidence]:
     """Turn the matcher's NameMatch results for one field into NameEvidence (best per ban)."""
     from registry.matching.commonness import han_prior_share, tricks_of
-    from registry.matching.keys import name_keys
 
     out: dict[str, NameEvidence] = {}
+    # Many matches share a key (one name, many bans): count each key once per check.
+    accounts: dict[str, int] = {}
+    banned: dict[str, int] = {}
     for m in matches:
         if m.ban_id in out:
             continue
         key = m.key or m.matched
-        holders = max(accounts_of(key), accounts_of(m.query_key) if m.query_key else 0)
-        base = name_keys(m.matched).base
+        for k in (key, m.query_key):
+            if k and k not in accounts:
+                accounts[k] = accounts_of(k)
+        if key not in banned:
+            banned[key] = bans_of(key)
+        holders = max(accounts[key], accounts.get(m.query_key, 0))
+        base = m.base or key
         han = sum(1 for c in base if "\u3400" <= c <= "\u9fff" or c >= "\U00020000")
         letters = sum(1 for c in base if c.isascii() and c.isalpha())
         prior = han_prior_share(base) * prior_population if prior_population and han else 0.0
@@ -316,7 +322,7 @@ def name_facts(
             closeness=float(m.score),
             tricks=tuple(tricks_of(name, m.matched, m.via)),
             holders=holders,
-            bans=max(1, bans_of(key)),
+            bans=max(1, banned[key]),
             han=han,
             letters=letters,
             prior_holders=prior,

@@ -87,6 +87,8 @@ class NameMatch:
     # (canonical, base, pinyin or reorder): what commonness is counted on.
     key: str = ""
     query_key: str = ""
+    # The banned name's base key (affixes and edge digits off): how much information it carries.
+    base: str = ""
 
 
 _REC = "\x1d"
@@ -300,7 +302,7 @@ class NameIndex:
         if not key:
             return 0
         n = 0
-        for eid in self._keys.get(hash(key), 256):
+        for eid in self._keys.get(hash(key), 64):
             live = self._elive[eid]
             if live and key in self._entry_keys(eid).distinct():
                 n += live
@@ -459,7 +461,7 @@ class NameIndex:
         q = self._query(name)
         if not q.keys.canonical or limit <= 0:
             return []
-        scored: list[tuple[float, bool, str, int, str, str]] = []
+        scored: list[tuple[float, bool, str, int, str, str, str]] = []
         seen: set[int] = set()
         top = 0.0
         for two in (False, True):
@@ -475,17 +477,17 @@ class NameIndex:
                 score = round(score, 1)
                 top = max(top, score)
                 if score >= min_score:
-                    scored.append((score, q.keys.canonical == cand.canonical, via, eid, key, qkey))
+                    scored.append((score, q.keys.canonical == cand.canonical, via, eid, key, qkey, cand.base))
         scored.sort(key=lambda t: (-t[0], not t[1], t[3]))
         per_ban: dict[str, NameMatch] = {}
         floor: float | None = None
-        for score, exact, via, eid, key, qkey in scored:
+        for score, exact, via, eid, key, qkey, base in scored:
             # Entries come best first: once `limit` bans are in hand, only an entry scoring as well as
             # the worst of them can still change the answer (through the ban_id tie-break).
             if floor is not None and score < floor:
                 break
             for ban_id, matched in self._bans_of(eid, limit):
-                m = NameMatch(ban_id, matched, score, exact, via, key, qkey)
+                m = NameMatch(ban_id, matched, score, exact, via, key, qkey, base)
                 prev = per_ban.get(ban_id)
                 if prev is None or (m.score, m.exact) > (prev.score, prev.exact):
                     per_ban[ban_id] = m
