@@ -6,7 +6,7 @@ weight in bits, a log-odds in the spirit of Fellegi-Sunter record linkage: agree
 person in a million holds is worth far more than agreeing on one that thousands hold (an IDF).
 
     name bits = min(rarity, information) + sum(trick bits) + closeness bits
-      rarity      = unique_name_bits - log2(1 + holders + other bans holding it)
+      rarity      = unique_name_bits - bits_per_doubling * log2(1 + holders + other bans holding it)
       information = bits_per_han * Han characters + bits_per_letter * Latin letters
       trick bits  = TRICK_BITS (0 for a fold such as Traditional or full-width, negative for weaker ones)
       closeness   = -(95 - matcher score) * closeness_bits_per_point, for typos and fuzzy matches only
@@ -32,15 +32,15 @@ TRICK_BITS: dict[str, float] = {
     "invisible": 0.0,
     "traditional": 0.0,
     "separator": 0.0,
-    "confusable": -0.5,
-    "leet": -0.5,
-    "split_char": -1.0,
-    "digits_changed": -1.0,
-    "affix": -1.5,
-    "pinyin": -2.0,
-    "reordered": -3.0,
-    "typo": -2.5,
-    "homophone": -3.0,
+    "confusable": -0.25,
+    "leet": -0.25,
+    "split_char": -0.5,
+    "digits_changed": -0.5,
+    "affix": -0.5,
+    "pinyin": -0.5,
+    "reordered": -1.0,
+    "homophone": -1.0,
+    "typo": -2.0,
     "fuzzy": -6.0,
 }
 # Tricks that leave the name equal after folding: strong enough to deny on a username.
@@ -54,14 +54,16 @@ NEAR_TRICKS = frozenset({"typo", "fuzzy"})
 class Weights:
     """Thresholds and weights of the model; the service fills them from settings."""
 
-    review_score: float = 60.0
+    review_score: float = 70.0
     deny_score: float = 85.0
     # A name held by at least this many accounts in good standing is common: alone, it allows.
     common_accounts: int = 20
     unique_name_bits: float = 18.0
+    # Bits each doubling of a key's holders takes off (the IDF's slope).
+    bits_per_doubling: float = 2.0
     full_bits: float = 18.0
     bits_per_han: float = 8.0
-    bits_per_letter: float = 2.0
+    bits_per_letter: float = 3.5
     closeness_bits_per_point: float = 0.25
     # A typo or fuzzy match this close (matcher score) loses nothing beyond its trick's bits.
     near_full_score: float = 95.0
@@ -126,7 +128,7 @@ class NameEvidence(Evidence):
 
     def bits(self, w: Weights) -> float:
         """Return the weight: rarity capped by information, less the tricks and the distance."""
-        rarity = w.unique_name_bits - math.log2(1.0 + self.commonness)
+        rarity = w.unique_name_bits - w.bits_per_doubling * math.log2(1.0 + self.commonness)
         info = w.bits_per_han * self.han + w.bits_per_letter * self.letters
         b = min(rarity, info) + sum(TRICK_BITS.get(t, -6.0) for t in self.tricks)
         if any(t in NEAR_TRICKS for t in self.tricks):
@@ -305,13 +307,16 @@ def name_facts(
         if m.ban_id in out:
             continue
         key = m.key or m.matched
-        for k in (key, m.query_key):
+        base = m.base or key
+        # Commonness is the matched key's, the searched name's at that level, and the banned name's
+        # core (affixes, digits and separators off): "lucy_snow_888" is as common as "lucysnow".
+        for k in (key, m.query_key, base):
             if k and k not in accounts:
                 accounts[k] = accounts_of(k)
-        if key not in banned:
-            banned[key] = bans_of(key)
-        holders = max(accounts[key], accounts.get(m.query_key, 0))
-        base = m.base or key
+        for k in (key, base):
+            if k not in banned:
+                banned[k] = bans_of(k)
+        holders = max(accounts[key], accounts.get(m.query_key, 0), accounts[base])
         han = sum(1 for c in base if "\u3400" <= c <= "\u9fff" or c >= "\U00020000")
         letters = sum(1 for c in base if c.isascii() and c.isalpha())
         prior = han_prior_share(base) * prior_population if prior_population and han else 0.0
@@ -322,7 +327,7 @@ def name_facts(
             closeness=float(m.score),
             tricks=tuple(tricks_of(name, m.matched, m.via)),
             holders=holders,
-            bans=max(1, banned[key]),
+            bans=max(1, banned[key], banned[base]),
             han=han,
             letters=letters,
             prior_holders=prior,

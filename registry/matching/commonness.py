@@ -56,6 +56,14 @@ class KeyCounts:
     def __len__(self) -> int:
         return len(self._n)
 
+    def __getstate__(self) -> dict[str, object]:
+        # Picklable for benchmarks' cached worlds; the lock is per process.
+        return {k: getattr(self, k) for k in self.__dict__ if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def set_many(self, rows: Iterable[tuple[int, int]]) -> None:
         """Set absolute counts (the database's current values), dropping zeros."""
         with self._lock:

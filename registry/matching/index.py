@@ -30,6 +30,12 @@ from registry.matching.typos import (
 )
 
 REVIEW_THRESHOLD = 85.0
+# Work per search is bounded whatever the name (issue 10: "弓长" * 64 made split-character variants,
+# each a pinyin pass over the whole name, multiply). Real names are short: a name split into characters
+# doubles at most a few of them, and a typo is looked for in keys a person types, not in pages.
+MAX_SPLIT_CHARS = 12
+MAX_VARIANT_CHARS = 32
+MAX_TYPO_CHARS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +201,14 @@ class NameIndex:
     def __len__(self) -> int:
         return self._live
 
+    def __getstate__(self) -> dict[str, object]:
+        # Picklable for benchmarks' cached worlds; the lock is per process.
+        return {k: getattr(self, k) for k in self.__dict__ if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def entries(self) -> int:
         """Return the number of distinct key sets indexed (live or not)."""
@@ -355,10 +369,13 @@ class NameIndex:
         keys = name_keys(name)
         cfg = self.config
         q = _Query(keys, [(cfg.score_canonical, "canonical", keys)], keys.canonical.isascii())
+        if len(keys.canonical) > MAX_VARIANT_CHARS:
+            return q
         for v in leet_variants(name, keys.canonical):
             q.variants.append((cfg.score_leet, "leet", keys_for_canonical(v)))
-        for v in split_variants(keys.canonical):
-            q.variants.append((cfg.score_split, "split", keys_for_canonical(v)))
+        if len(keys.canonical) <= MAX_SPLIT_CHARS:
+            for v in split_variants(keys.canonical):
+                q.variants.append((cfg.score_split, "split", keys_for_canonical(v)))
         for v in lookalike_variants(keys.canonical):
             q.variants.append((cfg.score_lookalike, "lookalike", keys_for_canonical(v)))
         return q
@@ -378,7 +395,9 @@ class NameIndex:
             for key in sorted(lookup):
                 for eid in self._keys.get(hash(key), cfg.exact_cap):
                     found[eid] = None
-        pinyins = dict.fromkeys(k.pinyin for _, _, k in q.variants if k.pinyin)
+        pinyins = dict.fromkeys(
+            k.pinyin for _, _, k in q.variants if k.pinyin and len(k.pinyin) <= MAX_TYPO_CHARS
+        )
         groups = self._typo.candidates(pinyins, cfg.typo_cap, two)
         ranked: list[tuple[int, int]] = []
         for gid in groups:

@@ -84,10 +84,15 @@ def _strip_marks(text: str) -> str:
 
 
 _LV = re.compile(r"(?<=[ln])v")
+MAX_PINYIN_CHARS = 48
 
 
 def to_pinyin(key: str) -> str:
     """Spell the Han characters of a canonical key in toneless pinyin, leaving other text as it is."""
+    # pypinyin costs ~50 us a character: a page of Han text is no name, and spelling it would let one
+    # crafted check cost a hundred ordinary ones (issue 10). Such keys keep their characters.
+    if len(key) > MAX_PINYIN_CHARS:
+        return key
     if _HAN.search(key):
         key = _strip_marks("".join(lazy_pinyin(key, style=Style.NORMAL, v_to_u=True)))
     # Keyboards have no ü: users write 吕 as "lv" or "lu"; ü itself already folded to u.
