@@ -49,6 +49,16 @@ class World:
     def __init__(self, index: NameIndex, counts: KeyCounts, weights: evidence.Weights) -> None:
         self.index, self.counts, self.weights = index, counts, weights
 
+    def facts(self, body: dict[str, Any]) -> list[evidence.Evidence]:
+        """Return the name evidence of a check body."""
+        facts: list[evidence.Evidence] = []
+        for f in FIELDS:
+            name = body.get(f)
+            if name:
+                matches = self.index.search(name, limit=10, min_score=85.0)
+                facts += evidence.name_facts(f, name, matches, self.counts.get, self.index.key_bans)
+        return facts
+
     def judge(self, body: dict[str, Any], old: bool = False) -> tuple[str, list[dict[str, Any]]]:
         """Return the decision and reasons for a check body (names only)."""
         facts: list[evidence.Evidence] = []
@@ -173,6 +183,24 @@ def main() -> None:
         tot[1] += n
         print(f"{trick:<16}{n:>6}{(ok_o / n if n else 0):>9.1%}{(ok_n / n if n else 0):>9.1%}")
     print(f"{'all rare':<16}{tot[1]:>6}{'':>9}{(tot[0] / tot[1] if tot[1] else 0):>9.1%}")
+    # The trade-off: innocents flagged and rare returns caught at other review thresholds.
+    print(f"\n{'review score':<14}{'innocents flagged':>18}{'rare caught':>13}")
+    kept = [(s, world.facts(s.body)) for s in signups if s.kind in ("innocent", "rare")]
+    for t in (60, 65, 70, 75, 80, 85, 90, 95):
+        w = evidence.Weights(review_score=float(t), deny_score=float(max(t, 85)))
+        fl = ok = n_i = n_r = 0
+        for s, facts in kept:
+            out = evidence.decide(facts, w)
+            if s.kind == "innocent":
+                n_i += 1
+                fl += out.decision != "allow"
+            else:
+                n_r += 1
+                ok += out.decision != "allow" and any(
+                    v.ban_id == f"b{s.ban_line:07d}" and v.decision != "allow" for v in out.verdicts
+                )
+        print(f"{t:<14}{fl / max(n_i, 1):>18.1%}{ok / max(n_r, 1):>13.1%}")
+
     # The floor no name model can go under: innocents whose own name (folded, or the handle's core) IS a
     # banned name that at most two people of the population hold, exactly what a rare return looks like.
     from registry.matching.keys import name_keys

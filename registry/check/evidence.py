@@ -6,7 +6,7 @@ weight in bits, a log-odds in the spirit of Fellegi-Sunter record linkage: agree
 person in a million holds is worth far more than agreeing on one that thousands hold (an IDF).
 
     name bits = min(rarity, information) + sum(trick bits) + closeness bits
-      rarity      = unique_name_bits - bits_per_doubling * log2(1 + holders + other bans holding it)
+      rarity      = unique_name_bits - bits_per_doubling * log2(1 + holders + min(other bans, holders))
       information = bits_per_han * Han characters + bits_per_letter * Latin letters
       trick bits  = TRICK_BITS (0 for a fold such as Traditional or full-width, negative for weaker ones)
       closeness   = -(95 - matcher score) * closeness_bits_per_point, for typos and fuzzy matches only
@@ -118,8 +118,10 @@ class NameEvidence(Evidence):
     @property
     def commonness(self) -> float:
         """Return how many other people hold the matched key: accounts (observed, or the prior) and bans."""
-        # The other bans holding it are people of the same population too: a sample of how common it is.
-        return max(float(self.holders), self.prior_holders) + max(0, self.bans - 1)
+        held = max(float(self.holders), self.prior_holders)
+        # Other bans holding the key are a sample of the same population, but only as far as people in
+        # good standing hold it too: a name a dozen bans share and nobody else holds is a ring's name.
+        return held + min(float(max(0, self.bans - 1)), held)
 
     @property
     def strong(self) -> bool:
