@@ -29,6 +29,7 @@ PREFIXES: tuple[tuple[str, int], ...] = (
     ("真正的", 2),
     ("我是", 2),
     ("真", 2),
+    # Not a suffix: words end in a doubled x ("phoenixx"); "_xx" comes off as a separate part.
     ("xx", 4),
 )
 SUFFIXES: tuple[tuple[str, int], ...] = (
@@ -40,7 +41,6 @@ SUFFIXES: tuple[tuple[str, int], ...] = (
     ("本人", 2),
     ("官方号", 2),
     ("本尊", 2),
-    ("xx", 4),
 )
 _EDGE_DIGITS = re.compile(r"^[0-9]+|[0-9]+$")
 _LATIN_RUN = re.compile(r"[a-z]+")
