@@ -37,6 +37,7 @@ TRICK_BITS: dict[str, float] = {
     "split_char": -0.5,
     "digits_changed": -0.5,
     "affix": -0.5,
+    "extra_part": -0.5,
     "pinyin": -0.5,
     "reordered": -1.0,
     "homophone": -1.0,

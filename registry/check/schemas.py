@@ -51,7 +51,7 @@ class ReasonOut(Schema):
         metadata={
             "description": "Disguises the name match took: traditional, pinyin, homophone, reordered, "
             "split_char, typo, digits_changed, separator, confusable, affix, leet, fullwidth, invisible, "
-            "case, folded, fuzzy."
+            "case, folded, extra_part (a middle initial or given name put in), fuzzy."
         },
     )
     commonness = fields.Nested(

@@ -122,6 +122,7 @@ _VIA_TRICK = {
     "reorder": "reordered",
     "typo": "typo",
     "fuzzy": "fuzzy",
+    "part": "extra_part",
 }
 
 

@@ -17,6 +17,7 @@ from registry.matching.keys import (
     keys_for_canonical,
     leet_variants,
     name_keys,
+    part_drop_variants,
     segment_pinyin,
     split_variants,
 )
@@ -378,6 +379,9 @@ class NameIndex:
                 q.variants.append((cfg.score_split, "split", keys_for_canonical(v)))
         for v in lookalike_variants(keys.canonical):
             q.variants.append((cfg.score_lookalike, "lookalike", keys_for_canonical(v)))
+        for v in part_drop_variants(name):
+            # "John A. Smith", "Tony Coco Xu": a middle initial or an extra given name put in.
+            q.variants.append((cfg.score_affix, "part", keys_for_canonical(v)))
         return q
 
     def _candidates(self, q: _Query, two: bool = False) -> list[int]:

@@ -158,6 +158,16 @@ def _tokens(name: str) -> list[str]:
     return [t for t in toks if t and not t.isdigit() and t not in _AFFIX_WORDS]
 
 
+def part_drop_variants(name: str, max_parts: int = 4) -> list[str]:
+    """Return the name with one of its separated parts left out (3 to max_parts parts), initials first."""
+    toks = _tokens(name)
+    if not 3 <= len(toks) <= max_parts:
+        return []
+    order = sorted(range(len(toks)), key=lambda i: (len(toks[i]) > 1, i))
+    out = ["".join(t for j, t in enumerate(toks) if j != i) for i in order]
+    return [v for v in dict.fromkeys(out) if len(v) >= 4]
+
+
 def keys_for_canonical(canon: str, tokens: list[str] | None = None) -> NameKeys:
     """Derive the other keys from a canonical form (and the name's separated parts, when known)."""
     # With separators the parts tell numbers and affixes apart from the name ("wang_88_xiaoming").
