@@ -100,6 +100,7 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
     maybe = {f: d for f, d in digests.items() if engine.maybe_banned(d)}
 
     # Everything in memory first; what the database has to confirm is gathered and asked in one query.
+    # Facts the database still has to confirm as naming an active ban: IP ranges and name matches.
     facts: list[evidence.Evidence] = []
     if "ip" in digests:
         for ban_id in sorted(engine.range_bans(str(data["ip"]))):
@@ -130,10 +131,11 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
     ban_ids = {e.ban_id for e in facts}
     found = _confirm(now, maybe, ban_ids, {f: digests[f] for f in reuse})
 
+    confirmed = [e for e in facts if e.ban_id in found.active]
     for kind, digest, ban_id in found.identifiers:
+        # Already confirmed against active bans by the query itself.
         if maybe.get(kind) == digest:
-            facts.append(evidence.IdentifierEvidence(ban_id, kind))
-    confirmed = [e for e in facts if e.ban_id in found.active or isinstance(e, evidence.IdentifierEvidence)]
+            confirmed.append(evidence.IdentifierEvidence(ban_id, kind))
     outcome = evidence.decide(confirmed, weights(settings))
     for r in outcome.reasons:
         decision = "allow"
