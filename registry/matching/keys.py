@@ -163,7 +163,12 @@ def part_drop_variants(name: str, max_parts: int = 4) -> list[str]:
     toks = _tokens(name)
     if not 3 <= len(toks) <= max_parts:
         return []
-    order = sorted(range(len(toks)), key=lambda i: (len(toks[i]) > 1, i))
+    # "sun_wei_zhen" is one name spelt syllable by syllable: leaving one out makes another person's
+    # name. Only initials drop there; whole parts only where some part is a word, not pinyin.
+    words = any(segment_pinyin(t) is None for t in toks if t.isascii() and t.isalpha())
+    order = [
+        i for i in sorted(range(len(toks)), key=lambda i: (len(toks[i]) > 1, i)) if words or len(toks[i]) == 1
+    ]
     out = ["".join(t for j, t in enumerate(toks) if j != i) for i in order]
     return [v for v in dict.fromkeys(out) if len(v) >= 4]
 
