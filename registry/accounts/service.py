@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 
-from registry.accounts.models import IDENTIFIER_FIELDS, Account
+from registry.accounts.models import IDENTIFIER_FIELDS, Account, NameKeyCount
 from registry.accounts.names import evaluate_names, finding_doc, record_name_review
 from registry.accounts.schemas import AccountIn
 from registry.audit.models import AuditEntry
@@ -24,6 +25,7 @@ from registry.errors import abort, field_error
 from registry.extensions import db
 from registry.identifiers import is_assigned_phone
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
+from registry.matching.commonness import GOOD_STANDING, account_keys, key_deltas
 from registry.matching.fold import canonical
 from registry.names import NameFinding, mask_contacts
 from registry.pii import InvalidIdentifier, protect
@@ -68,6 +70,70 @@ def read_account_avatar(
         errors[avatar_in.field] = [f"Refused by the account-information rules: {QR_CODE}."]
         return avatar_in, []
     return avatar_in, [NameFinding(QR_CODE, avatar_in.field, QR_RULE, "", decision)]
+
+
+def count_name_keys(delta: Mapping[int, int]) -> None:
+    """Apply changes to the name key counts and log them for every worker's check engine; caller commits.
+
+    One ``ban_events`` row ("counts") per call: workers re-read the counts whose ``event_id`` it is, in
+    the same poll that brings them new bans, so a burst of accounts costs one event, not one per key.
+    """
+    from registry.bans.models import BanEvent
+
+    changes = sorted((h, n) for h, n in delta.items() if n)
+    if not changes:
+        return
+    event = BanEvent(ban_id="name-counts", op="counts", at=utcnow())
+    db.session.add(event)
+    db.session.flush()
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    # Sorted keys: two transactions upserting overlapping keys lock them in the same order (no deadlock).
+    for i in range(0, len(changes), 2000):
+        stmt = insert(NameKeyCount).values(
+            [{"key_hash": h, "accounts": max(n, 0), "event_id": event.id} for h, n in changes[i : i + 2000]]
+        )
+        deltas = {h: n for h, n in changes[i : i + 2000]}
+        if all(n > 0 for n in deltas.values()):
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[NameKeyCount.key_hash],
+                set_={"accounts": NameKeyCount.accounts + stmt.excluded.accounts, "event_id": event.id},
+            )
+            db.session.execute(stmt)
+        else:
+            # Decrements (renames, bans, purges) are few: one row each, never below zero.
+            for h, n in deltas.items():
+                if n > 0:
+                    db.session.execute(
+                        insert(NameKeyCount)
+                        .values(key_hash=h, accounts=n, event_id=event.id)
+                        .on_conflict_do_update(
+                            index_elements=[NameKeyCount.key_hash],
+                            set_={"accounts": NameKeyCount.accounts + n, "event_id": event.id},
+                        )
+                    )
+                else:
+                    db.session.execute(
+                        sa.update(NameKeyCount)
+                        .where(NameKeyCount.key_hash == h)
+                        .values(
+                            accounts=sa.func.max(NameKeyCount.accounts + n, 0)
+                            if dialect == "sqlite"
+                            else sa.func.greatest(NameKeyCount.accounts + n, 0),
+                            event_id=event.id,
+                        )
+                    )
+
+
+def uncount_accounts(names: Iterable[tuple[str | None, str | None]]) -> None:
+    """Take accounts leaving good standing (banned, purged) out of the name key counts; caller commits."""
+    delta: Counter[int] = Counter()
+    for username, display_name in names:
+        delta.update(key_deltas(account_keys(username, display_name), ()))
+    count_name_keys(delta)
 
 
 def build_account(data: Mapping[str, Any]) -> Account:
@@ -154,6 +220,7 @@ def create_account(data: Mapping[str, Any]) -> Account:
     findings += account.avatar_findings  # type: ignore[attr-defined]
     db.session.add(account)
     db.session.flush()
+    count_name_keys(key_deltas((), account_keys(account.username, account.display_name)))
     flags = [finding_doc(f) for f in findings]
     created = audit_data(account)
     if flags:
@@ -234,6 +301,13 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
                 f"{account.entity_name!r} (score {agreement.score:g} < {ENTITY_NAME_MIN_SCORE:g}); "
                 "revoke the verification first",
             )
+    if account.status in GOOD_STANDING:
+        count_name_keys(
+            key_deltas(
+                account_keys(old["username"], old["display_name"]),
+                account_keys(new["username"], new["display_name"]),
+            )
+        )
     account.username = new["username"]
     account.username_key = name_key(new["username"])
     account.display_name = new["display_name"]
@@ -327,6 +401,10 @@ def import_accounts(
                 fresh.append(account)
         db.session.add_all(fresh)
         db.session.flush()
+        delta: Counter[int] = Counter()
+        for a in fresh:
+            delta.update(key_deltas((), account_keys(a.username, a.display_name)))
+        count_name_keys(delta)
         record_many(
             [("account.create", f"account:{a.id}", {**audit_data(a), "source": "import"}) for a in fresh],
             actor=actor,

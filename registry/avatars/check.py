@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry.avatars.index import AvatarIndex, AvatarMatch
+from registry.avatars.index import AvatarMatch
 from registry.avatars.inputs import AvatarError, read_avatar
 
 SIMILAR = "similar_to_banned_avatar"
@@ -31,13 +31,13 @@ class AvatarFindings:
 
 def check_avatar(
     data: Mapping[str, Any],
-    index: AvatarIndex,
+    search: Callable[[list[str], int], list[AvatarMatch]],
     *,
     max_distance: int,
     qr_decision: str = DECISIONS[QR_CODE],
     keep: Callable[[AvatarMatch], bool] | None = None,
 ) -> AvatarFindings:
-    """Hash the check's ``avatar`` (or take its ``avatar_hash``), look it up, and look for a QR code."""
+    """Hash the avatar (or take its ``avatar_hash``), look it up with ``search``, find QR codes."""
     out = AvatarFindings()
     try:
         avatar = read_avatar(data.get("avatar"), data.get("avatar_hash"), crop=False, qr=qr_decision != "off")
@@ -50,7 +50,7 @@ def check_avatar(
         return out
     if avatar.qr and qr_decision != "off":
         out.reasons.append((qr_decision, {"code": QR_CODE, "field": avatar.field}))
-    matches = [m for m in index.search(avatar.probes(), max_distance) if keep is None or keep(m)]
+    matches = [m for m in search(avatar.probes(), max_distance) if keep is None or keep(m)]
     for m in matches[:MAX_MATCHES]:
         reason: dict[str, Any] = {
             "code": SIMILAR,

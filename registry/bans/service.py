@@ -321,10 +321,14 @@ def _mark_banned(
     accounts: Iterable[Account], ban_of: Mapping[str, str], *, now: datetime
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """Set locked accounts to banned; return their audit entries for the caller to append."""
+    from registry.accounts.service import uncount_accounts
+
     entries = []
+    leaving: list[tuple[str | None, str | None]] = []
     for account in accounts:
         if account.status in ("banned", "purged"):
             continue
+        leaving.append((account.username, account.display_name))
         entries.append(
             (
                 "account.status",
@@ -335,6 +339,8 @@ def _mark_banned(
         account.status = "banned"
         account.status_changed_at = now
     db.session.flush()
+    # Banned accounts no longer count as people in good standing holding their names.
+    uncount_accounts(leaving)
     return entries
 
 

@@ -26,13 +26,14 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from registry.accounts.models import Account
-from registry.avatars import AvatarIndex
+from registry.accounts.models import Account, NameKeyCount
+from registry.avatars import AvatarIndex, AvatarMatch
 from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
 from registry.extensions import db
 from registry.identifiers import IpRangeSet
 from registry.identifiers.bloom import DIGEST_PREFIX, IdentifierFilter
 from registry.matching import MatchConfig, NameIndex, NameMatch
+from registry.matching.commonness import KeyCounts
 from registry.names import NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
 from registry.pii import range_cipher
@@ -79,6 +80,8 @@ class _State:
     name_count: int = 0
     # Banned avatars' perceptual hashes (registry/avatars), loaded and synced beside the names.
     avatars: AvatarIndex = field(default_factory=AvatarIndex)
+    # Accounts in good standing per name match key (digest), kept by "counts" events.
+    counts: KeyCounts = field(default_factory=KeyCounts)
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,22 @@ class CheckEngine:
         expires_at = self._require().expiring.get(ban_id)
         return expires_at is None or expires_at > (now or utcnow())
 
+    def search_avatars(self, probes: list[str], max_distance: int) -> list[AvatarMatch]:
+        """Return the loaded bans with an avatar hash within max_distance of a probe, nearest first."""
+        avatars = self._require().avatars
+        with self._index_lock:
+            return avatars.search(probes, max_distance)
+
+    def key_accounts(self, key: str) -> int:
+        """Return how many accounts in good standing hold this name match key."""
+        return self._require().counts.get(key)
+
+    def key_bans(self, key: str) -> int:
+        """Return how many live banned names hold this name match key."""
+        names = self._require().names
+        with self._index_lock:
+            return names.key_bans(key)
+
     def is_suppressed(self, ban_id: str, name_key: str) -> bool:
         """Tell whether staff judged this (ban, canonical name) pair a false positive."""
         state = self._require()
@@ -289,6 +308,13 @@ class CheckEngine:
         suppressed: dict[str, set[str]] = {}
         for ban_id, key in session.execute(sa.select(NameSuppression.ban_id, NameSuppression.name_key)):
             suppressed.setdefault(ban_id, set()).add(key)
+        counts = KeyCounts()
+        result = session.execute(
+            sa.select(NameKeyCount.key_hash, NameKeyCount.accounts).where(NameKeyCount.accounts > 0),
+            execution_options={"yield_per": STREAM_ROWS},
+        )
+        for batch in result.partitions():
+            counts.set_many(batch)
         policy = self._new_policy()
         protected = _protected_names(session, None)
         _protect_many(policy, protected.values())
@@ -304,6 +330,7 @@ class CheckEngine:
             low_water,
             name_count=count,
             avatars=_build_avatars(session, live),
+            counts=counts,
         )
         self.build_seconds = time.perf_counter() - started
         log.info(
@@ -366,8 +393,11 @@ class CheckEngine:
         created: list[str] = []
         protect: set[str] = set()
         suppress: set[str] = set()
+        counted: list[int] = []
         for row in rows:
-            if row.op == "create":
+            if row.op == "counts":
+                counted.append(row.id)
+            elif row.op == "create":
                 created.append(row.ban_id)
             elif row.op == "lift":
                 self._remove_ban(state, row.ban_id)
@@ -375,6 +405,16 @@ class CheckEngine:
                 protect.add(row.ban_id.removeprefix("account:"))
             elif row.op == "suppress":
                 suppress.add(row.ban_id)
+        if counted:
+            # Absolute values: a count a later event changed again is read again with that event.
+            for i in range(0, len(counted), 500):
+                state.counts.set_many(
+                    session.execute(
+                        sa.select(NameKeyCount.key_hash, NameKeyCount.accounts).where(
+                            NameKeyCount.event_id.in_(counted[i : i + 500])
+                        )
+                    )
+                )
         if created:
             self._load_bans(state, session, created)
         if protect:

@@ -36,6 +36,11 @@ class CheckIn(Schema):
     )
 
 
+class CommonnessOut(Schema):
+    accounts = fields.Integer()
+    bans = fields.Integer()
+
+
 class ReasonOut(Schema):
     code = fields.String(
         metadata={
@@ -54,6 +59,18 @@ class ReasonOut(Schema):
     accounts = fields.Integer()
     message = fields.String()
     distance = fields.Integer(metadata={"description": "Avatar hash distance in bits (of 256)."})
+    tricks = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Disguises the name match took: traditional, pinyin, homophone, reordered, "
+            "split_char, typo, digits_changed, separator, confusable, affix, leet, fullwidth, invisible, "
+            "case, folded, extra_part (a middle initial or given name put in), fuzzy."
+        },
+    )
+    commonness = fields.Nested(
+        CommonnessOut,
+        metadata={"description": "How many accounts in good standing and bans hold the matched name key."},
+    )
 
 
 class CheckOut(Schema):

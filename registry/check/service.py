@@ -17,6 +17,7 @@ from registry.accounts.service import name_key
 from registry.auth.service import current_actor
 from registry.avatars.check import check_avatar
 from registry.bans.models import Ban, BanIdentifier
+from registry.check import evidence
 from registry.check.engine import CheckEngine, get_engine, readiness_probe
 from registry.check.models import CheckRecord
 from registry.db import engine_options, writing
@@ -59,8 +60,23 @@ def _live(now: datetime) -> Any:
     return sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
 
 
+def weights(settings: Any) -> evidence.Weights:
+    """Return the evidence model's weights and thresholds from the settings."""
+    return evidence.Weights(
+        review_score=float(settings.evidence_review_score),
+        deny_score=float(settings.evidence_deny_score),
+        common_accounts=int(settings.common_name_accounts),
+        unique_name_bits=float(settings.name_unique_bits),
+        max_bans=int(settings.evidence_max_bans),
+    )
+
+
 def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict[str, str]]:
-    """Evaluate one check read-only; return its reasons and the masked identifiers."""
+    """Evaluate one check read-only; return its reasons and the masked identifiers.
+
+    This only gathers facts (identifier digests, name matches with their tricks and commonness) and
+    confirms the bans they name are active; registry.check.evidence weighs them and decides.
+    """
     settings = current_app.config["REGISTRY"]
     engine.ensure_ready()
     engine.maybe_sync()
@@ -86,17 +102,15 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
     maybe = {f: d for f, d in digests.items() if engine.maybe_banned(d)}
 
     # Everything in memory first; what the database has to confirm is gathered and asked in one query.
-    # Candidates the database still has to confirm as active: IP ranges and name matches.
-    pending: list[tuple[str, str, dict[str, Any]]] = []
+    # Facts the database still has to confirm as naming an active ban: IP ranges and name matches.
+    facts: list[evidence.Evidence] = []
     if "ip" in digests:
         for ban_id in sorted(engine.range_bans(str(data["ip"]))):
             if engine.is_active(ban_id, now):
-                pending.append(
-                    (ban_id, "review", {"code": "banned_identifier", "field": "ip", "ban_id": ban_id})
-                )
+                facts.append(evidence.IdentifierEvidence(ban_id, "ip"))
 
-    common_candidates: list[tuple[str, dict[str, Any]]] = []
-    review_score = float(settings.name_review_score)
+    candidate_score = float(settings.name_review_score)
+    prior_population = int(settings.name_prior_population)
     for f in NAME_FIELDS:
         name = data.get(f)
         if not name:
@@ -106,67 +120,47 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
         def live_pair(m: NameMatch, key: str = key) -> bool:
             return engine.is_active(m.ban_id, now) and not engine.is_suppressed(m.ban_id, key)
 
-        for m in engine.search_names(name, min_score=review_score, keep=live_pair):
-            reason = {
-                "code": "similar_to_banned_name",
-                "field": f,
-                "ban_id": m.ban_id,
-                "score": m.score,
-                "matched": m.matched,
-            }
-            if m.exact and f == "username":
-                pending.append((m.ban_id, "deny", reason))
-            elif m.exact and f == "display_name":
-                common_candidates.append((m.ban_id, reason))
-            else:
-                pending.append((m.ban_id, "review", reason))
+        matches = engine.search_names(name, min_score=candidate_score, keep=live_pair)
+        facts += evidence.name_facts(f, name, matches, engine.key_accounts, engine.key_bans, prior_population)
         for finding in engine.policy.evaluate(name, field=f):
             out.add(
                 finding.decision,
                 {"code": finding.code, "field": finding.field, "rule": finding.rule, "term": finding.term},
             )
 
-    # Avatars (registry/avatars/check.py): QR and invalid-image reasons now, banned-avatar matches
-    # confirmed with the other candidates. ``seen.distance`` is there for the evidence model.
+    # Avatars (registry/avatars/check.py): QR and invalid-image reasons at once; near-duplicates of banned
+    # avatars are evidence like names, confirmed with them.
+    max_distance = int(settings.avatar_max_distance)
     seen = check_avatar(
         data,
-        engine.avatars,
-        max_distance=int(settings.avatar_max_distance),
+        engine.search_avatars,
+        max_distance=max_distance,
         qr_decision=settings.avatar_qr_decision,
         keep=lambda m: engine.is_active(m.ban_id, now),
     )
     for decision, reason in seen.reasons:
         out.add(decision, reason)
-    pending.extend(seen.pending)
+    for ban_id, _decision, reason in seen.pending:
+        facts.append(evidence.AvatarEvidence(ban_id, reason["field"], int(reason["distance"]), max_distance))
 
     threshold = int(settings.identifier_accounts_review)
     reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
-    display_key = (name_key(data.get("display_name")) or "") if common_candidates else None
-    ban_ids = {ban_id for ban_id, _, _ in pending} | {ban_id for ban_id, _ in common_candidates}
-    found = _confirm(now, maybe, ban_ids, display_key, {f: digests[f] for f in reuse})
+    ban_ids = {e.ban_id for e in facts}
+    found = _confirm(now, maybe, ban_ids, {f: digests[f] for f in reuse})
 
+    confirmed = [e for e in facts if e.ban_id in found.active]
     for kind, digest, ban_id in found.identifiers:
+        # Already confirmed against active bans by the query itself.
         if maybe.get(kind) == digest:
-            # An address is shared behind NAT and carrier-grade NAT: review, never deny.
-            out.add(
-                "review" if kind == "ip" else "deny",
-                {"code": "banned_identifier", "field": kind, "ban_id": ban_id},
-            )
-    for ban_id, reason in common_candidates:
-        if found.holders >= settings.common_name_accounts:
-            # Weak evidence alone: shown, but it does not open a review by itself.
-            reason = {
-                "code": "common_name",
-                "field": "display_name",
-                "ban_id": ban_id,
-                "accounts": found.holders,
-            }
-            pending.append((ban_id, "allow", reason))
-        else:
-            pending.append((ban_id, "review", reason))
-    for ban_id, decision, reason in pending:
-        if ban_id in found.active:
-            out.add(decision, reason)
+            confirmed.append(evidence.IdentifierEvidence(ban_id, kind))
+    outcome = evidence.decide(confirmed, weights(settings))
+    for r in outcome.reasons:
+        decision = "allow"
+        for v in outcome.verdicts:
+            if v.ban_id == r["ban_id"]:
+                decision = v.decision
+                break
+        out.add(decision if r["code"] != "common_name" else "allow", r)
     for f in reuse:
         n = found.reuse.get(f, 0)
         if n >= threshold:
@@ -222,7 +216,6 @@ class _Confirmed:
 
     identifiers: list[tuple[str, str, str]] = field(default_factory=list)
     active: set[str] = field(default_factory=set)
-    holders: int = 0
     reuse: dict[str, int] = field(default_factory=dict)
 
 
@@ -230,14 +223,13 @@ def _confirm(
     now: datetime,
     maybe: Mapping[str, str],
     ban_ids: set[str],
-    display_key: str | None,
     reuse: Mapping[str, str],
 ) -> _Confirmed:
     """Ask the database everything a check needs in one round trip (none when there is nothing to ask).
 
     One UNION ALL of (tag, a, b, n) rows: Bloom hits confirmed against active bans, candidate bans
-    still active, how many active accounts hold the display name, and how many accounts share each
-    reusable identifier.
+    still active, and how many accounts share each reusable identifier. (How many accounts hold a name
+    is known in memory: the engine's name key counts.)
     """
     out = _Confirmed()
     parts: list[Any] = []
@@ -250,12 +242,6 @@ def _confirm(
         )
     if ban_ids:
         parts.append(_row("b", Ban.id).where(Ban.id.in_(ban_ids), _live(now)))
-    if display_key is not None:
-        parts.append(
-            _row("h", n=sa.func.count())
-            .select_from(Account)
-            .where(Account.display_key == display_key, Account.status == "active")
-        )
     for f, digest in reuse.items():
         parts.append(
             _row("r", sa.literal(f, sa.String), n=sa.func.count())
@@ -277,8 +263,6 @@ def _confirm(
             out.identifiers.append((a, b, c))
         elif tag == "b":
             out.active.add(a)
-        elif tag == "h":
-            out.holders = int(n)
         else:
             out.reuse[a] = int(n)
     return out

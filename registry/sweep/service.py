@@ -454,6 +454,11 @@ def _execute(
             )
         entries: list[tuple[str, str, dict[str, Any]]] = []
         purged: list[str] = []
+        # Purged names leave the name key counts (read before the purge erases them).
+        from registry.accounts.service import uncount_accounts
+
+        purging = sa.select(c.username, c.display_name).where(in_batch, rules.to_purged())
+        uncount_accounts(tuple(r) for r in db.session.execute(purging))
         # Top rung first, so an account climbs at most one rung per run.
         for account_id, *kept in db.session.execute(_purge_statement(rules, in_batch, now)):
             kept_fields = [f for f, v in zip(("username", *IDENTIFIER_FIELDS), kept, strict=True) if v]

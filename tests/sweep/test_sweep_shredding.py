@@ -31,7 +31,7 @@ def test_purge_shreds_audit_fields_and_names_of_checks_and_reviews(
     make(client, headers, "p1", username="zhang_san_88", display_name="张三丰", phone="+86 138 0013 8000")
     make(client, headers, "keep", registered=159, username="still_here", display_name="李四")
     with app.app_context():
-        check = record_check(
+        check_id = record_check(
             "review",
             [{"code": "similar_to_banned_name", "field": "username"}],
             username="zhang_san_88",
@@ -40,11 +40,10 @@ def test_purge_shreds_audit_fields_and_names_of_checks_and_reviews(
             actor="test",
         )
         db.session.flush()
-        review = db.session.scalar(sa.select(Review).where(Review.check_id == check.id))
+        review = db.session.scalar(sa.select(Review).where(Review.check_id == check_id))
         review.account_id = "p1"
-        db.session.get(Account, "p1").check_id = check.id
+        db.session.get(Account, "p1").check_id = check_id
         db.session.commit()
-        check_id = check.id
         # Sealed from the start: the names never lie in the audit table in clear.
         raw = " ".join(
             json.dumps(d, ensure_ascii=False) for d in db.session.scalars(sa.select(AuditEntry.data))
