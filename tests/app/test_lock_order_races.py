@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from registry.audit.checkpoints import app_keys
 from registry.audit.verify import verify_chain
 from registry.extensions import db
 
@@ -107,6 +108,6 @@ def test_lift_races_an_account_write_without_deadlock(committing_app, auth, writ
         writer.join()
     assert not failures, f"{len(failures)} of {2 * RACES} requests failed; first: {failures[:3]}"
     with app.app_context():
-        result = verify_chain()
+        result = verify_chain(app_keys(), app.config["REGISTRY"].audit_checkpoints)
         db.session.remove()
     assert result.ok, result.problem and result.problem.message
