@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from conftest import TEST_AUDIT_KEY, TEST_PII_KEY
 from sqlalchemy.engine import make_url
 
 from registry import create_app
@@ -20,7 +21,6 @@ from registry.audit.service import GENESIS, canonical_entry, opened_entries, rec
 from registry.audit.verify import verify_chain
 from registry.extensions import db
 from registry.timeutil import utcnow
-from tests.conftest import TEST_AUDIT_KEY, TEST_PII_KEY
 
 
 @pytest.fixture

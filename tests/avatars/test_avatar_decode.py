@@ -10,9 +10,9 @@ import zlib
 import pytest
 from PIL import Image
 
+from avatars.images import encode, picture
 from registry.avatars import InvalidAvatar, decode_avatar
 from registry.avatars.image import MAX_BYTES, MAX_SIDE
-from tests.avatars.images import encode, picture
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from avatars.images import TRANSFORMS, border, picture
 from registry.avatars import InvalidHash, distance, hash_image, parse_hash
 from registry.avatars.phash import MIN_QUALITY, trim_border
-from tests.avatars.images import TRANSFORMS, border, picture
 
 THRESHOLD = 31  # the default REGISTRY_AVATAR_MAX_DISTANCE
 PICTURES = [picture(seed) for seed in range(12)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from avatars.images import picture, qr_avatar
 from registry.avatars import has_qr_code
-from tests.avatars.images import picture, qr_avatar
 
 
 @pytest.mark.parametrize("code_side", [64, 96, 160])

@@ -7,11 +7,11 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from avatars.images import TRANSFORMS, caption, encode, jpeg, picture, qr_avatar
 from registry.accounts.models import Account
 from registry.bans.models import BanAvatar
 from registry.extensions import db
 from registry.reviews.models import Review
-from tests.avatars.images import TRANSFORMS, caption, encode, jpeg, picture, qr_avatar
 
 BANNED = picture(101)
 OTHER = picture(202)

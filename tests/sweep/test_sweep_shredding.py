@@ -6,6 +6,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
+from test_sweep_api import make, sweep
 
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry, AuditSubjectKey
@@ -13,7 +14,6 @@ from registry.check.models import CheckRecord
 from registry.check.service import record_check
 from registry.extensions import db
 from registry.reviews.models import Review
-from tests.sweep.test_sweep_api import make, sweep
 
 
 @pytest.fixture
