@@ -262,7 +262,12 @@ def stat_keys(username: str | None, display_name: str | None) -> set[str]:
     for name in (display_name, username):
         han = _han_name(name) if name else ""
         if han:
-            out |= {HAN_NAMES, f"{STAT}s:{han[0]}", f"{STAT}gl:{len(han) - 1}", f"{STAT}ps:{_syllable(han[0])}"}
+            out |= {
+                HAN_NAMES,
+                f"{STAT}s:{han[0]}",
+                f"{STAT}gl:{len(han) - 1}",
+                f"{STAT}ps:{_syllable(han[0])}",
+            }
             out |= {f"{STAT}g:{c}" for c in han[1:]}
             out |= {f"{STAT}pg:{_syllable(c)}" for c in han[1:]}
             break
@@ -288,6 +293,7 @@ class ClassModel:
         self._memo: dict[str, int] = {}
 
     def n(self, key: str) -> int:
+        """Return a statistics key's count, once per check."""
         v = self._memo.get(key)
         if v is None:
             v = self._memo[key] = self.get(key)
@@ -297,7 +303,7 @@ class ClassModel:
         return max(self.n(key), self.UNSEEN) / max(total, 1.0)
 
     def han(self, name: str, *, by_sound: bool = False, any_order: bool = False) -> float:
-        """Expected accounts whose Han name is this one (or sounds like it, or holds its parts in any order)."""
+        """Return the expected accounts whose Han name is this one (or its sound, or its parts reordered)."""
         han = _han_name(name)
         if not han:
             return 0.0

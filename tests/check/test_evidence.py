@@ -143,7 +143,9 @@ def test_class_model_counts_a_common_surname_and_given_char_as_common():
     from registry.matching.commonness import ClassModel, key_hash, stat_keys
 
     tally: Counter[int] = Counter()
-    people = [("wenpeng88", "温鹏")] + [(f"u{i}", n) for i, n in enumerate(["温伟", "李鹏", "温鹏飞", "王鹏"] * 50)]
+    people = [("wenpeng88", "温鹏")] + [
+        (f"u{i}", n) for i, n in enumerate(["温伟", "李鹏", "温鹏飞", "王鹏"] * 50)
+    ]
     for u, d in people:
         for k in stat_keys(u, d):
             tally[key_hash(k)] += 1
