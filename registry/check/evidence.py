@@ -388,6 +388,9 @@ def name_facts(
     from registry.matching.commonness import ClassModel, han_prior_share, tricks_of
     from registry.matching.keys import name_keys
 
+    matches = list(matches)
+    if not matches:
+        return []
     model = ClassModel(accounts_of)
     own_keys = name_keys(name)
     own_holders = (

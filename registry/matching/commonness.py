@@ -210,7 +210,9 @@ STAT = "\x01"
 ALL_ACCOUNTS = STAT + "n"
 HAN_NAMES = STAT + "hn"
 HANDLES = STAT + "tn"
-MAX_TOKEN = 16
+MAX_TOKEN = 12
+# Longer cores are priced by their first MAX_CORE letters: bounded work per check whatever the input.
+MAX_CORE = 24
 
 
 def _han_name(name: str) -> str:
@@ -331,9 +333,9 @@ class ClassModel:
 
     def handle(self, name: str, *, any_order: bool = False) -> float:
         """Expected accounts whose handle core (digits and separators off) is made of these tokens."""
-        core = "".join(canonical_runs(name))
+        core = "".join(canonical_runs(name))[:MAX_CORE]
         total = float(self.n(HANDLES))
-        if not core or total < 1 or len(core) > 40:
+        if not core or total < 1:
             return 0.0
         n = len(core)
         # Best segmentation into counted tokens (max product of shares); an uncounted letter costs 1/26
