@@ -338,21 +338,25 @@ class ClassModel:
         if not core or total < 1:
             return 0.0
         n = len(core)
-        # Best segmentation into counted tokens (max product of shares); an uncounted letter costs 1/26
-        # of an unseen token's share, so random letters stay rare.
-        best = [0.0] * (n + 1)
-        best[0] = 1.0
+        # Best segmentation into counted tokens (max product of shares, in logs: products of small
+        # shares would sink into subnormal floats, which cost ~100x); an uncounted piece is priced as an
+        # unseen token per three letters, over 26, so random letters stay rare.
+        log_total = math.log(total)
+        unseen = math.log(self.UNSEEN) - log_total
+        best = [-math.inf] * (n + 1)
+        best[0] = 0.0
         pieces = [0] * (n + 1)
         for i in range(n):
-            if best[i] == 0.0:
+            if best[i] == -math.inf:
                 continue
             for j in range(i + 1, min(n, i + MAX_TOKEN) + 1):
                 c = self.n(f"{STAT}t:{core[i:j]}") if j - i >= 2 else 0
-                p = c / total if c else (self.UNSEEN / total) ** ((j - i) / 3.0) / 26.0
-                if best[i] * p > best[j]:
-                    best[j] = best[i] * p
+                lp = math.log(c) - log_total if c else unseen * (j - i) / 3.0 - math.log(26.0)
+                if best[i] + lp > best[j]:
+                    best[j] = best[i] + lp
                     pieces[j] = pieces[i] + 1
-        p = best[n]
+        lp = best[n]
         if any_order:
-            p *= math.factorial(min(4, pieces[n]))
+            lp += math.log(math.factorial(min(4, pieces[n])))
+        p = math.exp(max(lp, -700.0))
         return total * min(1.0, p)
