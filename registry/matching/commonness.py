@@ -7,10 +7,11 @@ hash, so the same numbers mean the same keys in every worker, in the database an
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from importlib import resources
 
@@ -32,6 +33,8 @@ def account_keys(*names: str | None) -> set[str]:
     for name in names:
         if name:
             out |= {k[:256] for k in name_keys(name).distinct()}
+    if names:
+        out |= stat_keys(names[0], names[1] if len(names) > 1 else None)
     return out
 
 
@@ -153,6 +156,12 @@ def tricks_of(query: str, matched: str, via: str) -> list[str]:
         tricks.append("confusable")
     if any(unicodedata.category(c) == "Cf" for c in query):
         tricks.append("invisible")
+    if not q_han and any(unicodedata.combining(c) for c in unicodedata.normalize("NFD", query)):
+        tricks.append("tone_marks")
+    if q_han and _separators(query).strip() and len(_HAN.findall(query)) >= 2:
+        tricks.append("han_separator")
+    if _irregular_case(query):
+        tricks.append("odd_case")
     if any(0xFF01 <= ord(c) <= 0xFF5E for c in query):
         tricks.append("fullwidth")
     if _separators(query) != _separators(matched) and via in ("canonical", "affix", "reorder"):
@@ -160,6 +169,19 @@ def tricks_of(query: str, matched: str, via: str) -> list[str]:
     if via == "canonical" and not tricks and query != matched:
         tricks.append("case" if query.casefold() == matched.casefold() else "folded")
     return list(dict.fromkeys(tricks))
+
+
+def _irregular_case(s: str) -> bool:
+    # Capitals inside a run of letters (DSF99, zhAngwei): people capitalise a word's first letter.
+    prev_alpha = False
+    for c in s:
+        if c.isascii() and c.isalpha():
+            if c.isupper() and prev_alpha:
+                return True
+            prev_alpha = True
+        else:
+            prev_alpha = False
+    return False
 
 
 def _confusable(c: str) -> bool:
@@ -171,3 +193,170 @@ def _confusable(c: str) -> bool:
 
 def _separators(s: str) -> str:
     return "".join(c for c in s if not c.isalnum())
+
+
+# --- a smoothed model of how many people a name's equivalence class holds ---------------------------
+#
+# Observed key counts say how many accounts hold exactly this key; in a sample of a few hundred
+# thousand most names are seen 0-2 times even when the population holds many (温鹏: a common surname
+# and a common given character). So accounts also count *statistics keys*: the surname character, each
+# given-name character, the given name's length, their toneless pinyin syllables, and the word tokens
+# of a handle. They go through the same account_keys -> key_deltas -> name_key_counts path as the match
+# keys, so they stay current as accounts are created, renamed, banned and purged. From them a name's
+# expected holders is P(surname) x P(length) x product of P(given char), the same over syllables for a
+# pinyin class, and the product of token shares for a handle core.
+
+STAT = "\x01"
+ALL_ACCOUNTS = STAT + "n"
+HAN_NAMES = STAT + "hn"
+HANDLES = STAT + "tn"
+MAX_TOKEN = 12
+# Longer cores are priced by their first MAX_CORE letters: bounded work per check whatever the input.
+MAX_CORE = 24
+
+
+def _han_name(name: str) -> str:
+    """Return a 2-4 character Han name folded (Simplified, no separators), or ""."""
+    c = canonical(name)
+    return c if 2 <= len(c) <= 4 and all(_HAN.match(ch) for ch in c) else ""
+
+
+@cache
+def _syllable(ch: str) -> str:
+    from registry.matching.keys import to_pinyin
+
+    return to_pinyin(ch)
+
+
+def handle_tokens(name: str) -> list[str]:
+    """Split a Latin name into word tokens: runs of letters, each run further into pinyin syllables."""
+    from registry.matching.keys import segment_pinyin
+
+    out: list[str] = []
+    for piece in canonical_runs(name):
+        seg = segment_pinyin(piece) if len(piece) <= 24 else None
+        if seg and len(seg) > 1:
+            out.extend(seg)
+        elif piece:
+            out.append(piece[:MAX_TOKEN])
+    return out
+
+
+def canonical_runs(name: str) -> list[str]:
+    """Return the runs of ASCII letters of a name (case folded), split where anything else stands."""
+    s = unicodedata.normalize("NFKC", name).casefold()
+    runs: list[str] = []
+    cur: list[str] = []
+    for ch in s:
+        if "a" <= ch <= "z":
+            cur.append(ch)
+        elif cur:
+            runs.append("".join(cur))
+            cur = []
+    if cur:
+        runs.append("".join(cur))
+    return runs
+
+
+def stat_keys(username: str | None, display_name: str | None) -> set[str]:
+    """Return the statistics keys an account holds (see above); each counts once per account."""
+    out = {ALL_ACCOUNTS}
+    for name in (display_name, username):
+        han = _han_name(name) if name else ""
+        if han:
+            out |= {
+                HAN_NAMES,
+                f"{STAT}s:{han[0]}",
+                f"{STAT}gl:{len(han) - 1}",
+                f"{STAT}ps:{_syllable(han[0])}",
+            }
+            out |= {f"{STAT}g:{c}" for c in han[1:]}
+            out |= {f"{STAT}pg:{_syllable(c)}" for c in han[1:]}
+            break
+    toks: set[str] = set()
+    for name in (username, display_name):
+        if name and name.isascii():
+            toks |= set(handle_tokens(name))
+    if toks:
+        out.add(HANDLES)
+        out |= {f"{STAT}t:{t}" for t in toks}
+    return out
+
+
+class ClassModel:
+    """Estimate the expected holders of a name's equivalence class from the statistics keys."""
+
+    # Pseudo-counts: a character or token never seen among N accounts is given half a holder's share,
+    # so an unseen piece makes a name rare, not impossible.
+    UNSEEN = 0.5
+
+    def __init__(self, get: Callable[[str], int]) -> None:
+        self.get = get
+        self._memo: dict[str, int] = {}
+
+    def n(self, key: str) -> int:
+        """Return a statistics key's count, once per check."""
+        v = self._memo.get(key)
+        if v is None:
+            v = self._memo[key] = self.get(key)
+        return v
+
+    def _share(self, key: str, total: float) -> float:
+        return max(self.n(key), self.UNSEEN) / max(total, 1.0)
+
+    def han(self, name: str, *, by_sound: bool = False, any_order: bool = False) -> float:
+        """Return the expected accounts whose Han name is this one (or its sound, or its parts reordered)."""
+        han = _han_name(name)
+        if not han:
+            return 0.0
+        total = float(self.n(HAN_NAMES))
+        if total < 1:
+            return 0.0
+        glen = len(han) - 1
+        p_len = self._share(f"{STAT}gl:{glen}", total)
+        sur, giv = ("ps", "pg") if by_sound else ("s", "g")
+        unit = _syllable if by_sound else (lambda c: c)
+        # A given character's share per slot: accounts holding it over all given-name slots.
+        slots = sum(k * self.n(f"{STAT}gl:{k}") for k in (1, 2, 3)) or total
+
+        def one(order: str) -> float:
+            p = self._share(f"{STAT}{sur}:{unit(order[0])}", total) * p_len
+            for c in order[1:]:
+                p *= min(1.0, self._share(f"{STAT}{giv}:{unit(c)}", slots))
+            return p
+
+        p = one(han)
+        if any_order:
+            # Any character may be the surname; the given characters in either order.
+            p = max(p, sum(one(han[i] + han[:i] + han[i + 1 :]) for i in range(len(han))) * max(1, glen))
+        return total * p
+
+    def handle(self, name: str, *, any_order: bool = False) -> float:
+        """Expected accounts whose handle core (digits and separators off) is made of these tokens."""
+        core = "".join(canonical_runs(name))[:MAX_CORE]
+        total = float(self.n(HANDLES))
+        if not core or total < 1:
+            return 0.0
+        n = len(core)
+        # Best segmentation into counted tokens (max product of shares, in logs: products of small
+        # shares would sink into subnormal floats, which cost ~100x); an uncounted piece is priced as an
+        # unseen token per three letters, over 26, so random letters stay rare.
+        log_total = math.log(total)
+        unseen = math.log(self.UNSEEN) - log_total
+        best = [-math.inf] * (n + 1)
+        best[0] = 0.0
+        pieces = [0] * (n + 1)
+        for i in range(n):
+            if best[i] == -math.inf:
+                continue
+            for j in range(i + 1, min(n, i + MAX_TOKEN) + 1):
+                c = self.n(f"{STAT}t:{core[i:j]}") if j - i >= 2 else 0
+                lp = math.log(c) - log_total if c else unseen * (j - i) / 3.0 - math.log(26.0)
+                if best[i] + lp > best[j]:
+                    best[j] = best[i] + lp
+                    pieces[j] = pieces[i] + 1
+        lp = best[n]
+        if any_order:
+            lp += math.log(math.factorial(min(4, pieces[n])))
+        p = math.exp(max(lp, -700.0))
+        return total * min(1.0, p)

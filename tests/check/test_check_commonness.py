@@ -7,7 +7,7 @@ import json
 import pytest
 
 from registry.check.engine import get_engine
-from registry.matching.commonness import account_keys
+from registry.matching.commonness import STAT, account_keys
 
 
 @pytest.fixture
@@ -34,7 +34,8 @@ def holders(app, name):
     with app.app_context():
         engine = get_engine(app)
         engine.sync()
-        return max(engine.key_accounts(k) for k in account_keys(name))
+        # Match keys only: the statistics keys (STAT-prefixed) count surname characters and the like.
+        return max(engine.key_accounts(k) for k in account_keys(name) if not k.startswith(STAT))
 
 
 def test_counts_follow_create_rename_and_ban(app, client, headers):
@@ -98,3 +99,21 @@ def test_many_bans_on_one_common_name_give_one_informational_reason(app, client,
     out = check(client, headers, username="guoqiang520", display_name="郭强")
     assert out["decision"] == "allow"
     assert [r["code"] for r in out["reasons"]] == ["common_name"]
+
+
+def stat(app, key):
+    with app.app_context():
+        engine = get_engine(app)
+        engine.sync()
+        return engine.key_accounts(STAT + key)
+
+
+def test_the_smoothed_models_character_counts_follow_create_rename_and_ban(app, client, headers):
+    for i, name in enumerate(["温伟", "温鹏飞", "李鹏"]):
+        post(client, headers, "/v1/accounts", {"id": f"s{i}", "username": f"wen_{i}", "display_name": name})
+    assert (stat(app, "s:温"), stat(app, "g:鹏"), stat(app, "hn"), stat(app, "t:wen")) == (2, 2, 3, 3)
+    response = client.patch("/v1/accounts/s1", json={"display_name": "王飞"}, headers=headers)
+    assert response.status_code == 200, response.json
+    assert (stat(app, "s:温"), stat(app, "g:鹏"), stat(app, "s:王")) == (1, 1, 1)
+    post(client, headers, "/v1/bans", {"account_id": "s2", "reason": "r", "rule": "R1"})
+    assert (stat(app, "g:鹏"), stat(app, "hn"), stat(app, "t:wen")) == (0, 2, 2)

@@ -109,12 +109,52 @@ def test_more_holders_never_raise_the_score(fact, more):
     assert judge(fact.ban_id, [common], W).score <= fewer
 
 
-@given(names, st.sampled_from(TRICKS))
-def test_one_more_trick_never_raises_the_score(fact, trick):
+NATURAL = sorted(t for t, b in ev.TRICK_BITS.items() if b <= 0)
+EVASIVE = sorted(t for t, b in ev.TRICK_BITS.items() if b > 0)
+
+
+@given(names, st.sampled_from(NATURAL))
+def test_one_more_natural_trick_never_raises_the_score(fact, trick):
     before = judge(fact.ban_id, [fact], W).score
     tricks = tuple(dict.fromkeys((*fact.tricks, trick)))
     after = judge(fact.ban_id, [NameEvidence(**{**fact.__dict__, "tricks": tricks})], W).score
     assert after <= before
+
+
+@given(names, st.sampled_from(EVASIVE))
+def test_an_evasion_pattern_never_lowers_the_score(fact, trick):
+    # Innocents do not write their own name in full-width, split or invisible characters: evidence for.
+    before = judge(fact.ban_id, [fact], W).score
+    tricks = tuple(dict.fromkeys((*fact.tricks, trick)))
+    after = judge(fact.ban_id, [NameEvidence(**{**fact.__dict__, "tricks": tricks})], W).score
+    assert after >= before
+
+
+@given(names, st.floats(0, 1000))
+def test_a_larger_expected_class_never_raises_the_score(fact, expected):
+    small = judge(fact.ban_id, [fact], W).score
+    large = NameEvidence(**{**fact.__dict__, "expected": fact.expected + expected})
+    assert judge(fact.ban_id, [large], W).score <= small
+
+
+def test_class_model_counts_a_common_surname_and_given_char_as_common():
+    from collections import Counter
+
+    from registry.matching.commonness import ClassModel, key_hash, stat_keys
+
+    tally: Counter[int] = Counter()
+    people = [("wenpeng88", "温鹏")] + [
+        (f"u{i}", n) for i, n in enumerate(["温伟", "李鹏", "温鹏飞", "王鹏"] * 50)
+    ]
+    for u, d in people:
+        for k in stat_keys(u, d):
+            tally[key_hash(k)] += 1
+    model = ClassModel(lambda k: tally[key_hash(k)])
+    # Seen once, but 温 and 鹏 are each common: the model expects more holders than observed.
+    assert model.han("温鹏") > 1.0
+    assert model.han("温鹏") > model.han("温犇")
+    assert model.han("文朋", by_sound=True) == model.han("温鹏", by_sound=True)
+    assert model.han("鹏温", by_sound=True, any_order=True) >= model.han("温鹏", by_sound=True)
 
 
 @given(names, st.floats(0, 15))
