@@ -51,7 +51,7 @@ class Settings:
     name_review_score: float = 85.0
     # Evidence model (registry/check/evidence.py): ban score thresholds (0-100), and how many bans a
     # check's reasons list at most.
-    evidence_review_score: float = 52.0
+    evidence_review_score: float = 60.0
     evidence_deny_score: float = 85.0
     evidence_max_bans: int = 3
     # Bits a name one account is expected to write is worth; each doubling of its expected holders

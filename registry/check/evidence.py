@@ -78,7 +78,7 @@ NEAR_TRICKS = frozenset({"typo", "fuzzy"})
 class Weights:
     """Thresholds and weights of the model; the service fills them from settings."""
 
-    review_score: float = 52.0
+    review_score: float = 60.0
     deny_score: float = 85.0
     # A name held by at least this many accounts in good standing is common: alone, it allows.
     common_accounts: int = 20
