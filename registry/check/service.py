@@ -197,7 +197,10 @@ def _reader() -> sa.Engine | None:
             reader = _readers.get(key)
             if reader is None:
                 url = bind.url.render_as_string(hide_password=False)
-                reader = sa.create_engine(url, isolation_level="AUTOCOMMIT", **engine_options(url))
+                # Autocommit: there is never a transaction to roll back when a connection is returned.
+                reader = sa.create_engine(
+                    url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **engine_options(url)
+                )
                 _readers[key] = reader
     return reader
 
