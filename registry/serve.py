@@ -114,23 +114,38 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
                 self._keep.remove(conn)
             except ValueError:
                 return
-        self._start_reading(conn)
+        # The next request is nearly always all there already: read it now rather than registering
+        # the socket and taking another turn of the event loop (and the lock) to find it readable.
+        conn.read_deadline = time.monotonic() + self.read_timeout
+        state = self._receive(conn)
+        if state is None:
+            self._drop(conn)
+        elif state:
+            conn.read_deadline = None
+            self.enqueue_req(conn)
+        else:
+            self._start_reading(conn)
 
-    def _on_readable(self, conn: Any, client: Any) -> None:
-        raw = conn.sock.raw()
+    def _receive(self, conn: Any) -> bool | None:
+        """Read what has arrived; True once the request is complete, False to wait, None if closed."""
         try:
-            chunk = raw.recv(65536)
+            chunk = conn.sock.raw().recv(65536)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             chunk = b""
         if not chunk:
-            self._drop(conn)
-            return
+            return None
         conn.sock.buffer += chunk
-        if request_complete(conn.sock.buffer, self.max_body):
+        return request_complete(conn.sock.buffer, self.max_body)
+
+    def _on_readable(self, conn: Any, client: Any) -> None:
+        state = self._receive(conn)
+        if state is None:
+            self._drop(conn)
+        elif state:
             with self._lock:
-                self.poller.unregister(raw)
+                self.poller.unregister(conn.sock.raw())
             conn.read_deadline = None
             self.enqueue_req(conn)
 

@@ -1,7 +1,7 @@
 """Throughput of POST /v1/check over HTTP per traffic mix, against /healthz in the same run (issue 9.6).
 
 Usage: python scripts/bench_http_mix.py [--bans 100000] [--accounts 20000] [--seconds 10]
-                                        [--connections 8] [--explain] [--keep-db]
+                                        [--connections 8] [--threads 4] [--explain] [--keep-db] [--quick]
 
 1. Generates N bans (scripts/gen_bans.py) and M accounts in good standing drawn from the same population
    (pinyin, English and Chinese names), imports both with the real ``registry accounts import`` and
@@ -15,6 +15,11 @@ Usage: python scripts/bench_http_mix.py [--bans 100000] [--accounts 20000] [--se
    disguised name and fresh identifiers, 2% with a reformatted banned identifier. Prints checks/s, p50/p99
    and the ratio to /healthz; the targets apply to the realistic mix.
 
+4. Times ``decide()`` in-process (a fresh process, no HTTP) on the realistic mix's bodies, against this
+   database and against one holding only ``--small-bans`` (1,000) bans from the same generator: p50/p99
+   per check and the p50 ratio (targets: p50 <= 0.5 ms, p99 <= 2 ms, ratio <= 1.3; issue 9 part 5).
+
+``--quick`` is for a shared machine: 20,000 bans, 5,000 accounts, 5 s per mode, fewer bodies.
 ``--explain`` prints EXPLAIN ANALYZE of the confirmation query's identifier part for two banned hashes.
 Run it from another source tree (``PYTHONPATH=/path/to/old/tree python scripts/bench_http_mix.py``) to
 measure that tree's code with this script. The database is dropped and the server killed at the end.
@@ -59,6 +64,10 @@ WRK_HINT = "wrk is not installed: `sudo apt-get install -y wrk` (Debian/Ubuntu p
 T_CHECKS_PER_S = 1_500.0
 T_RATIO = 0.5
 T_P99_MS = 20.0
+# In-process targets per check (issue 9, part 5; stated at 1M bans, measured here at --bans).
+T_INPROC_P50_MS = 0.5
+T_INPROC_P99_MS = 2.0
+T_SCALE_RATIO = 1.3
 
 MIX_DISGUISED = 0.03
 MIX_IDENTIFIER = 0.02
@@ -241,6 +250,48 @@ def write_bodies(path: Path, bodies: list[dict[str, Any]]) -> Path:
     return path
 
 
+def child_inproc(bodies_path: Path, out_path: Path, rounds: int) -> None:
+    """In a fresh process: build the app and engine, time decide() on every body; write p50/p99."""
+    import statistics
+
+    from registry import create_app
+    from registry.check.engine import warm
+    from registry.check.service import decide
+    from registry.extensions import db
+
+    bodies = [json.loads(x) for x in bodies_path.read_text(encoding="utf-8").splitlines() if x]
+    app = create_app()
+    engine = warm(app)
+    times: list[float] = []
+    with app.app_context():
+        for body in bodies[:100]:  # warm-up: first calls load folding tables lazily
+            decide(body, engine)
+            db.session.rollback()
+        for _ in range(rounds):
+            for body in bodies:
+                t = time.perf_counter()
+                decide(body, engine)
+                db.session.rollback()
+                times.append(time.perf_counter() - t)
+    times.sort()
+    out = {
+        "checks": len(times),
+        "p50_ms": statistics.median(times) * 1e3,
+        "p99_ms": times[min(len(times) - 1, int(0.99 * len(times)))] * 1e3,
+    }
+    out_path.write_text(json.dumps(out), encoding="utf-8")
+
+
+def measure_inproc(env: dict[str, str], bodies: Path, rounds: int, workdir: Path) -> dict[str, Any]:
+    """Run child_inproc in a fresh interpreter against the database ``env`` names."""
+    out = workdir / f"inproc-{time.monotonic_ns()}.json"
+    cmd = [sys.executable, __file__, "--child-inproc", str(bodies), str(out), "--rounds", str(rounds)]
+    proc = subprocess.run(cmd, env=env, text=True, capture_output=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"in-process timing failed:\n{proc.stderr[-3000:]}")
+    return dict(json.loads(out.read_text(encoding="utf-8")))
+
+
 def main() -> None:
     """Build the database, serve, classify the bodies, run wrk per mix, print the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -254,7 +305,20 @@ def main() -> None:
     ap.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the confirmation query")
     ap.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--threads", type=int, default=None, help="registry serve --threads (default: its own)")
+    ap.add_argument("--workers", type=int, default=2, help="registry serve --workers")
+    ap.add_argument("--small-bans", type=int, default=1000, help="bans in the in-process scale baseline")
+    ap.add_argument("--rounds", type=int, default=2, help="in-process passes over the mix's bodies")
+    ap.add_argument("--no-inproc", action="store_true", help="skip the in-process timing")
+    ap.add_argument("--quick", action="store_true", help="small sizes for a shared machine")
+    ap.add_argument("--child-inproc", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_inproc:
+        child_inproc(args.child_inproc[0], args.child_inproc[1], args.rounds)
+        return
+    if args.quick:
+        args.bans, args.accounts, args.seconds = min(args.bans, 20_000), min(args.accounts, 5_000), 5
+        args.bodies, args.mix = min(args.bodies, 150), min(args.mix, 500)
     if shutil.which("wrk") is None:
         raise SystemExit(WRK_HINT)
 
@@ -297,7 +361,17 @@ def main() -> None:
         t = time.perf_counter()
         with open(log_path, "w") as log:
             server = subprocess.Popen(
-                [REGISTRY, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+                [
+                    REGISTRY,
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(args.workers),
+                ]
+                + (["--threads", str(args.threads)] if args.threads else []),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -349,9 +423,29 @@ def main() -> None:
         out["rows_written_under_load"] = {k: v - rows0[k] for k, v in count_rows(url).items()}
         out["results"] = results
 
+        # The server is stopped first: the in-process timing should not share the cores with it.
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        server = None
+        inproc: dict[str, Any] = {}
+        if not args.no_inproc:
+            inproc[f"{args.bans:,} bans"] = measure_inproc(env, files["realistic mix"], args.rounds, workdir)
+            small_url = dbs.create(f"bench_http_mix_small_{os.getpid()}")
+            small_env = env_for(small_url, workdir / "small")
+            small_file = workdir / "small-bans.jsonl"
+            generate(small_file, args.small_bans, seed=args.seed, labelled=0)
+            run_cli(["db", "upgrade"], small_env)
+            run_cli(["accounts", "import", str(accounts_file)], small_env)
+            run_cli(["bans", "import", str(small_file)], small_env)
+            small = measure_inproc(small_env, files["realistic mix"], args.rounds, workdir)
+            inproc[f"{args.small_bans:,} bans"] = small
+        out["inproc"] = inproc
+
         base = results["/healthz"]["per_s"]
+        threads = f" --threads {args.threads}" if args.threads else ""
         print(
-            f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, registry serve --workers 2, "
+            f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, "
+            f"registry serve --workers {args.workers}{threads}, "
             f"{args.bans:,} bans + {args.accounts:,} accounts on PostgreSQL"
         )
         print(f"{'mode':<15}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x healthz':>11}  decisions")
@@ -370,6 +464,25 @@ def main() -> None:
                 (f"p99 {m['p99_ms']:.1f} ms <= {T_P99_MS:.0f} ms", m["p99_ms"] <= T_P99_MS),
             ]
             print("targets (realistic mix): " + "; ".join(f"{t} {'ok' if g else 'MISSED'}" for t, g in ok))
+        if inproc:
+            print("\nin-process decide() on the realistic mix's bodies (fresh process, no HTTP)")
+            for label, r in inproc.items():
+                print(
+                    f"  {label:<14} {r['checks']:>6} checks  "
+                    f"p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms"
+                )
+            big, small = inproc[f"{args.bans:,} bans"], inproc[f"{args.small_bans:,} bans"]
+            ratio = big["p50_ms"] / small["p50_ms"]
+            out["inproc_p50_ratio"] = ratio
+            ok = [
+                (f"p50 {big['p50_ms']:.3f} ms <= {T_INPROC_P50_MS} ms", big["p50_ms"] <= T_INPROC_P50_MS),
+                (f"p99 {big['p99_ms']:.3f} ms <= {T_INPROC_P99_MS} ms", big["p99_ms"] <= T_INPROC_P99_MS),
+                (
+                    f"p50 at {args.bans:,} / at {args.small_bans:,} = {ratio:.2f} <= {T_SCALE_RATIO}",
+                    ratio <= T_SCALE_RATIO,
+                ),
+            ]
+            print("targets (in-process): " + "; ".join(f"{t} {'ok' if g else 'MISSED'}" for t, g in ok))
         print(f"rows written under load: {out['rows_written_under_load']}")
         if args.json:
             args.json.write_text(json.dumps(out, indent=2), encoding="utf-8")
@@ -384,7 +497,7 @@ def main() -> None:
                 except ProcessLookupError:
                     pass
         if args.keep_db:
-            print(f"database kept: {dbs.names[-1] if dbs.names else '-'}")
+            print(f"databases kept: {', '.join(dbs.names) or '-'}")
             dbs.names.clear()
         dbs.close()
         shutil.rmtree(workdir, ignore_errors=True)

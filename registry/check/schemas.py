@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from registry.accounts.models import ACCOUNT_TYPES
 
 DECISIONS = ("allow", "review", "deny")
+
+# The check is the hot path: marshmallow's load and dump cost about as much as the decision itself.
+# CheckIn.load and CheckOut.dump answer the plain cases by hand and hand everything else (anything the
+# schema would refuse or convert) to marshmallow, so validation and error messages stay the schema's;
+# tests/check/test_schemas_fast.py checks both against the schema with hypothesis.
+_IN_OPTIONAL = ("display_name", "email", "phone", "id_number", "device_id", "ip", "avatar", "avatar_hash")
+_IN_FIELDS = frozenset(("username", "account_type", *_IN_OPTIONAL))
+_ACCOUNT_TYPES = frozenset(ACCOUNT_TYPES)
+
+
+def fast_load_check(data: Any) -> dict[str, Any] | None:
+    """Return what CheckIn().load(data) returns for a plainly valid body, else None (ask the schema)."""
+    if type(data) is not dict or not data.keys() <= _IN_FIELDS:
+        return None
+    username = data.get("username")
+    if type(username) is not str or not 1 <= len(username) <= 128:
+        return None
+    out: dict[str, Any] = {"username": username}
+    for name in _IN_OPTIONAL:
+        value = data.get(name)
+        if value is not None and type(value) is not str:
+            return None
+        out[name] = value
+    display_name = out["display_name"]
+    if display_name is not None and len(display_name) > 256:
+        return None
+    account_type = data.get("account_type", "personal")
+    if type(account_type) is not str or account_type not in _ACCOUNT_TYPES:
+        return None
+    out["account_type"] = account_type
+    return out
 
 
 def _identifier() -> fields.String:
@@ -15,6 +48,14 @@ def _identifier() -> fields.String:
 
 
 class CheckIn(Schema):
+    def load(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        """Load a check body: plainly valid ones by hand, everything else by the schema."""
+        if not args and kwargs.keys() <= {"unknown"} and kwargs.get("unknown") in (None, "raise"):
+            fast = fast_load_check(data)
+            if fast is not None:
+                return fast
+        return super().load(data, *args, **kwargs)
+
     username = fields.String(required=True, validate=validate.Length(min=1, max=128))
     display_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=256))
     email = _identifier()
@@ -73,7 +114,76 @@ class ReasonOut(Schema):
     )
 
 
+_REASON_TEXT = frozenset(("code", "field", "ban_id", "matched", "rule", "term", "message"))
+_REASON_NUMBERS = {"score": float, "accounts": int, "distance": int}
+_NUMBER = (int, float)
+
+
+def _fast_reason(reason: Any) -> dict[str, Any] | None:
+    """Return ReasonOut's dump of a reason of plain values (unknown keys dropped), else None."""
+    if type(reason) is not dict:
+        return None
+    item: dict[str, Any] = {}
+    for name, value in reason.items():
+        if value is None:
+            if name in _REASON_TEXT or name in _REASON_NUMBERS or name in ("tricks", "commonness"):
+                item[name] = None
+        elif name in _REASON_TEXT:
+            if type(value) is not str:
+                return None
+            item[name] = value
+        elif name in _REASON_NUMBERS:
+            if type(value) not in _NUMBER:
+                return None
+            item[name] = _REASON_NUMBERS[name](value)
+        elif name == "tricks":
+            if type(value) is not list or any(type(t) is not str for t in value):
+                return None
+            item[name] = list(value)
+        elif name == "commonness":
+            if type(value) is not dict or any(type(value.get(k, 0)) is not int for k in ("accounts", "bans")):
+                return None
+            item[name] = {k: value[k] for k in ("accounts", "bans") if k in value}
+    return item
+
+
+def fast_dump_check(obj: Any) -> dict[str, Any] | None:
+    """Return what CheckOut().dump(obj) returns for run_check's plain answers, else None (ask the schema)."""
+    if type(obj) is not dict:
+        return None
+    out: dict[str, Any] = {}
+    for name in ("decision", "check_id"):
+        if name in obj:
+            value = obj[name]
+            if value is not None and type(value) is not str:
+                return None
+            out[name] = value
+    if "reasons" in obj:
+        reasons = obj["reasons"]
+        if reasons is None:
+            out["reasons"] = None
+        else:
+            if type(reasons) is not list:
+                return None
+            dumped = []
+            for reason in reasons:
+                item = _fast_reason(reason)
+                if item is None:
+                    return None
+                dumped.append(item)
+            out["reasons"] = dumped
+    return out
+
+
 class CheckOut(Schema):
+    def dump(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Dump a check answer: run_check's plain ones by hand, anything else by the schema."""
+        if not args and not kwargs.get("many"):
+            fast = fast_dump_check(obj)
+            if fast is not None:
+                return fast
+        return super().dump(obj, *args, **kwargs)
+
     decision = fields.String(metadata={"description": "allow, review or deny."})
     check_id = fields.String()
     reasons = fields.List(fields.Nested(ReasonOut))

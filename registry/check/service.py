@@ -56,7 +56,7 @@ class _Reasons:
         return [r for _, r in self.items]
 
 
-def _live(now: datetime) -> Any:
+def _live(now: Any) -> Any:
     return sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
 
 
@@ -145,6 +145,13 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
 
     threshold = int(settings.identifier_accounts_review)
     reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
+    w = weights(settings)
+    if facts:
+        early = evidence.decide(facts, w)
+        if early.decision == "allow" and not early.reasons:
+            # Each ban is judged on its own evidence, so confirming (which can only drop whole bans)
+            # cannot turn weak facts that give no reason into one: nothing to ask the database.
+            facts = []
     ban_ids = {e.ban_id for e in facts}
     found = _confirm(now, maybe, ban_ids, {f: digests[f] for f in reuse})
 
@@ -153,7 +160,7 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
         # Already confirmed against active bans by the query itself.
         if maybe.get(kind) == digest:
             confirmed.append(evidence.IdentifierEvidence(ban_id, kind))
-    outcome = evidence.decide(confirmed, weights(settings))
+    outcome = evidence.decide(confirmed, w)
     for r in outcome.reasons:
         decision = "allow"
         for v in outcome.verdicts:
@@ -190,7 +197,10 @@ def _reader() -> sa.Engine | None:
             reader = _readers.get(key)
             if reader is None:
                 url = bind.url.render_as_string(hide_password=False)
-                reader = sa.create_engine(url, isolation_level="AUTOCOMMIT", **engine_options(url))
+                # Autocommit: there is never a transaction to roll back when a connection is returned.
+                reader = sa.create_engine(
+                    url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **engine_options(url)
+                )
                 _readers[key] = reader
     return reader
 
@@ -219,6 +229,44 @@ class _Confirmed:
     reuse: dict[str, int] = field(default_factory=dict)
 
 
+_statements: dict[tuple[bool, bool, tuple[str, ...]], Any] = {}
+
+
+def _confirm_statement(identifiers: bool, bans: bool, reuse: tuple[str, ...]) -> Any:
+    """Return the confirmation query of this shape, built once: its values are bound at execution.
+
+    Building the UNION with SQLAlchemy's expression language (and its cache key) cost about as much
+    as the round trip itself; a check has one of a few dozen shapes.
+    """
+    key = (identifiers, bans, reuse)
+    cached = _statements.get(key)
+    if cached is not None:
+        return cached
+    now = sa.bindparam("now", type_=sa.DateTime)
+    parts: list[Any] = []
+    if identifiers:
+        parts.append(
+            _row("i", BanIdentifier.kind, BanIdentifier.value_hash, sa.func.min(BanIdentifier.ban_id))
+            .join(Ban, Ban.id == BanIdentifier.ban_id)
+            .where(BanIdentifier.value_hash.in_(sa.bindparam("hashes", expanding=True)), _live(now))
+            .group_by(BanIdentifier.kind, BanIdentifier.value_hash)
+        )
+    if bans:
+        parts.append(_row("b", Ban.id).where(Ban.id.in_(sa.bindparam("ban_ids", expanding=True)), _live(now)))
+    for f in reuse:
+        parts.append(
+            _row("r", sa.literal(f, sa.String), n=sa.func.count())
+            .select_from(Account)
+            .where(
+                getattr(Account, f"{f}_hash") == sa.bindparam(f"reuse_{f}", type_=sa.String),
+                Account.status != "purged",
+            )
+        )
+    built: Any = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    _statements[key] = built
+    return built
+
+
 def _confirm(
     now: datetime,
     maybe: Mapping[str, str],
@@ -232,32 +280,23 @@ def _confirm(
     is known in memory: the engine's name key counts.)
     """
     out = _Confirmed()
-    parts: list[Any] = []
-    if maybe:
-        parts.append(
-            _row("i", BanIdentifier.kind, BanIdentifier.value_hash, sa.func.min(BanIdentifier.ban_id))
-            .join(Ban, Ban.id == BanIdentifier.ban_id)
-            .where(BanIdentifier.value_hash.in_(set(maybe.values())), _live(now))
-            .group_by(BanIdentifier.kind, BanIdentifier.value_hash)
-        )
-    if ban_ids:
-        parts.append(_row("b", Ban.id).where(Ban.id.in_(ban_ids), _live(now)))
-    for f, digest in reuse.items():
-        parts.append(
-            _row("r", sa.literal(f, sa.String), n=sa.func.count())
-            .select_from(Account)
-            .where(getattr(Account, f"{f}_hash") == digest, Account.status != "purged")
-        )
-    if not parts:
+    if not maybe and not ban_ids and not reuse:
         return out
-    stmt: Any = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    stmt = _confirm_statement(bool(maybe), bool(ban_ids), tuple(reuse))
+    params: dict[str, Any] = {"now": now}
+    if maybe:
+        params["hashes"] = sorted(set(maybe.values()))
+    if ban_ids:
+        params["ban_ids"] = sorted(ban_ids)
+    for f, digest in reuse.items():
+        params[f"reuse_{f}"] = digest
     rows: Sequence[Any]
     reader = _reader()
     if reader is None:
-        rows = db.session.execute(stmt).all()
+        rows = db.session.execute(stmt, params).all()
     else:
         with reader.connect() as conn:
-            rows = conn.execute(stmt).all()
+            rows = conn.execute(stmt, params).all()
     for tag, a, b, c, n in rows:
         if tag == "i":
             out.identifiers.append((a, b, c))

@@ -74,3 +74,30 @@ def test_oversized_request_line_and_headers_are_json(served):
     assert big_header.code == 431
     assert big_header.headers["Content-Type"] == "application/json"
     assert b'"code": 431' in big_header.read()
+
+
+def test_kept_alive_connection_answers_each_request_whole_or_in_parts(served):
+    port = int(served.rsplit(":", 1)[1])
+    one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+
+        def answer() -> bytes:
+            status = reader.readline()
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            reader.read(length)
+            return status
+
+        sock.sendall(one)
+        assert answer().startswith(b"HTTP/1.1 200")
+        # The next request on the same connection, whole: read at once by the event loop.
+        sock.sendall(one)
+        assert answer().startswith(b"HTTP/1.1 200")
+        # And one that arrives in two parts: the worker waits for the rest, then answers.
+        sock.sendall(one[:10])
+        time.sleep(0.5)
+        sock.sendall(one[10:])
+        assert answer().startswith(b"HTTP/1.1 200")
