@@ -202,6 +202,7 @@ def lookalike_variants(canon: str) -> list[str]:
 
 # --- deletion-neighbourhood index and partition filter ---------------------------------------------
 
+
 def stable_hash(s: str) -> int:
     """Return a 64-bit hash of s that is the same in every process (xxh3), signed like an int64."""
     # Python's own str hash is seeded per process: an index built with it could not be saved and
