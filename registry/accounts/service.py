@@ -10,11 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from marshmallow import ValidationError
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account, NameKeyCount
 from registry.accounts.names import evaluate_names, finding_doc, record_name_review
-from registry.accounts.schemas import AccountIn
 from registry.audit.models import AuditEntry
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
@@ -23,7 +21,6 @@ from registry.avatars.inputs import AvatarError, AvatarInput, read_avatar
 from registry.db import analyze, get_or_404, keyset_page
 from registry.errors import abort, field_error
 from registry.extensions import db
-from registry.identifiers import is_assigned_phone
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
 from registry.matching.commonness import GOOD_STANDING, account_keys, key_deltas
 from registry.matching.fold import canonical
@@ -379,63 +376,70 @@ def iter_json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None
 
 
 def import_accounts(
-    lines: Iterable[str], *, actor: str, batch_size: int = 1000, progress: Any = None
+    lines: Iterable[str],
+    *,
+    actor: str,
+    batch_size: int = 1000,
+    progress: Any = None,
+    workers: int = 1,
 ) -> ImportReport:
-    """Bulk-load accounts from JSON Lines; bad lines are reported and do not stop the good ones."""
+    """Bulk-load accounts from JSON Lines; bad lines are reported and do not stop the good ones.
+
+    Lines are prepared (validated, hashed, keyed) in ``workers`` processes (registry/accounts/bulk.py)
+    and loaded a batch per transaction: COPY on PostgreSQL, one name-key count upsert and one
+    ``record_many`` per batch.
+    """
+    from registry.accounts.bulk import PreparedAccount, insert_rows, prepared_chunks
+
     report = ImportReport()
-    schema = AccountIn()
-    batch: list[tuple[int, Account]] = []
+    batch: list[PreparedAccount] = []
     seen: set[str] = set()
 
     def flush() -> None:
         if not batch:
             return
-        ids = [a.id for _, a in batch]
+        ids = [p.id for p in batch]
         taken = set(db.session.scalars(sa.select(Account.id).where(Account.id.in_(ids))))
-        fresh = []
-        for number, account in batch:
-            if account.id in taken:
+        fresh: list[PreparedAccount] = []
+        for p in batch:
+            if p.id in taken:
                 report.skipped += 1
-                report.errors.append((number, f"id: account {account.id!r} exists already"))
+                report.errors.append((p.number, f"id: account {p.id!r} exists already"))
             else:
-                fresh.append(account)
-        db.session.add_all(fresh)
-        db.session.flush()
+                fresh.append(p)
+        insert_rows(db.session, [p.row for p in fresh if p.row is not None])
+        # Each account counts once per distinct key it holds: one upsert for the whole batch.
         delta: Counter[int] = Counter()
-        for a in fresh:
-            delta.update(key_deltas((), account_keys(a.username, a.display_name)))
+        for p in fresh:
+            delta.update(p.keys)
         count_name_keys(delta)
         record_many(
-            [("account.create", f"account:{a.id}", {**audit_data(a), "source": "import"}) for a in fresh],
+            [("account.create", f"account:{p.id}", p.audit or {}) for p in fresh],
             actor=actor,
         )
         db.session.commit()
         report.created += len(fresh)
         batch.clear()
 
-    for number, doc, error in iter_json_lines(lines):
-        report.read += 1
-        if progress is not None:
-            progress.update(1)
-        if error is None:
-            try:
-                data = schema.load(doc)
-                if data["id"] in seen:
-                    raise AccountInputError({"id": [f"account {data['id']!r} appears twice in this file"]})
-                account = build_account(data)
-            except ValidationError as exc:
-                error = flatten_errors(exc.messages)
-            except AccountInputError as exc:
-                error = flatten_errors(exc.errors)
-        if error is not None:
-            report.errors.append((number, error))
-            continue
-        if data.get("phone") and not is_assigned_phone(data["phone"]):
-            report.warnings.append((number, UNASSIGNED_PHONE_WARNING))
-        seen.add(account.id)
-        batch.append((number, account))
-        if len(batch) >= batch_size:
-            flush()
+    chunks = prepared_chunks(lines, utcnow(), workers=workers, chunk_size=max(100, batch_size // 4))
+    for chunk in chunks:
+        for p in chunk:
+            report.read += 1
+            if progress is not None:
+                progress.update(1)
+            error = p.error
+            if p.id is not None and p.id in seen:
+                # As a line-by-line import reports it: the repeat, whatever else is wrong with it.
+                error = flatten_errors({"id": [f"account {p.id!r} appears twice in this file"]})
+            if error is not None or p.row is None:
+                report.errors.append((p.number, error or "unusable line"))
+                continue
+            if p.unassigned_phone:
+                report.warnings.append((p.number, UNASSIGNED_PHONE_WARNING))
+            seen.add(p.row["id"])
+            batch.append(p)
+            if len(batch) >= batch_size:
+                flush()
     flush()
     if report.created:
         # Checks count holders of a name and of an identifier here: plan them with statistics now.
