@@ -84,45 +84,51 @@ def count_name_keys(delta: Mapping[int, int]) -> None:
     db.session.add(event)
     db.session.flush()
     dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     # Sorted keys: two transactions upserting overlapping keys lock them in the same order (no deadlock).
-    for i in range(0, len(changes), 2000):
-        stmt = insert(NameKeyCount).values(
-            [{"key_hash": h, "accounts": max(n, 0), "event_id": event.id} for h, n in changes[i : i + 2000]]
-        )
-        deltas = {h: n for h, n in changes[i : i + 2000]}
-        if all(n > 0 for n in deltas.values()):
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[NameKeyCount.key_hash],
-                set_={"accounts": NameKeyCount.accounts + stmt.excluded.accounts, "event_id": event.id},
+    _add_key_counts([(h, n) for h, n in changes if n > 0], event.id, dialect)
+    for h, n in changes:
+        if n >= 0:
+            continue
+        # Decrements (renames, bans, purges) are few: one row each, never below zero.
+        db.session.execute(
+            sa.update(NameKeyCount)
+            .where(NameKeyCount.key_hash == h)
+            .values(
+                accounts=sa.func.max(NameKeyCount.accounts + n, 0)
+                if dialect == "sqlite"
+                else sa.func.greatest(NameKeyCount.accounts + n, 0),
+                event_id=event.id,
             )
-            db.session.execute(stmt)
-        else:
-            # Decrements (renames, bans, purges) are few: one row each, never below zero.
-            for h, n in deltas.items():
-                if n > 0:
-                    db.session.execute(
-                        insert(NameKeyCount)
-                        .values(key_hash=h, accounts=n, event_id=event.id)
-                        .on_conflict_do_update(
-                            index_elements=[NameKeyCount.key_hash],
-                            set_={"accounts": NameKeyCount.accounts + n, "event_id": event.id},
-                        )
-                    )
-                else:
-                    db.session.execute(
-                        sa.update(NameKeyCount)
-                        .where(NameKeyCount.key_hash == h)
-                        .values(
-                            accounts=sa.func.max(NameKeyCount.accounts + n, 0)
-                            if dialect == "sqlite"
-                            else sa.func.greatest(NameKeyCount.accounts + n, 0),
-                            event_id=event.id,
-                        )
-                    )
+        )
+
+
+_PG_ADD_COUNTS = sa.text(
+    f"INSERT INTO {NameKeyCount.__tablename__} (key_hash, accounts, event_id) "
+    "SELECT k, n, :event FROM unnest(CAST(:keys AS bigint[]), CAST(:ns AS integer[])) AS t(k, n) "
+    "ORDER BY k "
+    "ON CONFLICT (key_hash) DO UPDATE SET "
+    f"accounts = {NameKeyCount.__tablename__}.accounts + EXCLUDED.accounts, event_id = EXCLUDED.event_id"
+)
+
+
+def _add_key_counts(rows: list[tuple[int, int]], event_id: int, dialect: str) -> None:
+    """Add positive counts in one set-based upsert: two arrays on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
+    if dialect == "postgresql":
+        # One statement whatever the batch: no per-row VALUES list for SQLAlchemy to compile.
+        db.session.execute(
+            _PG_ADD_COUNTS, {"event": event_id, "keys": [h for h, _ in rows], "ns": [n for _, n in rows]}
+        )
+        return
+    from sqlalchemy.dialects.sqlite import insert
+
+    stmt = insert(NameKeyCount)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[NameKeyCount.key_hash],
+        set_={"accounts": NameKeyCount.accounts + stmt.excluded.accounts, "event_id": stmt.excluded.event_id},
+    )
+    db.session.execute(stmt, [{"key_hash": h, "accounts": n, "event_id": event_id} for h, n in rows])
 
 
 def uncount_accounts(names: Iterable[tuple[str | None, str | None]]) -> None:
