@@ -63,6 +63,12 @@ def _answers(app, engine, bodies):
     return out
 
 
+def _same(got, want):
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g == w, f"signup {i}:\n  loaded: {g}\n  fresh:  {w}"
+
+
 def _sizes(engine):
     s = engine.stats()
     return (s.bans, s.names, s.identifiers, s.ranges, s.last_event)
@@ -86,7 +92,7 @@ def test_a_loaded_snapshot_answers_every_check_as_a_fresh_build(app, runner, tmp
     bodies = _signups(pop, seed)
     assert len(bodies) > 40
     answers = _answers(app, fresh, bodies)
-    assert _answers(app, loaded, bodies) == answers
+    _same(_answers(app, loaded, bodies), answers)
     # Not a vacuous comparison: the generated returns are caught.
     assert {d for d, _, _ in answers} >= {"allow", "review"}
     with app.app_context():
@@ -118,14 +124,24 @@ def test_events_after_the_snapshot_are_applied(app, runner, client, headers, tmp
         loaded = CheckEngine(app)
         loaded.ensure_ready()
         assert loaded.source == "snapshot"
+        assert loaded.sync() >= 2
+        # The engine the snapshot was taken of, caught up the same way: the same answers. (A full
+        # rebuild may rank ties under the retrieval caps differently, as after any incremental sync.)
+        assert fresh.sync() >= 2
         rebuilt = CheckEngine(app)
         rebuilt.rebuild()
     answers = _answers(app, loaded, bodies)
-    assert answers == _answers(app, rebuilt, bodies)
+    _same(answers, _answers(app, fresh, bodies))
     assert answers[-2][0] != "allow" and answers[-1][0] != "allow"
+    assert [a[0] for a in answers] == [a[0] for a in _answers(app, rebuilt, bodies)]
     with app.app_context():
-        assert all(m.ban_id != first for m in loaded.search_names("x", 0))
+        assert _sizes(loaded) == _sizes(fresh)
         assert loaded.stats().bans == rebuilt.stats().bans
+        lifted_names = db.session.execute(
+            db.text(f"SELECT name FROM ban_names WHERE ban_id = '{first}'")
+        ).scalars()
+        for name in lifted_names:
+            assert all(m.ban_id != first for m in loaded.search_names(name, 0))
 
 
 def _ignored(app, caplog):
@@ -155,7 +171,7 @@ def test_a_corrupt_snapshot_is_ignored_and_the_index_built(
     snapshot_path.write_bytes(bytes(data))
     engine = _ignored(app, caplog)
     bodies = _signups(pop, 7)
-    assert _answers(app, engine, bodies) == _answers(app, fresh, bodies)
+    _same(_answers(app, engine, bodies), _answers(app, fresh, bodies))
 
 
 def test_a_snapshot_of_another_format_or_key_is_ignored(app, runner, tmp_path, snapshot_path, caplog):
