@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class PreparedAccount:
 def prepare_lines(numbered: Sequence[tuple[int, str]], now: datetime) -> list[PreparedAccount]:
     """Parse, validate and prepare numbered JSON lines; needs an app context, never the database."""
     from registry.accounts.schemas import AccountIn
-    from registry.accounts.service import AccountInputError, audit_data, build_account
+    from registry.accounts.service import AccountInputError, account_values, audit_values
     from registry.identifiers import is_assigned_phone
 
     schema = AccountIn()
@@ -66,21 +67,21 @@ def prepare_lines(numbered: Sequence[tuple[int, str]], now: datetime) -> list[Pr
             out.append(PreparedAccount(number, None, None, flatten_errors(exc.messages)))
             continue
         try:
-            account = build_account(data)
+            values, _findings = account_values(data)
         except AccountInputError as exc:
             out.append(PreparedAccount(number, data["id"], None, flatten_errors(exc.errors)))
             continue
-        row = account_row(account, now)
-        keys = tuple(sorted(key_hash(k) for k in account_keys(account.username, account.display_name)))
+        row = account_row(values, now)
+        keys = tuple(sorted(key_hash(k) for k in account_keys(row["username"], row["display_name"])))
         out.append(
             PreparedAccount(
                 number,
-                account.id,
+                row["id"],
                 row,
                 None,
                 bool(data.get("phone")) and not is_assigned_phone(data["phone"]),
                 keys,
-                {**audit_data(account), "source": "import"},
+                {**audit_values(row), "source": "import"},
             )
         )
     return out
@@ -89,9 +90,10 @@ def prepare_lines(numbered: Sequence[tuple[int, str]], now: datetime) -> list[Pr
 _COLUMNS = tuple(c.name for c in Account.__table__.columns)
 
 
-def account_row(account: Account, now: datetime) -> dict[str, Any]:
-    """Return every column of an unsaved account as the insert writes it (defaults filled in)."""
-    row = {name: getattr(account, name, None) for name in _COLUMNS}
+def account_row(values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Return every column of a new account as the insert writes it (the rest NULL, as the ORM does)."""
+    row = dict.fromkeys(_COLUMNS)
+    row.update(values)
     row["created_at"] = row["updated_at"] = now
     return row
 
@@ -121,6 +123,8 @@ def insert_rows(session: Any, rows: Sequence[dict[str, Any]]) -> None:
 def _copy_value(value: Any) -> str:
     if value is None:
         return _NULL
+    if type(value) is str:
+        return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
     if value is True:
         return "t"
     if value is False:
@@ -128,6 +132,9 @@ def _copy_value(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
     return str(value).translate(_COPY_ESCAPES)
+
+
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 
 
 # --- worker processes -------------------------------------------------------------------------

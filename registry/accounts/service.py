@@ -141,6 +141,18 @@ def uncount_accounts(names: Iterable[tuple[str | None, str | None]]) -> None:
 
 def build_account(data: Mapping[str, Any]) -> Account:
     """Turn a validated account document into an unsaved Account, hashing its identifiers."""
+    values, avatar_findings = account_values(data)
+    account = Account(**values)
+    account.avatar_findings = avatar_findings  # type: ignore[attr-defined]
+    return account
+
+
+def account_values(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[NameFinding]]:
+    """Return an account document's column values (identifiers hashed) and its avatar findings.
+
+    Raises AccountInputError naming every malformed field. The bulk import inserts these values as
+    they are (no ORM object per line); ``build_account`` wraps them in an Account.
+    """
     settings = current_app.config["REGISTRY"]
     errors: dict[str, list[str]] = {}
     protected: dict[str, Any] = {}
@@ -163,46 +175,61 @@ def build_account(data: Mapping[str, Any]) -> Account:
         raise AccountInputError(errors)
     # Stored (and returned) with contact details masked: vx13912340002 is kept as vx139****0002.
     username, display_name = mask_contacts(data["username"]), mask_contacts(data.get("display_name"))
-    account = Account(
-        id=data["id"],
-        username=username,
-        username_key=name_key(username),
-        display_name=display_name,
-        display_key=name_key(display_name),
-        account_type=data.get("account_type") or "personal",
-        status="active",
-        tier=settings.default_tier,
-        tier_pinned=False,
-        news_licensed=bool(data.get("news_licensed")),
-        credit=100,
-        verification_status="unverified",
-        registered_at=data.get("registered_at") or utcnow(),
-        check_id=data.get("check_id"),
-        pii_key_version=settings.pii_key_version,
-    )
+    values: dict[str, Any] = {
+        "id": data["id"],
+        "username": username,
+        "username_key": name_key(username),
+        "display_name": display_name,
+        "display_key": name_key(display_name),
+        "account_type": data.get("account_type") or "personal",
+        "status": "active",
+        "tier": settings.default_tier,
+        "tier_pinned": False,
+        "news_licensed": bool(data.get("news_licensed")),
+        "credit": 100,
+        "verification_status": "unverified",
+        "registered_at": data.get("registered_at") or utcnow(),
+        "check_id": data.get("check_id"),
+        "pii_key_version": settings.pii_key_version,
+    }
     for name, p in protected.items():
-        setattr(account, f"{name}_hash", p.digest)
-        setattr(account, f"{name}_mask", p.mask)
+        values[f"{name}_hash"] = p.digest
+        values[f"{name}_mask"] = p.mask
     if avatar is not None:
-        account.avatar_hash = avatar.hash
-        account.avatar_crop_hash = avatar.crop_hash
-        account.avatar_band_hash = avatar.band_hash
-    account.avatar_findings = avatar_findings  # type: ignore[attr-defined]
-    return account
+        values["avatar_hash"] = avatar.hash
+        values["avatar_crop_hash"] = avatar.crop_hash
+        values["avatar_band_hash"] = avatar.band_hash
+    return values, avatar_findings
 
 
 def audit_data(account: Account) -> dict[str, Any]:
     """Describe an account for the audit trail: names and masked identifiers, never raw values."""
-    masks = {f: getattr(account, f"{f}_mask") for f in IDENTIFIER_FIELDS if getattr(account, f"{f}_mask")}
+    return audit_values({c: getattr(account, c) for c in _AUDITED})
+
+
+_AUDITED = (
+    "username",
+    "display_name",
+    "account_type",
+    "tier",
+    "registered_at",
+    "avatar_hash",
+    *(f"{f}_mask" for f in IDENTIFIER_FIELDS),
+)
+
+
+def audit_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Describe an account's column values for the audit trail (``audit_data`` without an Account)."""
+    masks = {f: values.get(f"{f}_mask") for f in IDENTIFIER_FIELDS if values.get(f"{f}_mask")}
     return {
-        "username": account.username,
-        "display_name": account.display_name,
-        "account_type": account.account_type,
-        "tier": account.tier,
-        "registered_at": account.registered_at,
+        "username": values.get("username"),
+        "display_name": values.get("display_name"),
+        "account_type": values.get("account_type"),
+        "tier": values.get("tier"),
+        "registered_at": values.get("registered_at"),
         "identifiers": masks,
         # Whether there is one, not the hash: the trail outlives a purge.
-        "avatar": account.avatar_hash is not None,
+        "avatar": values.get("avatar_hash") is not None,
     }
 
 
