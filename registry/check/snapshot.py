@@ -26,7 +26,7 @@ from typing import Any
 
 MAGIC = b"RGIDXSNP"
 # Bump whenever the payload's shape or any index's layout or hashing changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _TAG = 32
 
 

@@ -427,6 +427,19 @@ class DeletionIndex:
                 found.update(dict.fromkeys(self.near(q)))
         return found
 
+    def __getstate__(self) -> dict[str, object]:
+        # The buckets as one flat array (see index._pack_buckets: 65,536 small arrays load slowly).
+        from registry.matching.index import _pack_buckets
+
+        state = {k: v for k, v in self.__dict__.items() if k != "_buckets"}
+        return _pack_buckets(self._buckets, "I", state)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        from registry.matching.index import _unpack_buckets
+
+        self._buckets = _unpack_buckets(state)
+        self.__dict__.update({k: v for k, v in state.items() if k not in ("_flat", "_lengths")})
+
     def trim(self) -> None:
         """Drop the arrays' spare capacity after a bulk load."""
         for i, b in enumerate(self._buckets):

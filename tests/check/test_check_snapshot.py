@@ -206,3 +206,20 @@ def test_the_cli_writes_and_loads_a_snapshot(app, runner, tmp_path, snapshot_pat
     result = runner.invoke(args=["index", "load"])
     assert result.exit_code == 0, result.output
     assert "from the snapshot" in result.output
+
+
+def test_the_name_index_pickles_to_the_same_answers():
+    import pickle
+
+    from registry.matching import NameIndex
+
+    index = NameIndex()
+    names = ["wangxiaoming88", "王晓明", "cherry.tiger520", "zhang_wei", "李娜", "tony_coco_xu"]
+    for i, name in enumerate(names * 3):
+        index.add(f"ban_{i:04d}", name)
+    index.compact()
+    again = pickle.loads(pickle.dumps(index, protocol=5))
+    for probe in names + ["wangxiaomin88", "王曉明", "cherrytiger", "zhangwei1", "xu coco tony"]:
+        assert again.search(probe, limit=10) == index.search(probe, limit=10)
+    again.add("ban_9999", "wangxiaoming88")
+    assert any(m.ban_id == "ban_9999" for m in again.search("wangxiaoming88", limit=20))
