@@ -68,6 +68,10 @@ class Settings:
     # Under `registry serve`, build the check engine once in the gunicorn master and fork the workers
     # from it (pages shared copy-on-write, one build instead of one per worker competing for CPU).
     check_preload: bool = True
+    # The check index saved after a build and loaded by the next process instead of building
+    # (registry/check/snapshot.py). Default: check-index.snapshot in the instance folder (off when
+    # testing); "off" disables it.
+    index_snapshot: str = ""
     # Avatars (registry/avatars): the largest PDQ Hamming distance (of 256 bits) that counts as a banned
     # avatar coming back, and the decision for a QR code in an avatar (allow, review, deny, or off).
     avatar_max_distance: int = 31
@@ -163,6 +167,10 @@ class Settings:
         if not self.audit_checkpoints:
             instance.mkdir(parents=True, exist_ok=True)
             changes["audit_checkpoints"] = str((instance / "audit-checkpoints.jsonl").resolve())
+        if not self.index_snapshot:
+            changes["index_snapshot"] = (
+                "off" if self.env == "testing" else str((instance / "check-index.snapshot").resolve())
+            )
         if self.audit_checkpoint_every < 1:
             raise ConfigError("REGISTRY_AUDIT_CHECKPOINT_EVERY must be at least 1")
         if self.audit_checkpoint_seconds < 0:

@@ -10,11 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from marshmallow import ValidationError
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account, NameKeyCount
 from registry.accounts.names import evaluate_names, finding_doc, record_name_review
-from registry.accounts.schemas import AccountIn
 from registry.audit.models import AuditEntry
 from registry.audit.service import record, record_many
 from registry.auth.service import current_actor
@@ -23,7 +21,6 @@ from registry.avatars.inputs import AvatarError, AvatarInput, read_avatar
 from registry.db import analyze, get_or_404, keyset_page
 from registry.errors import abort, field_error
 from registry.extensions import db
-from registry.identifiers import is_assigned_phone
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
 from registry.matching.commonness import GOOD_STANDING, account_keys, key_deltas
 from registry.matching.fold import canonical
@@ -87,45 +84,51 @@ def count_name_keys(delta: Mapping[int, int]) -> None:
     db.session.add(event)
     db.session.flush()
     dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     # Sorted keys: two transactions upserting overlapping keys lock them in the same order (no deadlock).
-    for i in range(0, len(changes), 2000):
-        stmt = insert(NameKeyCount).values(
-            [{"key_hash": h, "accounts": max(n, 0), "event_id": event.id} for h, n in changes[i : i + 2000]]
-        )
-        deltas = {h: n for h, n in changes[i : i + 2000]}
-        if all(n > 0 for n in deltas.values()):
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[NameKeyCount.key_hash],
-                set_={"accounts": NameKeyCount.accounts + stmt.excluded.accounts, "event_id": event.id},
+    _add_key_counts([(h, n) for h, n in changes if n > 0], event.id, dialect)
+    for h, n in changes:
+        if n >= 0:
+            continue
+        # Decrements (renames, bans, purges) are few: one row each, never below zero.
+        db.session.execute(
+            sa.update(NameKeyCount)
+            .where(NameKeyCount.key_hash == h)
+            .values(
+                accounts=sa.func.max(NameKeyCount.accounts + n, 0)
+                if dialect == "sqlite"
+                else sa.func.greatest(NameKeyCount.accounts + n, 0),
+                event_id=event.id,
             )
-            db.session.execute(stmt)
-        else:
-            # Decrements (renames, bans, purges) are few: one row each, never below zero.
-            for h, n in deltas.items():
-                if n > 0:
-                    db.session.execute(
-                        insert(NameKeyCount)
-                        .values(key_hash=h, accounts=n, event_id=event.id)
-                        .on_conflict_do_update(
-                            index_elements=[NameKeyCount.key_hash],
-                            set_={"accounts": NameKeyCount.accounts + n, "event_id": event.id},
-                        )
-                    )
-                else:
-                    db.session.execute(
-                        sa.update(NameKeyCount)
-                        .where(NameKeyCount.key_hash == h)
-                        .values(
-                            accounts=sa.func.max(NameKeyCount.accounts + n, 0)
-                            if dialect == "sqlite"
-                            else sa.func.greatest(NameKeyCount.accounts + n, 0),
-                            event_id=event.id,
-                        )
-                    )
+        )
+
+
+_PG_ADD_COUNTS = sa.text(
+    f"INSERT INTO {NameKeyCount.__tablename__} (key_hash, accounts, event_id) "
+    "SELECT k, n, :event FROM unnest(CAST(:keys AS bigint[]), CAST(:ns AS integer[])) AS t(k, n) "
+    "ORDER BY k "
+    "ON CONFLICT (key_hash) DO UPDATE SET "
+    f"accounts = {NameKeyCount.__tablename__}.accounts + EXCLUDED.accounts, event_id = EXCLUDED.event_id"
+)
+
+
+def _add_key_counts(rows: list[tuple[int, int]], event_id: int, dialect: str) -> None:
+    """Add positive counts in one set-based upsert: two arrays on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
+    if dialect == "postgresql":
+        # One statement whatever the batch: no per-row VALUES list for SQLAlchemy to compile.
+        db.session.execute(
+            _PG_ADD_COUNTS, {"event": event_id, "keys": [h for h, _ in rows], "ns": [n for _, n in rows]}
+        )
+        return
+    from sqlalchemy.dialects.sqlite import insert
+
+    stmt = insert(NameKeyCount)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[NameKeyCount.key_hash],
+        set_={"accounts": NameKeyCount.accounts + stmt.excluded.accounts, "event_id": stmt.excluded.event_id},
+    )
+    db.session.execute(stmt, [{"key_hash": h, "accounts": n, "event_id": event_id} for h, n in rows])
 
 
 def uncount_accounts(names: Iterable[tuple[str | None, str | None]]) -> None:
@@ -138,6 +141,18 @@ def uncount_accounts(names: Iterable[tuple[str | None, str | None]]) -> None:
 
 def build_account(data: Mapping[str, Any]) -> Account:
     """Turn a validated account document into an unsaved Account, hashing its identifiers."""
+    values, avatar_findings = account_values(data)
+    account = Account(**values)
+    account.avatar_findings = avatar_findings  # type: ignore[attr-defined]
+    return account
+
+
+def account_values(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[NameFinding]]:
+    """Return an account document's column values (identifiers hashed) and its avatar findings.
+
+    Raises AccountInputError naming every malformed field. The bulk import inserts these values as
+    they are (no ORM object per line); ``build_account`` wraps them in an Account.
+    """
     settings = current_app.config["REGISTRY"]
     errors: dict[str, list[str]] = {}
     protected: dict[str, Any] = {}
@@ -160,46 +175,61 @@ def build_account(data: Mapping[str, Any]) -> Account:
         raise AccountInputError(errors)
     # Stored (and returned) with contact details masked: vx13912340002 is kept as vx139****0002.
     username, display_name = mask_contacts(data["username"]), mask_contacts(data.get("display_name"))
-    account = Account(
-        id=data["id"],
-        username=username,
-        username_key=name_key(username),
-        display_name=display_name,
-        display_key=name_key(display_name),
-        account_type=data.get("account_type") or "personal",
-        status="active",
-        tier=settings.default_tier,
-        tier_pinned=False,
-        news_licensed=bool(data.get("news_licensed")),
-        credit=100,
-        verification_status="unverified",
-        registered_at=data.get("registered_at") or utcnow(),
-        check_id=data.get("check_id"),
-        pii_key_version=settings.pii_key_version,
-    )
+    values: dict[str, Any] = {
+        "id": data["id"],
+        "username": username,
+        "username_key": name_key(username),
+        "display_name": display_name,
+        "display_key": name_key(display_name),
+        "account_type": data.get("account_type") or "personal",
+        "status": "active",
+        "tier": settings.default_tier,
+        "tier_pinned": False,
+        "news_licensed": bool(data.get("news_licensed")),
+        "credit": 100,
+        "verification_status": "unverified",
+        "registered_at": data.get("registered_at") or utcnow(),
+        "check_id": data.get("check_id"),
+        "pii_key_version": settings.pii_key_version,
+    }
     for name, p in protected.items():
-        setattr(account, f"{name}_hash", p.digest)
-        setattr(account, f"{name}_mask", p.mask)
+        values[f"{name}_hash"] = p.digest
+        values[f"{name}_mask"] = p.mask
     if avatar is not None:
-        account.avatar_hash = avatar.hash
-        account.avatar_crop_hash = avatar.crop_hash
-        account.avatar_band_hash = avatar.band_hash
-    account.avatar_findings = avatar_findings  # type: ignore[attr-defined]
-    return account
+        values["avatar_hash"] = avatar.hash
+        values["avatar_crop_hash"] = avatar.crop_hash
+        values["avatar_band_hash"] = avatar.band_hash
+    return values, avatar_findings
 
 
 def audit_data(account: Account) -> dict[str, Any]:
     """Describe an account for the audit trail: names and masked identifiers, never raw values."""
-    masks = {f: getattr(account, f"{f}_mask") for f in IDENTIFIER_FIELDS if getattr(account, f"{f}_mask")}
+    return audit_values({c: getattr(account, c) for c in _AUDITED})
+
+
+_AUDITED = (
+    "username",
+    "display_name",
+    "account_type",
+    "tier",
+    "registered_at",
+    "avatar_hash",
+    *(f"{f}_mask" for f in IDENTIFIER_FIELDS),
+)
+
+
+def audit_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Describe an account's column values for the audit trail (``audit_data`` without an Account)."""
+    masks = {f: values.get(f"{f}_mask") for f in IDENTIFIER_FIELDS if values.get(f"{f}_mask")}
     return {
-        "username": account.username,
-        "display_name": account.display_name,
-        "account_type": account.account_type,
-        "tier": account.tier,
-        "registered_at": account.registered_at,
+        "username": values.get("username"),
+        "display_name": values.get("display_name"),
+        "account_type": values.get("account_type"),
+        "tier": values.get("tier"),
+        "registered_at": values.get("registered_at"),
         "identifiers": masks,
         # Whether there is one, not the hash: the trail outlives a purge.
-        "avatar": account.avatar_hash is not None,
+        "avatar": values.get("avatar_hash") is not None,
     }
 
 
@@ -379,63 +409,70 @@ def iter_json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None
 
 
 def import_accounts(
-    lines: Iterable[str], *, actor: str, batch_size: int = 1000, progress: Any = None
+    lines: Iterable[str],
+    *,
+    actor: str,
+    batch_size: int = 1000,
+    progress: Any = None,
+    workers: int = 1,
 ) -> ImportReport:
-    """Bulk-load accounts from JSON Lines; bad lines are reported and do not stop the good ones."""
+    """Bulk-load accounts from JSON Lines; bad lines are reported and do not stop the good ones.
+
+    Lines are prepared (validated, hashed, keyed) in ``workers`` processes (registry/accounts/bulk.py)
+    and loaded a batch per transaction: COPY on PostgreSQL, one name-key count upsert and one
+    ``record_many`` per batch.
+    """
+    from registry.accounts.bulk import PreparedAccount, insert_rows, prepared_chunks
+
     report = ImportReport()
-    schema = AccountIn()
-    batch: list[tuple[int, Account]] = []
+    batch: list[PreparedAccount] = []
     seen: set[str] = set()
 
     def flush() -> None:
         if not batch:
             return
-        ids = [a.id for _, a in batch]
+        ids = [p.id for p in batch]
         taken = set(db.session.scalars(sa.select(Account.id).where(Account.id.in_(ids))))
-        fresh = []
-        for number, account in batch:
-            if account.id in taken:
+        fresh: list[PreparedAccount] = []
+        for p in batch:
+            if p.id in taken:
                 report.skipped += 1
-                report.errors.append((number, f"id: account {account.id!r} exists already"))
+                report.errors.append((p.number, f"id: account {p.id!r} exists already"))
             else:
-                fresh.append(account)
-        db.session.add_all(fresh)
-        db.session.flush()
+                fresh.append(p)
+        insert_rows(db.session, [p.row for p in fresh if p.row is not None])
+        # Each account counts once per distinct key it holds: one upsert for the whole batch.
         delta: Counter[int] = Counter()
-        for a in fresh:
-            delta.update(key_deltas((), account_keys(a.username, a.display_name)))
+        for p in fresh:
+            delta.update(p.keys)
         count_name_keys(delta)
         record_many(
-            [("account.create", f"account:{a.id}", {**audit_data(a), "source": "import"}) for a in fresh],
+            [("account.create", f"account:{p.id}", p.audit or {}) for p in fresh],
             actor=actor,
         )
         db.session.commit()
         report.created += len(fresh)
         batch.clear()
 
-    for number, doc, error in iter_json_lines(lines):
-        report.read += 1
-        if progress is not None:
-            progress.update(1)
-        if error is None:
-            try:
-                data = schema.load(doc)
-                if data["id"] in seen:
-                    raise AccountInputError({"id": [f"account {data['id']!r} appears twice in this file"]})
-                account = build_account(data)
-            except ValidationError as exc:
-                error = flatten_errors(exc.messages)
-            except AccountInputError as exc:
-                error = flatten_errors(exc.errors)
-        if error is not None:
-            report.errors.append((number, error))
-            continue
-        if data.get("phone") and not is_assigned_phone(data["phone"]):
-            report.warnings.append((number, UNASSIGNED_PHONE_WARNING))
-        seen.add(account.id)
-        batch.append((number, account))
-        if len(batch) >= batch_size:
-            flush()
+    chunks = prepared_chunks(lines, utcnow(), workers=workers, chunk_size=max(100, batch_size // 4))
+    for chunk in chunks:
+        for p in chunk:
+            report.read += 1
+            if progress is not None:
+                progress.update(1)
+            error = p.error
+            if p.id is not None and p.id in seen:
+                # As a line-by-line import reports it: the repeat, whatever else is wrong with it.
+                error = flatten_errors({"id": [f"account {p.id!r} appears twice in this file"]})
+            if error is not None or p.row is None:
+                report.errors.append((p.number, error or "unusable line"))
+                continue
+            if p.unassigned_phone:
+                report.warnings.append((p.number, UNASSIGNED_PHONE_WARNING))
+            seen.add(p.row["id"])
+            batch.append(p)
+            if len(batch) >= batch_size:
+                flush()
     flush()
     if report.created:
         # Checks count holders of a name and of an identifier here: plan them with statistics now.

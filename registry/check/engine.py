@@ -16,6 +16,7 @@ into the indexes, with no SQLAlchemy Row per row.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from flask import Flask, current_app
 from registry.accounts.models import Account, NameKeyCount
 from registry.avatars import AvatarIndex, AvatarMatch
 from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
+from registry.check import snapshot as snap
 from registry.extensions import db
 from registry.identifiers import IpRangeSet
 from registry.identifiers.bloom import DIGEST_PREFIX, IdentifierFilter
@@ -57,6 +59,9 @@ STREAM_ROWS = 20_000
 BLOOM_FALSE_POSITIVE_RATE = 0.001
 NAME_MATCHES_WANTED = 10
 MAX_NAME_CANDIDATES = 640
+# A snapshot more events behind the log than this is stale: a fresh build is quicker than catching up
+# a chunk per sync.
+SNAPSHOT_MAX_BACKLOG = 100_000
 
 
 @dataclass
@@ -114,6 +119,12 @@ class CheckEngine:
         self._state: _State | None = None
         self._next_sync = 0.0
         self.build_seconds = 0.0
+        path = settings.index_snapshot
+        self.snapshot_path: str | None = None if path in ("", "off") else path
+        self._snapshot_key = snap.snapshot_key(settings.pii_key_bytes)
+        self._pii_key_version = int(settings.pii_key_version)
+        # How the current state came to be: "database", "snapshot" or "" (not yet).
+        self.source = ""
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -128,6 +139,12 @@ class CheckEngine:
             return
         with self._build_lock:
             if self._state is None:
+                loaded = self._load_snapshot()
+                if loaded is not None:
+                    self._state = loaded
+                    # Catch up with whatever the log holds past the snapshot on the first check.
+                    self._next_sync = 0.0
+                    return
                 self._state = self._build()
                 self._next_sync = time.monotonic() + self.sync_seconds
 
@@ -291,23 +308,12 @@ class CheckEngine:
         bloom = IdentifierFilter(
             max(BLOOM_MIN_CAPACITY, int(n_idents * BLOOM_HEADROOM)), BLOOM_FALSE_POSITIVE_RATE
         )
-        ranges: IpRangeSet[str] = IpRangeSet()
-        # IP ranges are few and need parsing anyway: an ordinary query.
-        for ban_id, value in session.execute(
-            sa.select(BanIdentifier.ban_id, BanIdentifier.value)
-            .join(Ban, Ban.id == BanIdentifier.ban_id)
-            .where(live, BanIdentifier.kind == "ip_range")
-        ):
-            _add_range(ranges, ban_id, value)
         names = NameIndex(self.match_config)
         if session.get_bind().dialect.name == "postgresql":
             count = _copy_build(session, now, bloom, names)
         else:
             count = _stream_build(session, live, bloom, names)
         names.compact()
-        suppressed: dict[str, set[str]] = {}
-        for ban_id, key in session.execute(sa.select(NameSuppression.ban_id, NameSuppression.name_key)):
-            suppressed.setdefault(ban_id, set()).add(key)
         counts = KeyCounts()
         result = session.execute(
             sa.select(NameKeyCount.key_hash, NameKeyCount.accounts).where(NameKeyCount.accounts > 0),
@@ -315,9 +321,7 @@ class CheckEngine:
         )
         for batch in result.partitions():
             counts.set_many(batch)
-        policy = self._new_policy()
-        protected = _protected_names(session, None)
-        _protect_many(policy, protected.values())
+        ranges, policy, protected, suppressed = self._database_side(session, live)
         state = _State(
             bloom,
             ranges,
@@ -333,6 +337,7 @@ class CheckEngine:
             counts=counts,
         )
         self.build_seconds = time.perf_counter() - started
+        self.source = "database"
         log.info(
             "check engine built in %.2f s: %d bans, %d identifiers, %d ranges, %d names, %d protected names",
             self.build_seconds,
@@ -343,6 +348,161 @@ class CheckEngine:
             len(protected),
         )
         return state
+
+    def _database_side(
+        self, session: Any, live: Any
+    ) -> tuple[IpRangeSet[str], NamePolicy, dict[str, str], dict[str, set[str]]]:
+        """Load what is always read from the database: IP ranges, the name policy, suppressions.
+
+        Ranges are stored sealed and opened only in memory, so a snapshot never holds them; the rest
+        is small. Events past a snapshot change these again idempotently.
+        """
+        ranges: IpRangeSet[str] = IpRangeSet()
+        # IP ranges are few and need parsing anyway: an ordinary query.
+        for ban_id, value in session.execute(
+            sa.select(BanIdentifier.ban_id, BanIdentifier.value)
+            .join(Ban, Ban.id == BanIdentifier.ban_id)
+            .where(live, BanIdentifier.kind == "ip_range")
+        ):
+            _add_range(ranges, ban_id, value)
+        suppressed: dict[str, set[str]] = {}
+        for ban_id, key in session.execute(sa.select(NameSuppression.ban_id, NameSuppression.name_key)):
+            suppressed.setdefault(ban_id, set()).add(key)
+        policy = self._new_policy()
+        protected = _protected_names(session, None)
+        _protect_many(policy, protected.values())
+        return ranges, policy, protected, suppressed
+
+    # --- snapshots --------------------------------------------------------------------------
+
+    def write_snapshot(self, path: str | None = None) -> tuple[str, int] | None:
+        """Save the indexes to the snapshot file; return (path, bytes), or None with nothing to save.
+
+        Nothing is saved for an empty ban log (a build is instant then) or when snapshots are off.
+        """
+        target = path or self.snapshot_path
+        if not target:
+            return None
+        self._require()
+        # No sync may change the indexes while they are pickled: the header's event id must describe
+        # exactly what the payload holds.
+        with self._sync_lock, self._index_lock:
+            state = self._require()
+            if state.low_water <= 0:
+                return None
+            row = db.session.execute(
+                sa.select(BanEvent.ban_id, BanEvent.at).where(BanEvent.id == state.low_water)
+            ).first()
+            if row is None:
+                return None
+            header = snap.SnapshotHeader(
+                format=snap.FORMAT_VERSION,
+                low_water=state.low_water,
+                event_ban=row.ban_id,
+                event_at=_at_text(row.at),
+                config=repr(self.match_config),
+                pii_key_version=self._pii_key_version,
+                bans=state.ban_count,
+                names=len(state.names),
+                written_at=utcnow().isoformat(),
+            )
+            payload = {
+                "bloom": state.bloom.to_bytes(),
+                "bloom_capacity": state.bloom.capacity,
+                "bloom_fp": state.bloom.false_positive_rate,
+                "bloom_count": len(state.bloom),
+                "names": state.names,
+                "expiring": state.expiring,
+                "ban_count": state.ban_count,
+                "applied": sorted(state.applied),
+                "removed": state.removed,
+                "name_count": state.name_count,
+                "avatars": state.avatars,
+                "counts": state.counts,
+            }
+            size = snap.write(target, header, payload, self._snapshot_key)
+        log.info("check index snapshot written to %s: %d bytes, to event %d", target, size, header.low_water)
+        return target, size
+
+    def _load_snapshot(self) -> _State | None:
+        """Load the snapshot if it is ours and current enough; else log why and return None."""
+        path = self.snapshot_path
+        if not path or not os.path.exists(path):
+            return None
+        started = time.perf_counter()
+        try:
+            header, payload = snap.read(path, self._snapshot_key)
+            self._check_snapshot(header)
+            state = self._state_from(header, payload)
+        except Exception as exc:  # noqa: BLE001 - any unusable snapshot means a fresh build, never a crash
+            db.session.rollback()
+            log.warning("check index snapshot %s ignored (%s); building from the database", path, exc)
+            return None
+        self.build_seconds = time.perf_counter() - started
+        self.source = "snapshot"
+        log.info(
+            "check engine loaded from snapshot %s in %.2f s: %d bans, %d names, to event %d",
+            path,
+            self.build_seconds,
+            state.ban_count,
+            len(state.names),
+            state.low_water,
+        )
+        return state
+
+    def _check_snapshot(self, header: snap.SnapshotHeader) -> None:
+        if header.config != repr(self.match_config):
+            raise snap.SnapshotRefused("built with other match settings")
+        if header.pii_key_version != self._pii_key_version:
+            raise snap.SnapshotRefused(f"built under PII key version {header.pii_key_version}")
+        session = db.session
+        row = session.execute(
+            sa.select(BanEvent.ban_id, BanEvent.at).where(BanEvent.id == header.low_water)
+        ).first()
+        if row is None or row.ban_id != header.event_ban or _at_text(row.at) != header.event_at:
+            raise snap.SnapshotRefused(f"event {header.low_water} is not in this database's ban log")
+        behind = int(
+            session.scalar(
+                sa.select(sa.func.count()).select_from(
+                    sa.select(BanEvent.id)
+                    .where(BanEvent.id > header.low_water)
+                    .limit(SNAPSHOT_MAX_BACKLOG + 1)
+                    .subquery()
+                )
+            )
+            or 0
+        )
+        if behind > SNAPSHOT_MAX_BACKLOG:
+            raise snap.SnapshotRefused(f"stale: more than {SNAPSHOT_MAX_BACKLOG} events behind the log")
+
+    def _state_from(self, header: snap.SnapshotHeader, payload: dict[str, Any]) -> _State:
+        names = payload["names"]
+        if not isinstance(names, NameIndex) or not isinstance(payload["counts"], KeyCounts):
+            raise snap.SnapshotRefused("unexpected payload")
+        bloom = IdentifierFilter.from_bytes(
+            payload["bloom"],
+            capacity=payload["bloom_capacity"],
+            false_positive_rate=payload["bloom_fp"],
+            count=payload["bloom_count"],
+        )
+        names.config = self.match_config
+        ranges, policy, protected, suppressed = self._database_side(db.session, _live(utcnow()))
+        return _State(
+            bloom,
+            ranges,
+            names,
+            payload["expiring"],
+            payload["ban_count"],
+            policy,
+            protected,
+            suppressed,
+            header.low_water,
+            applied=set(payload["applied"]),
+            removed=payload["removed"],
+            name_count=payload["name_count"],
+            avatars=payload["avatars"],
+            counts=payload["counts"],
+        )
 
     # --- syncing ----------------------------------------------------------------------------
 
@@ -494,6 +654,11 @@ class CheckEngine:
             if new is not None:
                 state.protected[account_id] = new
                 _protect_many(state.policy, [new])
+
+
+def _at_text(at: datetime) -> str:
+    """Return an event time as the snapshot header records it (as the database hands it back)."""
+    return at.isoformat()
 
 
 def _live(now: datetime) -> Any:
@@ -677,6 +842,12 @@ def warm(app: Flask) -> CheckEngine:
             else:
                 engine.ensure_ready()
                 _exercise(engine)
+                if engine.source == "database" and engine.snapshot_path:
+                    # The next process to start (a restart, a worker without preload) loads this.
+                    try:
+                        engine.write_snapshot()
+                    except OSError as exc:
+                        log.warning("check index snapshot not written: %s", exc)
         finally:
             db.session.remove()
     return engine

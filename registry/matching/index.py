@@ -25,6 +25,7 @@ from registry.matching.typos import (
     COST_OTHER,
     DeletionIndex,
     lookalike_variants,
+    stable_hash,
     sub_cost,
     typo_budget,
     typo_cost,
@@ -146,6 +147,43 @@ class _BucketMultiMap:
             if b is not None:
                 self._buckets[i] = array("q", b)
 
+    def __getstate__(self) -> dict[str, object]:
+        # Pickled one array per bucket, 65,536 reconstructor calls cost seconds to load (the check
+        # index snapshot); one flat array and the bucket lengths load in milliseconds.
+        return _pack_buckets(self._buckets, "q", {"_mask": self._mask})
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self._mask = state["_mask"]  # type: ignore[assignment]
+        self._buckets = _unpack_buckets(state)
+
+
+def _pack_buckets(buckets: list[array[int] | None], code: str, extra: dict[str, object]) -> dict[str, object]:
+    """Return hash buckets as one flat array and per-bucket lengths (-1: no bucket), for pickling."""
+    flat: array[int] = array(code)
+    lengths: array[int] = array("q")
+    for b in buckets:
+        if b is None:
+            lengths.append(-1)
+        else:
+            lengths.append(len(b))
+            flat.extend(b)
+    return {**extra, "_flat": flat, "_lengths": lengths}
+
+
+def _unpack_buckets(state: dict[str, object]) -> list[array[int] | None]:
+    """Rebuild the buckets _pack_buckets flattened."""
+    flat: array[int] = state["_flat"]  # type: ignore[assignment]
+    lengths: array[int] = state["_lengths"]  # type: ignore[assignment]
+    out: list[array[int] | None] = []
+    pos = 0
+    for n in lengths:
+        if n < 0:
+            out.append(None)
+        else:
+            out.append(flat[pos : pos + n])
+            pos += n
+    return out
+
 
 @dataclass(slots=True)
 class _Query:
@@ -185,8 +223,8 @@ class NameIndex:
         self._ehead: array[int] = array("i")
         self._etail: array[int] = array("i")
         self._elive: array[int] = array("I")
-        self._keys = _BucketMultiMap()  # hash(key) -> eid, for every distinct key of an entry
-        self._bans = _BucketMultiMap()  # hash(ban_id) -> nid
+        self._keys = _BucketMultiMap()  # stable_hash(key) -> eid, for every distinct key of an entry
+        self._bans = _BucketMultiMap()  # stable_hash(ban_id) -> nid
         # Groups: distinct pinyin keys (blob + offsets), the first/last entry of each, and a per-entry
         # link to the next entry of its group.
         self._gblob = bytearray()
@@ -227,7 +265,7 @@ class NameIndex:
             canon = keys.canonical
         enc = encoded.encode()
         rec = f"{ban_id}{_REC}{name}".encode()
-        h_canon = hash(canon)
+        h_canon = stable_hash(canon)
         with self._lock:
             eid = self._find_entry(h_canon, enc)
             if eid < 0:
@@ -240,7 +278,7 @@ class NameIndex:
                 self._etail.append(_NIL)
                 self._elive.append(0)
                 for k in keys.distinct() or ("",):
-                    self._keys.add(hash(k), eid)
+                    self._keys.add(stable_hash(k), eid)
                 self._join_group(eid, keys.pinyin)
             nid = len(self._noff)
             self._noff.append(len(self._nblob))
@@ -251,7 +289,7 @@ class NameIndex:
             self._link(eid, nid, ban_id)
             self._elive[eid] += 1
             self._live += 1
-            self._bans.add(hash(ban_id), nid)
+            self._bans.add(stable_hash(ban_id), nid)
 
     def _join_group(self, eid: int, pinyin: str) -> None:
         """Append a new entry to the group of its pinyin key, making the group when it is new."""
@@ -316,10 +354,10 @@ class NameIndex:
         """Return how many live banned names hold this key (as any of their keys), counting up to cap."""
         if not key:
             return 0
-        # 64-bit key hashes: a collision is too rare to be worth decoding each entry to rule out.
+        # 64-bit stable key hashes: a collision is too rare to be worth decoding each entry to rule out.
         n = 0
         elive = self._elive
-        for eid in self._keys.get(hash(key), 64):
+        for eid in self._keys.get(stable_hash(key), 64):
             n += elive[eid]
             if n >= cap:
                 break
@@ -328,7 +366,7 @@ class NameIndex:
     def remove_ban(self, ban_id: str) -> None:
         """Drop every name of a ban from search results."""
         with self._lock:
-            for nid in self._bans.get(hash(ban_id), cap=1 << 30):
+            for nid in self._bans.get(stable_hash(ban_id), cap=1 << 30):
                 if self._alive[nid] and self._record(nid)[0] == ban_id:
                     self._alive[nid] = 0
                     self._elive[self._neid[nid]] -= 1
@@ -397,7 +435,7 @@ class NameIndex:
             for _, _, nk in q.variants:
                 lookup |= nk.distinct()
             for key in sorted(lookup):
-                for eid in self._keys.get(hash(key), cfg.exact_cap):
+                for eid in self._keys.get(stable_hash(key), cfg.exact_cap):
                     found[eid] = None
         pinyins = dict.fromkeys(
             k.pinyin for _, _, k in q.variants if k.pinyin and len(k.pinyin) <= MAX_TYPO_CHARS

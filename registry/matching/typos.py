@@ -6,6 +6,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from functools import cache
 
+import xxhash
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -201,6 +202,15 @@ def lookalike_variants(canon: str) -> list[str]:
 
 # --- deletion-neighbourhood index and partition filter ---------------------------------------------
 
+
+def stable_hash(s: str) -> int:
+    """Return a 64-bit hash of s that is the same in every process (xxh3), signed like an int64."""
+    # Python's own str hash is seeded per process: an index built with it could not be saved and
+    # loaded elsewhere (the check index snapshot). xxh3 measured ~2x Python's hash, 2x faster than
+    # an 8-byte BLAKE2b, on 1M short keys.
+    return xxhash.xxh3_64_intdigest(s.encode("utf-8", "surrogatepass")) - (1 << 63)
+
+
 PARTS = 3  # a long key is cut into this many parts: two slips leave one whole (_probe_plan needs 3)
 MAX_SHIFT = 2  # two slips move a whole part at most this far
 
@@ -295,7 +305,7 @@ class DeletionIndex:
         # The hot loop of a bulk load: locals only, one extend per posting.
         buckets, mask, bits = self._buckets, self._mask, self.BITS
         for s in strings:
-            h = hash(s)
+            h = stable_hash(s)
             b = buckets[h & mask]
             if b is None:
                 buckets[h & mask] = array("I", ((h >> bits) & 0xFFFFFFFF, gid))
@@ -314,7 +324,7 @@ class DeletionIndex:
 
     def get(self, s: str, cap: int) -> list[int]:
         """Return up to cap group ids posted under the string s (a key or a deletion)."""
-        h = hash(s)
+        h = stable_hash(s)
         b = self._buckets[h & self._mask]
         out: list[int] = []
         if b is None:
@@ -416,6 +426,19 @@ class DeletionIndex:
             elif two:
                 found.update(dict.fromkeys(self.near(q)))
         return found
+
+    def __getstate__(self) -> dict[str, object]:
+        # The buckets as one flat array (see index._pack_buckets: 65,536 small arrays load slowly).
+        from registry.matching.index import _pack_buckets
+
+        state = {k: v for k, v in self.__dict__.items() if k != "_buckets"}
+        return _pack_buckets(self._buckets, "I", state)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        from registry.matching.index import _unpack_buckets
+
+        self._buckets = _unpack_buckets(state)
+        self.__dict__.update({k: v for k, v in state.items() if k not in ("_flat", "_lengths")})
 
     def trim(self) -> None:
         """Drop the arrays' spare capacity after a bulk load."""

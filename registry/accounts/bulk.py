@@ -1,0 +1,188 @@
+"""The bulk account import: lines prepared in worker processes, rows loaded by COPY on PostgreSQL.
+
+Preparing a line (JSON, the schema, identifier hashing and masking, name match keys, the audit data)
+is the CPU-heavy part and needs no database: it runs in forked worker processes, chunk by chunk, in
+file order. The importing process keeps what needs the database and the order of the file: the
+in-file duplicate check, the already-present check, the insert, the name-key counts (one set-based
+upsert per batch) and the audit entries (``record_many``).
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.pool import AsyncResult
+from typing import Any
+
+from flask import Flask, current_app
+from marshmallow import ValidationError
+
+from registry.accounts.models import Account
+from registry.jsonlines import flatten_errors, parse_line
+from registry.matching.commonness import account_keys, key_hash
+
+# Below this many rows a plain executemany costs less than setting up COPY.
+COPY_MIN_ROWS = 200
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+
+
+@dataclass(slots=True)
+class PreparedAccount:
+    """One line made ready to insert, or the reason it cannot be."""
+
+    number: int
+    # The document's id once the schema accepted it (the in-file duplicate check needs it even when
+    # a later step refused the line).
+    id: str | None
+    row: dict[str, Any] | None
+    error: str | None
+    unassigned_phone: bool = False
+    # Stable digests of the distinct name match keys the account holds (commonness counts).
+    keys: tuple[int, ...] = ()
+    audit: dict[str, Any] | None = None
+
+
+def prepare_lines(numbered: Sequence[tuple[int, str]], now: datetime) -> list[PreparedAccount]:
+    """Parse, validate and prepare numbered JSON lines; needs an app context, never the database."""
+    from registry.accounts.schemas import AccountIn
+    from registry.accounts.service import AccountInputError, account_values, audit_values
+    from registry.identifiers import is_assigned_phone
+
+    schema = AccountIn()
+    out: list[PreparedAccount] = []
+    for number, line in numbered:
+        doc, error = parse_line(line)
+        if error is not None:
+            out.append(PreparedAccount(number, None, None, error))
+            continue
+        try:
+            data = schema.load(doc)
+        except ValidationError as exc:
+            out.append(PreparedAccount(number, None, None, flatten_errors(exc.messages)))
+            continue
+        try:
+            values, _findings = account_values(data)
+        except AccountInputError as exc:
+            out.append(PreparedAccount(number, data["id"], None, flatten_errors(exc.errors)))
+            continue
+        row = account_row(values, now)
+        keys = tuple(sorted(key_hash(k) for k in account_keys(row["username"], row["display_name"])))
+        out.append(
+            PreparedAccount(
+                number,
+                row["id"],
+                row,
+                None,
+                bool(data.get("phone")) and not is_assigned_phone(data["phone"]),
+                keys,
+                {**audit_values(row), "source": "import"},
+            )
+        )
+    return out
+
+
+_COLUMNS = tuple(c.name for c in Account.__table__.columns)
+
+
+def account_row(values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Return every column of a new account as the insert writes it (the rest NULL, as the ORM does)."""
+    row = dict.fromkeys(_COLUMNS)
+    row.update(values)
+    row["created_at"] = row["updated_at"] = now
+    return row
+
+
+def insert_rows(session: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert account rows: COPY on PostgreSQL from COPY_MIN_ROWS rows, else one executemany."""
+    import sqlalchemy as sa
+
+    if not rows:
+        return
+    if len(rows) < COPY_MIN_ROWS or session.get_bind().dialect.name != "postgresql":
+        session.execute(sa.insert(Account), list(rows))
+        return
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_copy_value(row[c]) for c in _COLUMNS))
+        buffer.write("\n")
+    buffer.seek(0)
+    session.flush()
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.copy_expert(f"COPY {Account.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN", buffer)
+    finally:
+        cursor.close()
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return _NULL
+    if type(value) is str:
+        return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return str(value).translate(_COPY_ESCAPES)
+
+
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+
+
+# --- worker processes -------------------------------------------------------------------------
+
+_worker_app: Flask | None = None
+
+
+def _init_worker(app: Flask) -> None:
+    # Forked: the app (settings, keys, loaded tables) is inherited; its pooled database connections
+    # are never used here (pool workers leave by os._exit, so nothing closes them under the parent).
+    global _worker_app
+    _worker_app = app
+    app.app_context().push()
+
+
+def _prepare_in_worker(numbered: list[tuple[int, str]], now: datetime) -> list[PreparedAccount]:
+    return prepare_lines(numbered, now)
+
+
+def _numbered_chunks(lines: Iterable[str], size: int) -> Iterator[list[tuple[int, str]]]:
+    chunk: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            chunk.append((number, line))
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def prepared_chunks(
+    lines: Iterable[str], now: datetime, *, workers: int, chunk_size: int
+) -> Iterator[list[PreparedAccount]]:
+    """Yield prepared chunks in file order; with workers > 1, lines are prepared in parallel."""
+    chunks = _numbered_chunks(lines, chunk_size)
+    if workers <= 1:
+        for chunk in chunks:
+            yield prepare_lines(chunk, now)
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_init_worker, initargs=(app,)) as pool:
+        # A bounded window in flight (not imap, whose feeder reads the whole file ahead).
+        pending: deque[AsyncResult[list[PreparedAccount]]] = deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_prepare_in_worker, (chunk, now)))
+            if len(pending) >= 2 * workers + 2:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
