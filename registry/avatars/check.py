@@ -17,6 +17,9 @@ INVALID = "invalid_avatar"
 DECISIONS = {SIMILAR: "review", INVALID: "allow", QR_CODE: "review"}
 # Many bans can share one avatar; the reviewer needs the nearest few, not all of them.
 MAX_MATCHES = 5
+# An avatar near this many distinct bans is a commonplace picture (a platform's default letter or
+# silhouette, a stock photo), like a name held by many accounts: it says nothing about who this is.
+COMMON_BANS = 20
 
 
 @dataclass
@@ -51,6 +54,8 @@ def check_avatar(
     if avatar.qr and qr_decision != "off":
         out.reasons.append((qr_decision, {"code": QR_CODE, "field": avatar.field}))
     matches = [m for m in search(avatar.probes(), max_distance) if keep is None or keep(m)]
+    if len(matches) >= COMMON_BANS:
+        return out
     for m in matches[:MAX_MATCHES]:
         reason: dict[str, Any] = {
             "code": SIMILAR,

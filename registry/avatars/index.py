@@ -187,13 +187,16 @@ class AvatarIndex:
             return []
         c = np.bitwise_count(self._words[rows] ^ probes[owner]).astype(np.uint16)
         dist = c[:, 0] + c[:, 1] + c[:, 2] + c[:, 3]
-        ok = (dist <= max_distance) & self._alive[rows]
-        best: dict[str, int] = {}
-        for ban, d in zip(self._bans[rows[ok]], dist[ok], strict=True):
-            key = ban.decode("ascii")
-            if d < best.get(key, 257):
-                best[key] = int(d)
-        return [AvatarMatch(b, d) for b, d in sorted(best.items(), key=lambda kv: (kv[1], kv[0]))]
+        ok = np.flatnonzero((dist <= max_distance) & self._alive[rows])
+        if ok.size == 0:
+            return []
+        # Nearest per ban without a Python loop over rows: sort by (ban, distance), keep each ban's first.
+        bans, near = self._bans[rows[ok]], dist[ok]
+        order = np.lexsort((near, bans))
+        bans, near = bans[order], near[order]
+        first = np.flatnonzero(np.r_[True, bans[1:] != bans[:-1]])
+        found = sorted(zip(near[first].tolist(), (b.decode("ascii") for b in bans[first]), strict=True))
+        return [AvatarMatch(b, d) for d, b in found]
 
     def _candidates(self, probes: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return rows sharing a chunk within the radius with a probe, and which probe each serves."""
