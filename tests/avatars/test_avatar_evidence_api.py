@@ -92,3 +92,29 @@ def test_a_lifted_ban_stops_counting_on_every_worker(app, app_factory, client, h
         with worker.app_context():
             # Gone from the index itself after the sync, not only filtered by the database.
             assert len(get_engine(worker).avatars) == 0
+
+
+def test_a_hash_only_check_gets_mirror_and_crop_tolerance_from_its_probe_hashes(client, headers, ban):
+    from PIL import ImageOps
+
+    from registry.avatars import hash_image
+
+    w, h = BANNED.size
+    sent = hash_image(ImageOps.mirror(jpeg(BANNED.crop((0, 0, w - int(w * 0.05), h)))), centre=False)
+    extra = [x for x in sent.probe_hashes() if x != sent.hash]
+    assert avatar_reasons(check(client, headers, avatar_hash=sent.hash)) == []
+    result = check(client, headers, avatar_hash=sent.hash, avatar_probe_hashes=extra)
+    assert [r["ban_id"] for r in avatar_reasons(result)] == [ban["id"]]
+
+
+def test_bad_probe_hashes_are_a_reason_or_a_422_when_too_many(client, headers):
+    result = check(client, headers, avatar_hash="0" * 64, avatar_probe_hashes=["0" * 64, "nope"])
+    assert [(r["code"], r["field"]) for r in result["reasons"]] == [
+        ("invalid_avatar", "avatar_probe_hashes.1")
+    ]
+    response = client.post(
+        "/v1/check",
+        json={"username": "x", "avatar_hash": "0" * 64, "avatar_probe_hashes": ["0" * 64] * 17},
+        headers=headers,
+    )
+    assert response.status_code == 422 and "avatar_probe_hashes" in response.json["errors"]["json"]
