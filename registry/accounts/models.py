@@ -58,6 +58,8 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
     avatar_hash: Mapped[str | None] = mapped_column(sa.String(64))
     avatar_crop_hash: Mapped[str | None] = mapped_column(sa.String(64))
     avatar_band_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    # Its four one-sided 90% crops (left, right, top, bottom), 4 x 64 hex digits run together.
+    avatar_side_hashes: Mapped[str | None] = mapped_column(sa.String(256))
 
     check_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     registered_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)

@@ -199,6 +199,7 @@ def account_values(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[NameFi
         values["avatar_hash"] = avatar.hash
         values["avatar_crop_hash"] = avatar.crop_hash
         values["avatar_band_hash"] = avatar.band_hash
+        values["avatar_side_hashes"] = avatar.side_hashes
     return values, avatar_findings
 
 
@@ -303,10 +304,20 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         avatar, avatar_findings = read_account_avatar(data.get("avatar"), data.get("avatar_hash"), errors)
         if errors:
             abort(422, "Invalid account.", {"json": errors})
-        hashes = (avatar.hash, avatar.crop_hash, avatar.band_hash) if avatar is not None else (None,) * 3
-        if hashes != (account.avatar_hash, account.avatar_crop_hash, account.avatar_band_hash):
+        hashes = (
+            (avatar.hash, avatar.crop_hash, avatar.band_hash, avatar.side_hashes)
+            if avatar is not None
+            else (None,) * 4
+        )
+        stored = (account.avatar_hash, account.avatar_crop_hash, account.avatar_band_hash)
+        if hashes != (*stored, account.avatar_side_hashes):
             avatar_change = "removed" if avatar is None else "changed"
-            account.avatar_hash, account.avatar_crop_hash, account.avatar_band_hash = hashes
+            (
+                account.avatar_hash,
+                account.avatar_crop_hash,
+                account.avatar_band_hash,
+                account.avatar_side_hashes,
+            ) = hashes
     if not changed and avatar_change is None:
         return account
     # A licence withdrawn makes the names' news words count again: check both names then.

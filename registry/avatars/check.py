@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from registry.avatars.index import AvatarMatch
-from registry.avatars.inputs import AvatarError, read_avatar
+from registry.avatars.inputs import AvatarError, AvatarInput, read_avatar, read_hash
+
+PROBE_HASHES = "avatar_probe_hashes"
 
 SIMILAR = "similar_to_banned_avatar"
 QR_CODE = "qr_code_in_avatar"
@@ -17,6 +19,22 @@ INVALID = "invalid_avatar"
 DECISIONS = {SIMILAR: "review", INVALID: "allow", QR_CODE: "review"}
 # Many bans can share one avatar; the reviewer needs the nearest few, not all of them.
 MAX_MATCHES = 5
+# An avatar near this many distinct bans is a commonplace picture (a platform's default letter or
+# silhouette, a stock photo), like a name held by many accounts: it says nothing about who this is.
+COMMON_BANS = 20
+
+
+def _with_probe_hashes(avatar: AvatarInput | None, extra: Any) -> AvatarInput | None:
+    """Add a hash-only check's extra probe hashes (ignored beside an image, which makes its own)."""
+    if avatar is None or avatar.field != "avatar_hash" or not extra:
+        return avatar
+    hashes = []
+    for position, value in enumerate(extra):
+        try:
+            hashes.append(read_hash(value).hash)
+        except AvatarError as exc:
+            raise AvatarError(f"{PROBE_HASHES}.{position}", exc.message) from None
+    return replace(avatar, probe_extra=tuple(h for h in hashes if h))
 
 
 @dataclass
@@ -41,6 +59,7 @@ def check_avatar(
     out = AvatarFindings()
     try:
         avatar = read_avatar(data.get("avatar"), data.get("avatar_hash"), crop=False, qr=qr_decision != "off")
+        avatar = _with_probe_hashes(avatar, data.get(PROBE_HASHES))
     except AvatarError as exc:
         out.reasons.append(
             (DECISIONS[INVALID], {"code": INVALID, "field": exc.field, "message": exc.message})
@@ -51,6 +70,8 @@ def check_avatar(
     if avatar.qr and qr_decision != "off":
         out.reasons.append((qr_decision, {"code": QR_CODE, "field": avatar.field}))
     matches = [m for m in search(avatar.probes(), max_distance) if keep is None or keep(m)]
+    if len(matches) >= COMMON_BANS:
+        return out
     for m in matches[:MAX_MATCHES]:
         reason: dict[str, Any] = {
             "code": SIMILAR,

@@ -27,6 +27,8 @@ class AvatarInput:
     hash: str | None
     crop_hash: str | None = None
     band_hash: str | None = None
+    # A ban's one-sided 90% crops (left, right, top, bottom), 4 x 64 hex digits run together.
+    side_hashes: str | None = None
     # Probe-only hashes (mirrored whole image and top band); never stored.
     probe_extra: tuple[str, ...] = ()
     qr: bool = False
@@ -39,7 +41,10 @@ class AvatarInput:
         if self.field == "avatar_hash":
             return [("hash", self.hash)]
         rows = [("image", self.hash)]
-        for kind, digest in (("crop", self.crop_hash), ("band", self.band_hash)):
+        sides = self.side_hashes or ""
+        extra = [("crop", self.crop_hash), ("band", self.band_hash)]
+        extra += [("side", sides[i : i + 64]) for i in range(0, len(sides), 64)]
+        for kind, digest in extra:
             if digest and all(digest != h for _, h in rows):
                 rows.append((kind, digest))
         return rows
@@ -66,6 +71,7 @@ def read_image(text: str, *, crop: bool = True, qr: bool = True, field_name: str
         hashes.hash,
         crop_hash=hashes.centre if crop else None,
         band_hash=hashes.band,
+        side_hashes="".join(hashes.sides) if crop else None,
         probe_extra=tuple(h for h in hashes.probe_hashes() if h != hashes.hash),
         qr=found_qr,
     )

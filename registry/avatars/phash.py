@@ -19,7 +19,9 @@ The exact steps (the README's reference snippet does the same) so platforms can 
 The mirror hash is step 4 on the 128x128 image flipped left to right (flipping commutes with the
 resize); the crop hash is step 4 on the central 90% of the 128x128 image and the band hash on its
 top 85% (and mirrored, on a probe), each resized back to 128x128 with BILINEAR. Cutting them from the
-small image keeps a check's five PDQs at one large resize.
+small image keeps a check's five PDQs at one large resize. The side hashes cut 13 of the 128 pixels
+(a ban: 90%) or 6 (a probe: 95%) from the left, right, top or bottom of the 128x128 image, then
+resize back to 128x128 with BILINEAR.
 """
 
 from __future__ import annotations
@@ -40,7 +42,16 @@ TRIM_SHARE = 0.98
 TRIM_PASSES = 3
 TRIM_KEEP = 0.25
 CENTRE = 0.90
+# A probe's own central 95%: a copy cropped 5% around lands on the ban's central 90% (a 5% crop is
+# 2.5% of shift on every side, too far from both the whole and the 90% crop for PDQ).
+PROBE_CENTRE = 0.95
 BAND = 0.85
+# One-sided crops: a ban indexes each side cut by 10%, a probe tries each side cut by 5% more, so a
+# copy cut by 0-10% on any one side lands within a few per cent of a stored crop (PDQ tolerates
+# about 2.5% of shift: a 2.5% one-sided crop is a median 26 bits from the whole, 5% is 52).
+SIDE_BAN = 0.90
+SIDE_PROBE = 0.95
+SIDES = ("left", "right", "top", "bottom")
 # PDQ's quality (0-100) measures gradient energy; below this an image is too plain (a flat colour, a
 # faint gradient) for its hash to say anything: every plain avatar would match every other.
 MIN_QUALITY = 20
@@ -60,6 +71,8 @@ class AvatarHashes:
     quality: int
     band: str | None = None
     band_mirror: str | None = None
+    # A ban's one-sided 90% crops (left, right, top, bottom cut) or a probe's 95% ones and their mirrors.
+    sides: tuple[str, ...] = ()
 
     @property
     def plain(self) -> bool:
@@ -67,12 +80,13 @@ class AvatarHashes:
         return self.quality < MIN_QUALITY
 
     def banned_hashes(self) -> list[str]:
-        """Return the hashes a ban indexes for this image (whole, central crop, top band)."""
-        return list(dict.fromkeys(h for h in (self.hash, self.centre, self.band) if h))
+        """Return the hashes a ban indexes for this image (whole, central crop, top band, sides)."""
+        return list(dict.fromkeys(h for h in (self.hash, self.centre, self.band, *self.sides) if h))
 
     def probe_hashes(self) -> list[str]:
-        """Return the hashes a check probes with (whole and top band, as sent and mirrored)."""
-        return list(dict.fromkeys(h for h in (self.hash, self.mirror, self.band, self.band_mirror) if h))
+        """Return the hashes a check probes with (whole and top band as sent and mirrored, sides)."""
+        extra = (self.hash, self.mirror, self.centre, self.band, self.band_mirror, *self.sides)
+        return list(dict.fromkeys(h for h in extra if h))
 
 
 def _trim_once(im: Image.Image) -> Image.Image:
@@ -115,20 +129,40 @@ def _pdq(small: Image.Image) -> tuple[str, int]:
     return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex(), int(quality)
 
 
+def side_box(side: str, keep: float, size: int = HASH_SIDE) -> tuple[int, int, int, int]:
+    """Return the box keeping ``keep`` of the image with the rest cut from one side."""
+    cut = round(size * (1 - keep))
+    return {
+        "left": (cut, 0, size, size),
+        "right": (0, 0, size - cut, size),
+        "top": (0, cut, size, size),
+        "bottom": (0, 0, size, size - cut),
+    }[side]
+
+
 def hash_image(im: Image.Image, *, centre: bool = True) -> AvatarHashes:
-    """Return the hashes of an RGB image (see the module docstring); ``centre=False`` skips the crop."""
+    """Return the hashes of an RGB image (see the module docstring).
+
+    ``centre=True`` (a ban): the central 90% and the 90% one-sided crops; ``centre=False`` (a check):
+    the central 95% and the 95% one-sided crops (and their mirrors) a probe tries instead.
+    """
     trimmed = trim_border(im.convert("RGB"))
     small = _small(trimmed)
     digest, quality = _pdq(small)
     mirror, _ = _pdq(ImageOps.mirror(small))
-    crop = digest
-    if centre:
-        margin = int(HASH_SIDE * (1 - CENTRE) / 2)
-        crop, _ = _pdq(_small(small.crop((margin, margin, HASH_SIDE - margin, HASH_SIDE - margin))))
+    margin = int(HASH_SIDE * (1 - (CENTRE if centre else PROBE_CENTRE)) / 2)
+    crop, _ = _pdq(_small(small.crop((margin, margin, HASH_SIDE - margin, HASH_SIDE - margin))))
     band_small = _small(small.crop((0, 0, HASH_SIDE, int(HASH_SIDE * BAND))))
     band, _ = _pdq(band_small)
     band_mirror, _ = _pdq(ImageOps.mirror(band_small))
-    return AvatarHashes(digest, mirror, crop, quality, band, band_mirror)
+    sides: tuple[str, ...]
+    if centre:
+        sides = tuple(_pdq(_small(small.crop(side_box(s, SIDE_BAN))))[0] for s in SIDES)
+    else:
+        # A probe also tries each cut on its mirror image: a mirrored copy cut 5% on one side.
+        cuts = [_small(small.crop(side_box(s, SIDE_PROBE))) for s in SIDES]
+        sides = tuple(_pdq(c)[0] for c in cuts) + tuple(_pdq(ImageOps.mirror(c))[0] for c in cuts)
+    return AvatarHashes(digest, mirror, crop, quality, band, band_mirror, sides)
 
 
 def hash_avatar(text: str) -> AvatarHashes:

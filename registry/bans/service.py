@@ -69,7 +69,7 @@ class PreparedBan:
     # hash and mask for the rest.
     identifiers: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     names: list[tuple[str, str]] = field(default_factory=list)
-    # (kind, 64-hex PDQ hash): kind "image", "crop" or "hash" (registry/avatars).
+    # (kind, 64-hex PDQ hash): kind "image", "crop", "band", "side" or "hash" (registry/avatars).
     avatars: list[tuple[str, str]] = field(default_factory=list)
     fingerprint: str = ""
     id: str = ""
@@ -181,6 +181,9 @@ def capture_account(prepared: PreparedBan, account: Account) -> None:
     prepared.add_avatar("image" if account.avatar_crop_hash else "hash", account.avatar_hash)
     prepared.add_avatar("crop", account.avatar_crop_hash)
     prepared.add_avatar("band", account.avatar_band_hash)
+    sides = account.avatar_side_hashes or ""
+    for i in range(0, len(sides), 64):
+        prepared.add_avatar("side", sides[i : i + 64])
 
 
 def check_rule(code: str) -> None:

@@ -75,6 +75,17 @@ class CheckIn(Schema):
         allow_none=True,
         metadata={"description": "Or its PDQ hash as 64 hex digits (README, Avatars); ignored with avatar."},
     )
+    # Checked in registry/avatars/check.py like avatar_hash (a bad one is an invalid_avatar reason).
+    avatar_probe_hashes = fields.List(
+        fields.String(),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=16),
+        metadata={
+            "description": "With avatar_hash: up to 16 more PDQ hashes to probe with (mirror, crops; "
+            "README, Avatars), so a hash-only check gets the tolerance an image gets."
+        },
+    )
 
 
 class CommonnessOut(Schema):

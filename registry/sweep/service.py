@@ -546,6 +546,7 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
         "avatar_hash": None,
         "avatar_crop_hash": None,
         "avatar_band_hash": None,
+        "avatar_side_hashes": None,
     }
     name_banned = (
         sa.select(sa.literal(1))

@@ -102,3 +102,24 @@ def test_the_readme_reference_snippet_gives_the_same_hash(tmp_path, make):
     with Image.open(path) as im:
         expected = hash_image(im.convert("RGB")).hash
     assert _readme_snippet()(str(path)) == expected
+
+
+def _readme_probe_snippet():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Avatars") :]
+    start = section.index("```python\ndef probe_hashes")
+    code = section[start + len("```python") : section.index("```\n", start + 3)]
+    namespace: dict[str, object] = {"__builtins__": __builtins__}
+    # It follows the first snippet and uses its imports.
+    exec("import numpy as np, pdqhash\nfrom PIL import Image, ImageOps", namespace)  # noqa: S102
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the documented reference, run as is
+    return namespace["probe_hashes"]
+
+
+def test_the_readme_probe_recipe_gives_the_probe_hashes_a_check_makes():
+    from registry.avatars.phash import _small, trim_border
+
+    im = PICTURES[6]
+    small = _small(trim_border(im))
+    made = hash_image(im, centre=False)
+    assert [made.hash, *_readme_probe_snippet()(small)] == made.probe_hashes()

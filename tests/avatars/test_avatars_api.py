@@ -65,7 +65,15 @@ def test_an_account_keeps_the_hash_never_the_image(app, client, headers):
 
 def test_a_ban_by_account_captures_its_avatar_and_a_resized_mirrored_copy_is_flagged(client, headers):
     ban = ban_account_with_avatar(client, headers)
-    assert {a["kind"] for a in ban["avatars"]} == {"image", "crop", "band"}
+    assert sorted(a["kind"] for a in ban["avatars"]) == [
+        "band",
+        "crop",
+        "image",
+        "side",
+        "side",
+        "side",
+        "side",
+    ]
     probe = TRANSFORMS["mirror"](TRANSFORMS["resize_half"](BANNED))
     result = check(client, headers, avatar=encode(jpeg(probe), "JPEG"))
     assert result["decision"] == "review"
@@ -105,7 +113,7 @@ def test_post_bans_takes_images_and_hashes(app, client, headers):
         {"avatars": [encode(BANNED, "WEBP"), other_hash["avatar_hash"]], "reason": "ring", "rule": "R1"},
         201,
     )
-    assert sorted(a["kind"] for a in ban["avatars"]) == ["band", "crop", "hash", "image"]
+    assert sorted(a["kind"] for a in ban["avatars"]) == ["band", "crop", "hash", "image", *["side"] * 4]
     for im in (BANNED, OTHER):
         assert [r["ban_id"] for r in avatar_reasons(check(client, headers, avatar=encode(im)))] == [ban["id"]]
 
@@ -197,7 +205,7 @@ def test_bans_import_takes_avatars_and_reports_bad_ones_by_line(app, runner, cli
     assert "line 2" in result.output and "avatars" in result.output
     with app.app_context():
         kinds = sorted(db.session.scalars(sa.select(BanAvatar.kind)))
-    assert kinds == ["band", "crop", "hash", "image"]
+    assert kinds == ["band", "crop", "hash", "image", *["side"] * 4]
     again = runner.invoke(args=["bans", "import", str(path)])
     assert "0 created, 2 already present" in again.output, again.output
     assert avatar_reasons(check(client, headers, avatar=encode(jpeg(BANNED))))
@@ -210,7 +218,7 @@ def test_an_engine_built_afresh_loads_the_banned_avatars(app, client, headers):
     with app.app_context():
         engine = get_engine(app)
         engine.rebuild()
-        assert len(engine.avatars) == 3
+        assert len(engine.avatars) == 7
     assert [r["ban_id"] for r in avatar_reasons(check(client, headers, avatar=encode(caption(BANNED))))] == [
         ban["id"]
     ]
