@@ -13,6 +13,8 @@ from flask import Flask
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine, make_url
 
+from registry.domain_errors import InvalidCursor, NotFound
+
 T = TypeVar("T")
 
 # SQLite lets a read transaction upgrade to a write only if nobody wrote meanwhile, failing at once
@@ -101,7 +103,6 @@ def analyze(tables: Iterable[str]) -> None:
 
 def get_or_404(model: type[T], key: str, noun: str, *, for_update: bool = False) -> T:
     """Return the row of ``model`` with primary key ``key`` (locked if asked) or abort with 404."""
-    from registry.errors import abort
     from registry.extensions import db
 
     stmt = select(model).where(model.__mapper__.primary_key[0] == key)  # type: ignore[attr-defined]
@@ -109,7 +110,7 @@ def get_or_404(model: type[T], key: str, noun: str, *, for_update: bool = False)
         stmt = stmt.with_for_update()
     row = db.session.scalar(stmt)
     if row is None:
-        abort(404, f"No {noun} {key!r}.")
+        raise NotFound(f"No {noun} {key!r}.")
     return row
 
 
@@ -122,7 +123,6 @@ def keyset_page(
     """
     from marshmallow import ValidationError
 
-    from registry.errors import abort
     from registry.extensions import db
     from registry.schemas import decode_cursor, encode_cursor
 
@@ -131,7 +131,7 @@ def keyset_page(
             (after,) = decode_cursor(args["cursor"])
             after = cast(after)
         except (ValidationError, ValueError, TypeError):
-            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
+            raise InvalidCursor() from None
         stmt = stmt.where(key > after)
     limit = args.get("limit", 100)
     rows = list(db.session.scalars(stmt.order_by(key).limit(limit + 1)))

@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from registry.errors import abort
+from registry.domain_errors import InvalidField
 from registry.settings import ConfigError
 
 ACTIONS: tuple[str, ...] = ("tier", "ban", "lift", "violation", "verification")
@@ -120,7 +120,7 @@ def check_rule(code: str | None, action: str, field: str = "rule") -> None:
         return
     problem = cat.problem(code, action)
     if problem is not None:
-        abort(422, f"Invalid value for {field}.", {"json": {field: [problem]}})
+        raise InvalidField(field, problem)
 
 
 def describe() -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import current_app
 
-from registry.errors import abort
+from registry.domain_errors import Invalid
 from registry.matching.fold import canonical
 from registry.names import FIELDS, NameFinding, NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
@@ -95,7 +95,7 @@ def evaluate_names(
                 f"Refused by the name rules: {f.code} ({f.rule}) on {f.term!r}."
             )
     if denied:
-        abort(422, "The name breaks the account-name rules.", {"json": denied})
+        raise Invalid("The name breaks the account-name rules.", {"json": denied})
     return findings
 
 

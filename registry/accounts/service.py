@@ -21,7 +21,7 @@ from registry.auth.service import current_actor
 from registry.avatars.check import QR_CODE
 from registry.avatars.inputs import AvatarError, AvatarInput, read_avatar
 from registry.db import analyze, get_or_404, keyset_page
-from registry.errors import abort, field_error
+from registry.domain_errors import Conflict, Invalid, InvalidField
 from registry.extensions import db
 from registry.identifiers import is_assigned_phone
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
@@ -206,11 +206,11 @@ def audit_data(account: Account) -> dict[str, Any]:
 def create_account(data: Mapping[str, Any]) -> Account:
     """Register a new account; 409 if the id is taken, 422 naming a malformed identifier."""
     if db.session.get(Account, data["id"]) is not None:
-        abort(409, f"Account {data['id']!r} exists already.")
+        raise Conflict(f"Account {data['id']!r} exists already.")
     try:
         account = build_account(data)
     except AccountInputError as exc:
-        abort(422, "Invalid account.", {"json": exc.errors})
+        raise Invalid("Invalid account.", {"json": exc.errors}) from None
     findings = evaluate_names(
         # The rules read the names as sent; what is stored has their contact details masked.
         {"username": data["username"], "display_name": data.get("display_name")},
@@ -258,7 +258,7 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
 
     account = get_account(account_id, for_update=True)
     if account.status == "purged":
-        abort(409, f"Account {account_id!r} is purged: only a tombstone remains.")
+        raise Conflict(f"Account {account_id!r} is purged: only a tombstone remains.")
     old = {f: getattr(account, f) for f in RENAME_FIELDS}
     sent = {f: data.get(f, old[f]) for f in RENAME_FIELDS}
     # Names are stored with their contact details masked; compared as stored, so sending the same
@@ -272,7 +272,7 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         errors: dict[str, list[str]] = {}
         avatar, avatar_findings = read_account_avatar(data.get("avatar"), data.get("avatar_hash"), errors)
         if errors:
-            abort(422, "Invalid account.", {"json": errors})
+            raise Invalid("Invalid account.", {"json": errors})
         hashes = (avatar.hash, avatar.crop_hash, avatar.band_hash) if avatar is not None else (None,) * 3
         if hashes != (account.avatar_hash, account.avatar_crop_hash, account.avatar_band_hash):
             avatar_change = "removed" if avatar is None else "changed"
@@ -295,7 +295,7 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         # A verified organisation keeps a display name that agrees with its registered entity.
         agreement = entity_name_agreement(account.entity_name or "", new["display_name"] or "")
         if not agreement.agrees:
-            field_error(
+            raise InvalidField(
                 "display_name",
                 f"display name {new['display_name']!r} does not match the verified entity name "
                 f"{account.entity_name!r} (score {agreement.score:g} < {ENTITY_NAME_MIN_SCORE:g}); "
@@ -345,8 +345,8 @@ def list_accounts(args: Mapping[str, Any]) -> tuple[list[Account], str | None]:
     tiers = current_app.config["REGISTRY"].tiers
     if args.get("tier") is not None and args["tier"] not in tiers:
         # Like PUT .../tier: a tier outside the configured ladder is an error, not an empty directory.
-        abort(
-            422, "Invalid request: check tier.", {"query": {"tier": [f"Must be one of: {', '.join(tiers)}."]}}
+        raise Invalid(
+            "Invalid request: check tier.", {"query": {"tier": [f"Must be one of: {', '.join(tiers)}."]}}
         )
     if args.get("tier"):
         stmt = stmt.where(Account.tier == args["tier"])

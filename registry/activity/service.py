@@ -11,7 +11,7 @@ from flask import current_app
 
 from registry.accounts.models import Account
 from registry.audit.service import record_many
-from registry.errors import abort
+from registry.domain_errors import Invalid
 from registry.extensions import db
 from registry.timeutil import utcnow
 
@@ -41,7 +41,7 @@ def ingest(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if event["at"] > horizon
     }
     if future:
-        abort(422, "Activity events in the future.", {"json": {"events": future}})
+        raise Invalid("Activity events in the future.", {"json": {"events": future}})
 
     latest = latest_per_account(events)
     if not latest:

@@ -19,7 +19,7 @@ from registry.audit.checkpoints import app_keys, note_append
 from registry.audit.keys import AuditKeys
 from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.personal import KeyRing, needs_key, open_entries
-from registry.errors import abort
+from registry.domain_errors import InvalidCursor
 from registry.extensions import db
 from registry.schemas import decode_cursor, encode_cursor
 from registry.timeutil import json_default, utcnow
@@ -180,7 +180,7 @@ def list_entries(args: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | N
             (after,) = decode_cursor(args["cursor"])
             after = int(after)
         except (ValidationError, ValueError, TypeError):
-            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
+            raise InvalidCursor() from None
         stmt = stmt.where(AuditEntry.seq > after if ascending else AuditEntry.seq < after)
     limit = args.get("limit", 100)
     stmt = stmt.order_by(AuditEntry.seq.asc() if ascending else AuditEntry.seq.desc()).limit(limit + 1)

@@ -17,7 +17,7 @@ from flask_smorest import Blueprint
 
 from registry.audit.service import record
 from registry.auth.models import SCOPES, ApiKey
-from registry.errors import abort
+from registry.domain_errors import Forbidden, Unauthenticated
 from registry.extensions import db
 from registry.timeutil import utcnow
 
@@ -117,12 +117,12 @@ def authenticate(scope: str) -> Principal:
     header = request.headers.get("Authorization", "")
     kind, _, secret = header.partition(" ")
     if kind.lower() != "bearer" or not secret.strip():
-        abort(401, "Missing API key: send 'Authorization: Bearer <key>'.")
+        raise Unauthenticated("Missing API key: send 'Authorization: Bearer <key>'.")
     principal = _lookup(hash_key(secret.strip()))
     if principal is None:
-        abort(401, "Unknown or revoked API key.")
+        raise Unauthenticated("Unknown or revoked API key.")
     if scope not in principal.scopes and "admin" not in principal.scopes:
-        abort(403, f"This key lacks the '{scope}' scope.")
+        raise Forbidden(f"This key lacks the '{scope}' scope.")
     g.api_key_id = principal.key_id
     g.actor = principal.name
     now = time.monotonic()

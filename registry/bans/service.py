@@ -17,7 +17,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.service import ImportReport
@@ -28,7 +27,7 @@ from registry.avatars.inputs import AvatarError, read_hash, read_image
 from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
 from registry.bans.schemas import MAX_AVATARS, MAX_NAMES, MAX_PER_FIELD, BanIn
 from registry.db import analyze, get_or_404, keyset_page
-from registry.errors import abort
+from registry.domain_errors import Conflict, DomainError, Invalid, describe
 from registry.extensions import db
 from registry.identifiers import (
     InvalidIdentifier,
@@ -356,17 +355,17 @@ def add_ban(data: Mapping[str, Any], *, actor: str, source: str) -> Ban:
     check_rule(data["rule"])
     now = utcnow()
     if data.get("expires_at") is not None and data["expires_at"] <= now:
-        abort(422, "Invalid ban.", {"json": {"expires_at": ["Must be in the future."]}})
+        raise Invalid("Invalid ban.", {"json": {"expires_at": ["Must be in the future."]}})
     try:
         prepared = prepare_ban(data, hasher())
     except BanInputError as exc:
-        abort(422, "Invalid ban.", {"json": exc.errors})
+        raise Invalid("Invalid ban.", {"json": exc.errors}) from None
     account = None
     if prepared.account_id:
         # Lock order (registry/locking.py): the account first; the audit head is taken last, below.
         account = lock_accounts([prepared.account_id]).get(prepared.account_id)
         if account is None:
-            abort(422, "Invalid ban.", {"json": {"account_id": [f"No account {prepared.account_id!r}."]}})
+            raise Invalid("Invalid ban.", {"json": {"account_id": [f"No account {prepared.account_id!r}."]}})
         capture_account(prepared, account)
     _insert([prepared], actor=actor, source=source, now=now, keep_fingerprint=False)
     entries = [("ban.create", f"ban:{prepared.id}", ban_audit_data(prepared, source))]
@@ -448,7 +447,7 @@ def lift_ban(ban_id: str, reason: str) -> Ban:
     now = utcnow()
     state = view_status(ban, now)
     if state != "active":
-        abort(409, f"Ban {ban_id!r} is {state}, not active.")
+        raise Conflict(f"Ban {ban_id!r} is {state}, not active.")
     ban.status = "lifted"
     ban.lifted_at = now
     ban.lifted_by = actor
@@ -791,10 +790,6 @@ def _rule_error(code: str, cache: dict[str, str | None]) -> str | None:
         try:
             check_rule(code)
             cache[code] = None
-        except HTTPException as exc:
-            data = getattr(exc, "data", {}) or {}
-            errors = data.get("errors") or {}
-            cache[code] = (
-                flatten_errors(errors.get("json", errors)) if errors else (data.get("message") or str(exc))
-            )
+        except DomainError as exc:
+            cache[code] = describe(exc)
     return cache[code]

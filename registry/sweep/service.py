@@ -27,7 +27,7 @@ from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.audit.service import record, record_many
 from registry.bans.models import Ban, BanIdentifier, BanName
 from registry.db import get_or_404, keyset_page
-from registry.errors import abort
+from registry.domain_errors import Conflict, InvalidField
 from registry.extensions import db
 from registry.ids import new_id
 from registry.locking import lock_account_ids
@@ -656,8 +656,8 @@ def start_from_request(data: Mapping[str, Any], actor: str) -> SweepRun:
             force=data.get("force", False),
         )
     except SweepInputError as exc:
-        abort(422, f"Invalid value for {exc.field}.", {"json": {exc.field: [str(exc)]}})
+        raise InvalidField(exc.field, str(exc)) from None
     except SweepBusy as exc:
-        abort(409, str(exc))
+        raise Conflict(str(exc)) from None
     except SweepRefused as exc:
-        abort(409, f"Refused: {exc}", {"run": {"id": exc.run.id, "counts": exc.run.counts}})
+        raise Conflict(f"Refused: {exc}", {"run": {"id": exc.run.id, "counts": exc.run.counts}}) from None

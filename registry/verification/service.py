@@ -34,7 +34,7 @@ from registry.accounts.models import Account
 from registry.accounts.service import get_account
 from registry.audit.service import record, record_many
 from registry.bans.models import BanEvent
-from registry.errors import abort
+from registry.domain_errors import Conflict, Invalid
 from registry.extensions import db
 from registry.identifiers.normalize import InvalidIdentifier, normalize_uscc
 from registry.matching.fold import canonical
@@ -109,7 +109,7 @@ def _validated_inputs(data: Mapping[str, Any]) -> tuple[Protected | None, dict[s
             if not entity["name"]:
                 errors["entity"] = {"name": ["The entity name must not be blank."]}
     if errors:
-        abort(422, "Invalid verification.", {"json": errors})
+        raise Invalid("Invalid verification.", {"json": errors})
     return protected, entity
 
 
@@ -119,19 +119,20 @@ def _require_evidence(
     """Refuse (422) a verified status whose method lacks its evidence or whose entity does not fit."""
     method = data.get("method")
     if method is None:
-        abort(422, "Invalid verification.", _json_error("method", "A verified status needs a method."))
+        raise Invalid("Invalid verification.", _json_error("method", "A verified status needs a method."))
     if method == "id_card" and protected is None:
-        abort(422, "Invalid verification.", _json_error("id_number", "Method id_card needs the id_number."))
+        raise Invalid(
+            "Invalid verification.", _json_error("id_number", "Method id_card needs the id_number.")
+        )
     if method == "phone" and not account.phone_hash:
-        abort(
-            422, "Invalid verification.", _json_error("method", "The account has no phone number on record.")
+        raise Invalid(
+            "Invalid verification.", _json_error("method", "The account has no phone number on record.")
         )
     if method == "uscc" and entity is None:
-        abort(422, "Invalid verification.", _json_error("entity", "Method uscc needs the entity."))
+        raise Invalid("Invalid verification.", _json_error("entity", "Method uscc needs the entity."))
     if account.account_type in ENTITY_ACCOUNT_TYPES:
         if entity is None:
-            abort(
-                422,
+            raise Invalid(
                 "Invalid verification.",
                 _json_error(
                     "entity",
@@ -140,15 +141,13 @@ def _require_evidence(
                 ),
             )
         if not account.display_name:
-            abort(
-                422,
+            raise Invalid(
                 "Invalid verification.",
                 _json_error("entity", "The account has no display name to match the entity name against."),
             )
         agreement = entity_name_agreement(entity["name"], account.display_name)
         if not agreement.agrees:
-            abort(
-                422,
+            raise Invalid(
                 "Invalid verification.",
                 {
                     "json": {
@@ -187,8 +186,7 @@ def set_verification(account_id: str, data: Mapping[str, Any], *, actor: str) ->
     before, after = account.verification_status, data["status"]
     if after not in TRANSITIONS.get(before, frozenset()):
         allowed = ", ".join(sorted(TRANSITIONS.get(before, frozenset()))) or "nothing"
-        abort(
-            409,
+        raise Conflict(
             f"Verification cannot go from {before!r} to {after!r}; from {before!r} it can go to: {allowed}.",
         )
     if after in RULED_STATUSES or data.get("rule") is not None:
