@@ -15,6 +15,8 @@ STATUSES = ("active", "dormant", "suspended", "banned", "purged")
 VERIFICATION_STATUSES = ("unverified", "pending", "verified", "rejected", "revoked", "expired")
 # The identifiers kept per account, each as an HMAC (``<field>_hash``) and a masked display form.
 IDENTIFIER_FIELDS = ("email", "phone", "id_number", "device_id", "ip")
+# Account types that speak for a registered entity: verified with it, their names protected.
+ENTITY_ACCOUNT_TYPES = frozenset({"organization", "public"})
 
 
 class Account(db.Model):  # type: ignore[name-defined,misc]

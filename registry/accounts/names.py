@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import current_app
 
+from registry.accounts.models import ENTITY_ACCOUNT_TYPES
 from registry.domain_errors import Invalid
 from registry.matching.fold import canonical
 from registry.names import FIELDS, NameFinding, NamePolicy
@@ -27,6 +28,7 @@ POLICY_KEY = "registry.name_policy"
 def name_policy() -> NamePolicy:
     """Return the app's name policy: the check engine's (verified names protected) when it exists."""
     try:
+        # layering: the check index holds the live policy (verified names protected); accounts sit below.
         from registry.check.engine import get_engine
     except ImportError:  # pragma: no cover - the check feature is part of the service
         get_engine = None  # type: ignore[assignment]
@@ -51,9 +53,6 @@ def finding_doc(finding: NameFinding) -> dict[str, str]:
         "term": finding.term,
         "decision": finding.decision,
     }
-
-
-ENTITY_ACCOUNT_TYPES = frozenset({"organization", "public"})
 
 
 def evaluate_names(
@@ -106,6 +105,7 @@ def record_name_review(
     reasons: list[dict[str, Any]] = [finding_doc(f) for f in findings if f.decision == "review"]
     if not reasons:
         return None
+    # layering: a name held for review is filed as a check record, which the check layer owns.
     from registry.check.service import record_check
 
     return record_check(

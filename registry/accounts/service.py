@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
 
-from registry.accounts.models import IDENTIFIER_FIELDS, Account, NameKeyCount
+from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
+from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account, NameKeyCount
 from registry.accounts.names import evaluate_names, finding_doc, record_name_review
 from registry.accounts.schemas import AccountIn
 from registry.audit.models import AuditEntry
@@ -229,12 +230,14 @@ def create_account(data: Mapping[str, Any]) -> Account:
             findings, username=account.username, display_name=account.display_name, actor=current_actor()
         )
     if account.check_id:
+        # layering: a new account ties its signup check's review (a hook to reviews is still to come).
         from registry.reviews.service import lock_check_review
 
         # Lock order (registry/locking.py): the review before the audit head.
         lock_check_review(account.check_id)
     record("account.create", f"account:{account.id}", created)
     if account.check_id:
+        # layering: as above, the review tie belongs to reviews, which sit above accounts.
         from registry.reviews.service import tie_check
 
         tie_check(account, account.check_id, actor=current_actor())
@@ -250,11 +253,6 @@ NAME_FIELDS = ("username", "display_name")
 def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
     """Change an account's names (and news licence flag) under the name rules, audited; commit."""
     from registry.bans.models import BanEvent
-    from registry.verification.service import (
-        ENTITY_ACCOUNT_TYPES,
-        ENTITY_NAME_MIN_SCORE,
-        entity_name_agreement,
-    )
 
     account = get_account(account_id, for_update=True)
     if account.status == "purged":

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from registry.accounts.models import Account, NameKeyCount
+from registry.accounts.models import ENTITY_ACCOUNT_TYPES, Account, NameKeyCount
 from registry.avatars import AvatarIndex, AvatarMatch
 from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
 from registry.extensions import db
@@ -43,7 +43,7 @@ from registry.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "registry.check_engine"
-PROTECTED_TYPES = ("organization", "public")
+PROTECTED_TYPES = tuple(sorted(ENTITY_ACCOUNT_TYPES))
 # Identifier digests the Bloom filter is sized for beyond those loaded, so incremental adds fit.
 BLOOM_HEADROOM = 2.0
 BLOOM_MIN_CAPACITY = 100_000

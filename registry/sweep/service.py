@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from registry.accounts.models import IDENTIFIER_FIELDS, Account
+from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account
 from registry.audit.service import record, record_many
 from registry.bans.models import Ban, BanIdentifier, BanName
 from registry.db import get_or_404, keyset_page
@@ -105,7 +105,7 @@ class Rules:
             .exists()
         )
         verified_entity = sa.and_(
-            c.account_type.in_(("organization", "public")), c.verification_status == "verified"
+            c.account_type.in_(ENTITY_ACCOUNT_TYPES), c.verification_status == "verified"
         )
         return sa.and_(sa.not_(verified_entity), sa.not_(banned))
 

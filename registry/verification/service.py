@@ -19,7 +19,6 @@ record nothing new, so it is refused as well.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,17 +26,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from rapidfuzz import fuzz
 
 from registry import rules
-from registry.accounts.models import Account
+from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
+from registry.accounts.models import ENTITY_ACCOUNT_TYPES, Account
 from registry.accounts.service import get_account
 from registry.audit.service import record, record_many
 from registry.bans.models import BanEvent
 from registry.domain_errors import Conflict, Invalid
 from registry.extensions import db
 from registry.identifiers.normalize import InvalidIdentifier, normalize_uscc
-from registry.matching.fold import canonical
 from registry.pii import Protected, protect
 from registry.timeutil import utcnow
 
@@ -49,44 +47,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "revoked": frozenset({"pending", "verified", "rejected"}),
     "expired": frozenset({"pending", "verified", "rejected"}),
 }
-ENTITY_ACCOUNT_TYPES = frozenset({"organization", "public"})
 # Refusals cite a rule: with a catalogue configured, staff must name one that allows verification.
 RULED_STATUSES = frozenset({"rejected", "revoked"})
-ENTITY_NAME_MIN_SCORE = 80.0
-
-# Legal-form words of an entity's registered name and the "official account" words of display
-# names: neither says which organisation it is, and both would drag the similarity down.
-_NAME_NOISE = re.compile(
-    r"(股份有限公司|有限责任公司|有限公司|集团|公司|官方账号|官方帐号|官方|官微|"
-    r"\bco\b|\bltd\b|\binc\b|\bllc\b|\bcorp(oration)?\b|\bcompany\b|\blimited\b|\bofficial\b)"
-)
 
 
 def _json_error(field: str, message: str) -> dict[str, Any]:
     return {"json": {field: [message]}}
-
-
-@dataclass(frozen=True)
-class NameAgreement:
-    """How well an entity's registered name agrees with an account's display name."""
-
-    score: float
-    agrees: bool
-
-
-def _core(name: str) -> str:
-    folded = canonical(_NAME_NOISE.sub(" ", name.lower()))
-    return folded or canonical(name)
-
-
-def entity_name_agreement(entity_name: str, display_name: str) -> NameAgreement:
-    """Score containment of one name in the other after folding, ignoring legal-form words."""
-    a, b = _core(entity_name), _core(display_name)
-    if not a or not b:
-        return NameAgreement(0.0, False)
-    shorter, longer = sorted((a, b), key=len)
-    score = 100.0 if shorter in longer else float(fuzz.partial_ratio(shorter, longer))
-    return NameAgreement(round(score, 1), score >= ENTITY_NAME_MIN_SCORE)
 
 
 def _validated_inputs(data: Mapping[str, Any]) -> tuple[Protected | None, dict[str, str] | None]:
