@@ -24,7 +24,15 @@ from registry.audit.models import AuditEntry
 from registry.audit.service import record_many
 from registry.auth.service import current_actor
 from registry.avatars.inputs import AvatarError, read_hash, read_image
-from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
+from registry.bans.models import (
+    Ban,
+    BanAvatar,
+    BanEvent,
+    BanIdentifier,
+    BanName,
+    ban_has_expired,
+    ban_is_live,
+)
 from registry.bans.schemas import MAX_AVATARS, MAX_NAMES, MAX_PER_FIELD, BanIn
 from registry.db import analyze, get_or_404, keyset_page
 from registry.domain_errors import Conflict, DomainError, Invalid, describe
@@ -421,11 +429,10 @@ def list_bans(args: Mapping[str, Any]) -> tuple[list[Ban], str | None]:
     stmt = sa.select(Ban)
     now = utcnow()
     status = args.get("status")
-    not_expired = sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now)
     if status == "active":
-        stmt = stmt.where(Ban.status == "active", not_expired)
+        stmt = stmt.where(ban_is_live(now))
     elif status == "expired":
-        stmt = stmt.where(Ban.status == "active", Ban.expires_at <= now)
+        stmt = stmt.where(ban_has_expired(now))
     elif status == "lifted":
         stmt = stmt.where(Ban.status == "lifted")
     if args.get("account_id"):
@@ -478,8 +485,7 @@ def _restore_account(
         .where(
             Ban.account_id == account_id,
             Ban.id != lifted_ban_id,
-            Ban.status == "active",
-            sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now),
+            ban_is_live(now),
         )
     )
     if others:
@@ -497,17 +503,8 @@ def release_expired(*, as_of: datetime, actor: str, dry_run: bool = False, batch
     Expired bans stop counting in checks by themselves (by time), but the account's status was set when
     it was banned; this writes the end of the ban down, audited, in keyset batches.
     """
-    ended = sa.exists().where(
-        Ban.account_id == Account.id,
-        Ban.status == "active",
-        Ban.expires_at.is_not(None),
-        Ban.expires_at <= as_of,
-    )
-    still = sa.exists().where(
-        Ban.account_id == Account.id,
-        Ban.status == "active",
-        sa.or_(Ban.expires_at.is_(None), Ban.expires_at > as_of),
-    )
+    ended = sa.exists().where(Ban.account_id == Account.id, ban_has_expired(as_of))
+    still = sa.exists().where(Ban.account_id == Account.id, ban_is_live(as_of))
     done, after = 0, ""
     while True:
         ids = list(

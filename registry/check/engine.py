@@ -28,7 +28,7 @@ from flask import Flask, current_app
 
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, Account, NameKeyCount
 from registry.avatars import AvatarIndex, AvatarMatch
-from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
+from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName, ban_is_live
 from registry.extensions import db
 from registry.identifiers import IpRangeSet
 from registry.identifiers.bloom import DIGEST_PREFIX, IdentifierFilter
@@ -496,8 +496,7 @@ class CheckEngine:
                 _protect_many(state.policy, [new])
 
 
-def _live(now: datetime) -> Any:
-    return sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
+_live = ban_is_live
 
 
 def _add_range(ranges: IpRangeSet[str], ban_id: str, value: str | None) -> None:

@@ -16,7 +16,7 @@ from registry.accounts.models import Account
 from registry.accounts.service import name_key
 from registry.auth.service import current_actor
 from registry.avatars.check import check_avatar
-from registry.bans.models import Ban, BanIdentifier
+from registry.bans.models import Ban, BanIdentifier, ban_is_live
 from registry.check import evidence
 from registry.check.engine import CheckEngine, get_engine, readiness_probe
 from registry.check.models import CheckRecord
@@ -56,8 +56,7 @@ class _Reasons:
         return [r for _, r in self.items]
 
 
-def _live(now: datetime) -> Any:
-    return sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
+_live = ban_is_live
 
 
 def weights(settings: Any) -> evidence.Weights:

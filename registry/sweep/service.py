@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account
 from registry.audit.service import record, record_many
-from registry.bans.models import Ban, BanIdentifier, BanName
+from registry.bans.models import Ban, BanIdentifier, BanName, ban_is_live
 from registry.db import get_or_404, keyset_page
 from registry.domain_errors import Conflict, InvalidField
 from registry.extensions import db
@@ -99,8 +99,7 @@ class Rules:
             sa.select(sa.literal(1))
             .where(
                 Ban.account_id == c.id,
-                Ban.status == "active",
-                sa.or_(Ban.expires_at.is_(None), Ban.expires_at > self.as_of),
+                ban_is_live(self.as_of),
             )
             .exists()
         )
@@ -531,7 +530,7 @@ def _execute(
 
 
 def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: datetime) -> Any:
-    """Erase personal data of due accounts, keeping what an active ban relies on; return what was kept."""
+    """Erase personal data of due accounts, keeping what a live ban relies on; return what was kept."""
     c = accounts.c
     values: dict[str, Any] = {
         "status": "purged",
@@ -551,7 +550,7 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
         sa.select(sa.literal(1))
         .select_from(BanName)
         .join(Ban, Ban.id == BanName.ban_id)
-        .where(BanName.name == c.username, Ban.status == "active")
+        .where(BanName.name == c.username, ban_is_live(rules.as_of))
         .exists()
     )
     values["username"] = sa.case((name_banned, c.username), else_=None)
@@ -562,7 +561,11 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
             sa.select(sa.literal(1))
             .select_from(BanIdentifier)
             .join(Ban, Ban.id == BanIdentifier.ban_id)
-            .where(BanIdentifier.value_hash == hash_col, BanIdentifier.kind == field, Ban.status == "active")
+            .where(
+                BanIdentifier.value_hash == hash_col,
+                BanIdentifier.kind == field,
+                ban_is_live(rules.as_of),
+            )
             .exists()
         )
         values[f"{field}_hash"] = sa.case((held, hash_col), else_=None)
