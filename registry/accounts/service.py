@@ -376,7 +376,7 @@ def iter_json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None
             yield (number, *parse_line(line))
 
 
-def import_accounts(
+def import_accounts(  # noqa: C901 - one pass over the file: parse, validate, dedupe and batch each line
     lines: Iterable[str], *, actor: str, batch_size: int = 1000, progress: Any = None
 ) -> ImportReport:
     """Bulk-load accounts from JSON Lines; bad lines are reported and do not stop the good ones."""

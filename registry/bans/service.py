@@ -554,7 +554,7 @@ class BanImportReport(ImportReport):
     """What a ban import did: ``errors`` holds rejected lines only, ``skipped`` those already present."""
 
 
-def import_bans(
+def import_bans(  # noqa: C901 - the importer's main loop; splitting it is issue 11's later step
     lines: Iterable[str],
     *,
     actor: str,

@@ -708,7 +708,7 @@ def readiness_probe() -> str | None:
     try:
         engine = get_engine()
         engine.ensure_ready()
-    except Exception as exc:  # noqa: BLE001 - a health probe reports, it does not fail the request
+    except Exception as exc:
         db.session.rollback()
         log.exception("check engine could not be built")
         return f"check engine: {exc.__class__.__name__}"

@@ -70,7 +70,7 @@ def weights(settings: Any) -> evidence.Weights:
     )
 
 
-def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict[str, str]]:
+def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict[str, str]]:  # noqa: C901 - the check's decision, one case per evidence kind, read top to bottom
     """Evaluate one check read-only; return its reasons and the masked identifiers.
 
     This only gathers facts (identifier digests, name matches with their tricks and commonness) and
