@@ -14,6 +14,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from registry.domain_errors import InvalidCursor, NotFound
+from registry.settings import app_settings
 
 T = TypeVar("T")
 
@@ -161,7 +162,7 @@ def init_app(app: Flask) -> None:
     """Point Flask-SQLAlchemy and Flask-Migrate at the configured database."""
     from registry.extensions import db, migrate
 
-    settings = app.config["REGISTRY"]
+    settings = app_settings(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(settings.database_url)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(settings.database_url)
     db.init_app(app)

@@ -9,7 +9,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -224,3 +227,13 @@ def _development_key(instance: Path, name: str, var: str) -> str:
             var,
         )
     return path.read_text().strip()
+
+
+def app_settings(app: Flask | None = None) -> Settings:
+    """Return the settings of ``app`` (default: the current app), typed."""
+    from flask import current_app
+
+    value = (app or current_app).config["REGISTRY"]
+    if not isinstance(value, Settings):
+        raise RuntimeError("the app has no registry settings: build it with registry.create_app")
+    return value

@@ -19,6 +19,7 @@ from registry.domain_errors import Invalid
 from registry.matching.fold import canonical
 from registry.names import FIELDS, NameFinding, NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
+from registry.settings import app_settings
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def name_policy() -> NamePolicy:
         return engine.policy
     ext = current_app.extensions
     if POLICY_KEY not in ext:
-        path = current_app.config["REGISTRY"].name_rules_file
+        path = app_settings().name_rules_file
         ext[POLICY_KEY] = NamePolicy.from_file(path) if path else NamePolicy.from_defaults()
     return ext[POLICY_KEY]  # type: ignore[no-any-return]
 

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from marshmallow import ValidationError
 
 from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
@@ -30,6 +29,7 @@ from registry.matching.commonness import GOOD_STANDING, account_keys, key_deltas
 from registry.matching.fold import canonical
 from registry.names import NameFinding, mask_contacts
 from registry.pii import InvalidIdentifier, protect
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 
@@ -64,7 +64,7 @@ def read_account_avatar(
     except AvatarError as exc:
         errors[exc.field] = [exc.message]
         return None, []
-    decision = current_app.config["REGISTRY"].avatar_qr_decision
+    decision = app_settings().avatar_qr_decision
     if avatar_in is None or not avatar_in.qr or decision in ("off", "allow"):
         return avatar_in, []
     if decision == "deny":
@@ -139,7 +139,7 @@ def uncount_accounts(names: Iterable[tuple[str | None, str | None]]) -> None:
 
 def build_account(data: Mapping[str, Any]) -> Account:
     """Turn a validated account document into an unsaved Account, hashing its identifiers."""
-    settings = current_app.config["REGISTRY"]
+    settings = app_settings()
     errors: dict[str, list[str]] = {}
     protected: dict[str, Any] = {}
     for name in IDENTIFIER_FIELDS:
@@ -340,7 +340,7 @@ def get_account(account_id: str, *, for_update: bool = False) -> Account:
 def list_accounts(args: Mapping[str, Any]) -> tuple[list[Account], str | None]:
     """Return one page of accounts matching the filters, in id order, and the next cursor."""
     stmt = sa.select(Account)
-    tiers = current_app.config["REGISTRY"].tiers
+    tiers = app_settings().tiers
     if args.get("tier") is not None and args["tier"] not in tiers:
         # Like PUT .../tier: a tier outside the configured ladder is an error, not an empty directory.
         raise Invalid(

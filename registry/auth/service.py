@@ -19,6 +19,7 @@ from registry.audit.service import record
 from registry.auth.models import SCOPES, ApiKey
 from registry.domain_errors import Forbidden, Unauthenticated
 from registry.extensions import db
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +95,7 @@ def _lookup(digest: str) -> Principal | None:
     Every check would otherwise pay a database round trip just to authenticate. Only valid keys are
     cached, for ``key_cache_seconds``: a revoked key stops working within that time in every worker.
     """
-    ttl = float(current_app.config["REGISTRY"].key_cache_seconds)
+    ttl = float(app_settings().key_cache_seconds)
     cache: dict[str, tuple[float, Principal]] = current_app.extensions.setdefault("registry.key_cache", {})
     now = time.monotonic()
     hit = cache.get(digest)

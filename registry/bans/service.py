@@ -51,6 +51,7 @@ from registry.locking import lock_account_ids, lock_accounts
 from registry.matching import encode_name
 from registry.pii import hasher, range_cipher
 from registry.rules import check_rule as catalogue_check
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 BAN_FIELDS = ("email", "phone", "id_number", "device_id", "ip")
@@ -759,7 +760,7 @@ def _prepared_chunks(
         for chunk in chunks:
             yield prepare_lines(chunk, pii)
         return
-    settings = current_app.config["REGISTRY"]
+    settings = app_settings()
     # fork: workers inherit the loaded pinyin and confusables tables instead of loading them again; they
     # never touch the database. The key reaches them through the pool's initializer, not the command line.
     context = multiprocessing.get_context("fork")

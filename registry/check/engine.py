@@ -38,6 +38,7 @@ from registry.names import NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
 from registry.pii import range_cipher
 from registry.reviews.models import NameSuppression
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class CheckEngine:
     """In-memory ban indexes for one process; thread-safe, built once, synced from the ban log."""
 
     def __init__(self, app: Flask) -> None:
-        settings = app.config["REGISTRY"]
+        settings = app_settings(app)
         self.sync_seconds = float(settings.ban_sync_seconds)
         self.name_rules_file = settings.name_rules_file
         self.match_config = MatchConfig(review_threshold=float(settings.name_review_score))

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 
 from registry.accounts.models import Account
 from registry.accounts.service import name_key
@@ -29,6 +29,7 @@ from registry.matching import NameMatch
 from registry.names import mask_contacts
 from registry.pii import hasher
 from registry.reviews.models import Review
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 SEVERITY = {"allow": 0, "review": 1, "deny": 2}
@@ -76,7 +77,7 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
     This only gathers facts (identifier digests, name matches with their tricks and commonness) and
     confirms the bans they name are active; registry.check.evidence weighs them and decides.
     """
-    settings = current_app.config["REGISTRY"]
+    settings = app_settings()
     engine.ensure_ready()
     engine.maybe_sync()
     now = utcnow()

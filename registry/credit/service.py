@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from registry import rules
 from registry.accounts.models import Account
@@ -28,7 +27,7 @@ from registry.domain_errors import Conflict
 from registry.extensions import db
 from registry.ids import new_id
 from registry.locking import lock_account_ids
-from registry.settings import Settings
+from registry.settings import Settings, app_settings
 from registry.tiers.service import change_tier
 from registry.timeutil import utcnow
 
@@ -38,7 +37,7 @@ CREDIT_TIERS = ("watch", "restricted")
 
 
 def _settings() -> Settings:
-    return current_app.config["REGISTRY"]  # type: ignore[no-any-return]
+    return app_settings()
 
 
 def recovered(

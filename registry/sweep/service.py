@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +30,7 @@ from registry.domain_errors import Conflict, InvalidField
 from registry.extensions import db
 from registry.ids import new_id
 from registry.locking import lock_account_ids
+from registry.settings import app_settings
 from registry.sweep.models import DormantNotice, Lock, SweepRun
 from registry.timeutil import EARLIEST_AS_OF, utcnow
 
@@ -230,7 +230,7 @@ def _advisory_lock(bind: Engine | Connection) -> Iterator[None]:
 
 
 def _take_lock_row(holder: str) -> None:
-    stale = current_app.config["REGISTRY"].sweep_lock_stale_seconds
+    stale = app_settings().sweep_lock_stale_seconds
     now = utcnow()
     try:
         row = db.session.get(Lock, LOCK_NAME, with_for_update=True)
@@ -299,7 +299,7 @@ def run_sweep(
     progress: Progress | None = None,
 ) -> SweepRun:
     """Run (or dry-run) the sweep as of ``as_of`` (default now, or the as_of of an interrupted run)."""
-    settings = current_app.config["REGISTRY"]
+    settings = app_settings()
     now = utcnow()
     if as_of is not None and as_of > now + timedelta(seconds=settings.activity_future_skew_seconds):
         # A sweep "as of" tomorrow would act on accounts a day early.

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 
 from registry import rules
 from registry.accounts.models import Account
@@ -14,13 +14,14 @@ from registry.accounts.service import get_account
 from registry.audit.service import record, record_many
 from registry.domain_errors import Invalid, InvalidField, NotFound
 from registry.extensions import db
+from registry.settings import app_settings
 from registry.tiers.models import TierChange
 from registry.timeutil import utcnow
 
 
 def ladder() -> tuple[str, ...]:
     """Return the configured tiers, best first."""
-    return tuple(current_app.config["REGISTRY"].tiers)
+    return tuple(app_settings().tiers)
 
 
 def _unknown_tier_message(tier: object) -> str:

@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from registry import rules
 from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
@@ -37,6 +36,7 @@ from registry.domain_errors import Conflict, Invalid
 from registry.extensions import db
 from registry.identifiers.normalize import InvalidIdentifier, normalize_uscc
 from registry.pii import Protected, protect
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -141,7 +141,7 @@ def protection_op(account_type: str, before: str, after: str) -> str | None:
 
 
 def _expiry(now: datetime) -> datetime | None:
-    ttl = current_app.config["REGISTRY"].verification_ttl_days
+    ttl = app_settings().verification_ttl_days
     return now + timedelta(days=ttl) if ttl > 0 else None
 
 
@@ -166,7 +166,7 @@ def set_verification(account_id: str, data: Mapping[str, Any], *, actor: str) ->
         account.verification_method = data["method"]
     if protected is not None:
         account.id_number_hash, account.id_number_mask = protected.digest, protected.mask
-        account.pii_key_version = current_app.config["REGISTRY"].pii_key_version
+        account.pii_key_version = app_settings().pii_key_version
     if entity is not None:
         account.entity_name, account.entity_uscc = entity["name"], entity["uscc"]
     if after == "verified":
