@@ -15,9 +15,9 @@ from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreemen
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account, NameKeyCount
 from registry.accounts.names import evaluate_names, finding_doc, record_name_review
 from registry.accounts.schemas import AccountIn
+from registry.actor import current_actor
 from registry.audit.models import AuditEntry
 from registry.audit.service import record, record_many
-from registry.auth.service import current_actor
 from registry.avatars.check import QR_CODE
 from registry.avatars.inputs import AvatarError, AvatarInput, read_avatar
 from registry.db import analyze, get_or_404, keyset_page

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g, has_request_context
 from marshmallow import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from registry.actor import current_actor
 from registry.audit.checkpoints import app_keys, note_append
 from registry.audit.keys import AuditKeys
 from registry.audit.models import AuditEntry, AuditHead
@@ -77,11 +77,7 @@ def _lock_head() -> AuditHead:
 
 
 def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    if has_request_context() and g.get("actor"):
-        return str(g.actor)
-    return "system"
+    return actor or current_actor()
 
 
 def record(

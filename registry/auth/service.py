@@ -134,11 +134,6 @@ def authenticate(scope: str) -> Principal:
     return principal
 
 
-def current_actor(default: str = "system") -> str:
-    """Return the name of the key (or CLI user) making the current change."""
-    return str(g.get("actor", default))
-
-
 def require_scope(scope: str) -> Callable[[F], F]:
     """Decorate a view so it needs a bearer key with ``scope`` (or ``admin``); documents it too."""
     if scope not in SCOPES:

@@ -20,9 +20,9 @@ from marshmallow import ValidationError
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.service import ImportReport
+from registry.actor import current_actor
 from registry.audit.models import AuditEntry
 from registry.audit.service import record_many
-from registry.auth.service import current_actor
 from registry.avatars.inputs import AvatarError, read_hash, read_image
 from registry.bans.models import (
     Ban,
@@ -54,7 +54,7 @@ from registry.rules import check_rule as catalogue_check
 from registry.settings import app_settings
 from registry.timeutil import utcnow
 
-BAN_FIELDS = ("email", "phone", "id_number", "device_id", "ip")
+BAN_FIELDS = IDENTIFIER_FIELDS
 
 
 class BanInputError(ValueError):

@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from registry.accounts.models import Account
+from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.service import name_key
-from registry.auth.service import current_actor
+from registry.actor import current_actor
 from registry.avatars.check import check_avatar
 from registry.bans.models import Ban, BanIdentifier, ban_is_live
 from registry.check import evidence
@@ -33,7 +33,6 @@ from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 SEVERITY = {"allow": 0, "review": 1, "deny": 2}
-IDENTIFIER_FIELDS = ("email", "phone", "id_number", "device_id", "ip")
 # Identifiers a person rarely shares with many accounts; an email is excluded as too easy to mint.
 REUSE_FIELDS = ("phone", "id_number", "device_id")
 NAME_FIELDS = ("username", "display_name")
