@@ -116,11 +116,17 @@ def get_or_404(model: type[T], key: str, noun: str, *, for_update: bool = False)
 
 
 def keyset_page(
-    stmt: Any, key: Any, args: Mapping[str, Any], *, cast: Callable[[Any], Any] = str
+    stmt: Any,
+    key: Any,
+    args: Mapping[str, Any],
+    *,
+    cast: Callable[[Any], Any] = str,
+    descending: bool = False,
 ) -> tuple[list[Any], str | None]:
     """Return one page of ``stmt`` in ``key`` order after the request's cursor, and the next cursor.
 
-    For listings ordered by one unique column; the cursor is the last key of the previous page.
+    For listings ordered by one unique column (newest first if ``descending``); the cursor is the last
+    key of the previous page.
     """
     from marshmallow import ValidationError
 
@@ -133,9 +139,9 @@ def keyset_page(
             after = cast(after)
         except (ValidationError, ValueError, TypeError):
             raise InvalidCursor() from None
-        stmt = stmt.where(key > after)
+        stmt = stmt.where(key < after if descending else key > after)
     limit = args.get("limit", 100)
-    rows = list(db.session.scalars(stmt.order_by(key).limit(limit + 1)))
+    rows = list(db.session.scalars(stmt.order_by(key.desc() if descending else key).limit(limit + 1)))
     nxt = encode_cursor([getattr(rows[limit - 1], key.key)]) if len(rows) > limit else None
     return rows[:limit], nxt
 

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from marshmallow import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -19,9 +18,8 @@ from registry.audit.checkpoints import app_keys, note_append
 from registry.audit.keys import AuditKeys
 from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.personal import KeyRing, needs_key, open_entries
-from registry.domain_errors import InvalidCursor
+from registry.db import keyset_page
 from registry.extensions import db
-from registry.schemas import decode_cursor, encode_cursor
 from registry.timeutil import json_default, utcnow
 
 GENESIS = "0" * 64
@@ -170,19 +168,8 @@ def list_entries(args: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | N
         stmt = stmt.where(AuditEntry.at >= args["since"])
     if args.get("until") is not None:
         stmt = stmt.where(AuditEntry.at < args["until"])
-    ascending = args.get("order") == "asc"
-    if args.get("cursor"):
-        try:
-            (after,) = decode_cursor(args["cursor"])
-            after = int(after)
-        except (ValidationError, ValueError, TypeError):
-            raise InvalidCursor() from None
-        stmt = stmt.where(AuditEntry.seq > after if ascending else AuditEntry.seq < after)
-    limit = args.get("limit", 100)
-    stmt = stmt.order_by(AuditEntry.seq.asc() if ascending else AuditEntry.seq.desc()).limit(limit + 1)
-    rows = list(db.session.scalars(stmt))
-    nxt = encode_cursor([rows[limit - 1].seq]) if len(rows) > limit else None
-    return readable(rows[:limit]), nxt
+    rows, nxt = keyset_page(stmt, AuditEntry.seq, args, cast=int, descending=args.get("order") != "asc")
+    return readable(rows), nxt
 
 
 def readable(rows: list[AuditEntry]) -> list[dict[str, Any]]:
