@@ -23,7 +23,8 @@ fi
 "$VENV/bin/ruff" check registry tests scripts
 "$VENV/bin/mypy" registry
 status=0
-COVERAGE_FLOOR=${COVERAGE_FLOOR:-85}
+# Provisional floor, under the measured total: raise it to the whole run's figure less a point.
+COVERAGE_FLOOR=${COVERAGE_FLOOR:-75}
 export COVERAGE_FILE=${COVERAGE_FILE:-.coverage}
 "$VENV/bin/coverage" erase
 cov=(--cov --cov-branch --cov-append --cov-report=)
