@@ -17,7 +17,20 @@ def _create_app() -> object:
         raise click.UsageError(f"configuration: {exc}") from None
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+class RegistryGroup(FlaskGroup):
+    """Flask's command group; a refusal from a service ends the command with its message, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from registry.domain_errors import DomainError, describe
+
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            detail = f" ({describe(exc)})" if exc.errors else ""
+            raise click.ClickException(f"{exc.message}{detail}") from None
+
+
+@click.group(cls=RegistryGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
 def main() -> None:
     """Account registry and blacklist service."""
 

@@ -13,6 +13,7 @@ from typing import IO, Any
 import click
 from tqdm import tqdm
 
+from registry.settings import app_settings
 from registry.timeutil import as_of_problem, to_naive_utc, utcnow
 
 
@@ -45,9 +46,8 @@ def checked_as_of(as_of: datetime | None, *, dry_run: bool = False, has_dry_run:
     """Return a command's --as-of (default now), refusing the future and impossible times as usage errors."""
     if as_of is None:
         return utcnow()
-    from flask import current_app
 
-    skew = float(current_app.config["REGISTRY"].activity_future_skew_seconds)
+    skew = float(app_settings().activity_future_skew_seconds)
     problem = as_of_problem(as_of, skew_seconds=skew, allow_future=dry_run)
     if problem:
         hint = " A --dry-run may look ahead." if has_dry_run and "future" in problem else ""

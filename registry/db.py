@@ -13,6 +13,9 @@ from flask import Flask
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine, make_url
 
+from registry.domain_errors import InvalidCursor, NotFound
+from registry.settings import app_settings
+
 T = TypeVar("T")
 
 # SQLite lets a read transaction upgrade to a write only if nobody wrote meanwhile, failing at once
@@ -101,7 +104,6 @@ def analyze(tables: Iterable[str]) -> None:
 
 def get_or_404(model: type[T], key: str, noun: str, *, for_update: bool = False) -> T:
     """Return the row of ``model`` with primary key ``key`` (locked if asked) or abort with 404."""
-    from registry.errors import abort
     from registry.extensions import db
 
     stmt = select(model).where(model.__mapper__.primary_key[0] == key)  # type: ignore[attr-defined]
@@ -109,20 +111,25 @@ def get_or_404(model: type[T], key: str, noun: str, *, for_update: bool = False)
         stmt = stmt.with_for_update()
     row = db.session.scalar(stmt)
     if row is None:
-        abort(404, f"No {noun} {key!r}.")
+        raise NotFound(f"No {noun} {key!r}.")
     return row
 
 
 def keyset_page(
-    stmt: Any, key: Any, args: Mapping[str, Any], *, cast: Callable[[Any], Any] = str
+    stmt: Any,
+    key: Any,
+    args: Mapping[str, Any],
+    *,
+    cast: Callable[[Any], Any] = str,
+    descending: bool = False,
 ) -> tuple[list[Any], str | None]:
     """Return one page of ``stmt`` in ``key`` order after the request's cursor, and the next cursor.
 
-    For listings ordered by one unique column; the cursor is the last key of the previous page.
+    For listings ordered by one unique column (newest first if ``descending``); the cursor is the last
+    key of the previous page.
     """
     from marshmallow import ValidationError
 
-    from registry.errors import abort
     from registry.extensions import db
     from registry.schemas import decode_cursor, encode_cursor
 
@@ -131,10 +138,10 @@ def keyset_page(
             (after,) = decode_cursor(args["cursor"])
             after = cast(after)
         except (ValidationError, ValueError, TypeError):
-            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
-        stmt = stmt.where(key > after)
+            raise InvalidCursor() from None
+        stmt = stmt.where(key < after if descending else key > after)
     limit = args.get("limit", 100)
-    rows = list(db.session.scalars(stmt.order_by(key).limit(limit + 1)))
+    rows = list(db.session.scalars(stmt.order_by(key.desc() if descending else key).limit(limit + 1)))
     nxt = encode_cursor([getattr(rows[limit - 1], key.key)]) if len(rows) > limit else None
     return rows[:limit], nxt
 
@@ -161,7 +168,7 @@ def init_app(app: Flask) -> None:
     """Point Flask-SQLAlchemy and Flask-Migrate at the configured database."""
     from registry.extensions import db, migrate
 
-    settings = app.config["REGISTRY"]
+    settings = app_settings(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(settings.database_url)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(settings.database_url)
     db.init_app(app)

@@ -9,13 +9,14 @@ from flask import current_app
 from registry.identifiers.hashing import PiiHasher
 from registry.identifiers.iprange import RangeCipher
 from registry.identifiers.normalize import InvalidIdentifier, normalize
+from registry.settings import app_settings
 
 
 def hasher() -> PiiHasher:
     """Return the current app's hasher, keyed with REGISTRY_PII_KEY."""
     ext = current_app.extensions
     if "registry.pii" not in ext:
-        settings = current_app.config["REGISTRY"]
+        settings = app_settings()
         ext["registry.pii"] = PiiHasher(settings.pii_key_bytes, settings.pii_key_version)
     return ext["registry.pii"]  # type: ignore[no-any-return]
 
@@ -24,7 +25,7 @@ def range_cipher() -> RangeCipher:
     """Return the current app's cipher for banned IP ranges (a key derived from REGISTRY_PII_KEY)."""
     ext = current_app.extensions
     if "registry.range_cipher" not in ext:
-        ext["registry.range_cipher"] = RangeCipher(current_app.config["REGISTRY"].pii_key_bytes)
+        ext["registry.range_cipher"] = RangeCipher(app_settings().pii_key_bytes)
     return ext["registry.range_cipher"]  # type: ignore[no-any-return]
 
 

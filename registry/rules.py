@@ -20,8 +20,8 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from registry.errors import abort
-from registry.settings import ConfigError
+from registry.domain_errors import InvalidField
+from registry.settings import ConfigError, app_settings
 
 ACTIONS: tuple[str, ...] = ("tier", "ban", "lift", "violation", "verification")
 EXTENSION_KEY = "registry.rules"
@@ -120,7 +120,7 @@ def check_rule(code: str | None, action: str, field: str = "rule") -> None:
         return
     problem = cat.problem(code, action)
     if problem is not None:
-        abort(422, f"Invalid value for {field}.", {"json": {field: [problem]}})
+        raise InvalidField(field, problem)
 
 
 def describe() -> dict[str, Any]:
@@ -131,5 +131,5 @@ def describe() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     """Load and validate the catalogue once, at start, so a bad file stops the service early."""
-    path = app.config["REGISTRY"].rules_file
+    path = app_settings(app).rules_file
     app.extensions[EXTENSION_KEY] = RulesCatalogue.from_file(path) if path else None

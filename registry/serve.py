@@ -289,8 +289,9 @@ def run(
 def _run(host: str, port: int, workers: int, timeout: int, threads: int, read_timeout: int) -> None:
     # Build the app once in the parent so a bad setting fails before any worker starts.
     from registry import create_app
+    from registry.settings import app_settings
 
-    settings = create_app().config["REGISTRY"]
+    settings = app_settings(create_app())
     BufferingThreadWorker.read_timeout = float(read_timeout)
     BufferingThreadWorker.max_body = int(settings.max_body_bytes)
     _Gunicorn(

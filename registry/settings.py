@@ -9,7 +9,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +142,7 @@ class Settings:
         settings = cls(**values)
         return settings._completed(Path(instance_path))
 
-    def _completed(self, instance: Path) -> Settings:
+    def _completed(self, instance: Path) -> Settings:  # noqa: C901 - one check per cross-setting rule, each independent
         if self.env not in {"development", "production", "testing"}:
             raise ConfigError("REGISTRY_ENV must be one of development, production, testing")
         changes: dict[str, Any] = {}
@@ -233,3 +236,13 @@ def _development_key(instance: Path, name: str, var: str) -> str:
             var,
         )
     return path.read_text().strip()
+
+
+def app_settings(app: Flask | None = None) -> Settings:
+    """Return the settings of ``app`` (default: the current app), typed."""
+    from flask import current_app
+
+    value = (app or current_app).config["REGISTRY"]
+    if not isinstance(value, Settings):
+        raise RuntimeError("the app has no registry settings: build it with registry.create_app")
+    return value

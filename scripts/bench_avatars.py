@@ -30,10 +30,10 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from registry.avatars import AvatarIndex, distance, hash_image  # noqa: E402
-from registry.avatars.check import COMMON_BANS  # noqa: E402
-from registry.avatars.inputs import read_image  # noqa: E402
-from registry.avatars.qr import has_qr_code  # noqa: E402
+from registry.avatars import AvatarIndex, distance, hash_image
+from registry.avatars.check import COMMON_BANS
+from registry.avatars.inputs import read_image
+from registry.avatars.qr import has_qr_code
 
 PHOTOS = [
     "astronaut",

@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_names import english_handle, han_name, pinyin_handle  # noqa: E402
+from eval_names import english_handle, han_name, pinyin_handle
 
-from registry.matching import MatchConfig, NameIndex  # noqa: E402
+from registry.matching import MatchConfig, NameIndex
 
 CRAFTED = {
     "弓长 x6": "弓长" * 6,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gen_bans import generate  # noqa: E402
+from gen_bans import generate
 
 REGISTRY = str(Path(sys.executable).parent / "registry")
 PII_KEY = "bench-import-pii-key-not-a-secret"
@@ -117,7 +117,7 @@ def main() -> None:
         extra += ["--batch-size", str(args.batch_size)]
     try:
         run(["db", "upgrade"], env)
-        lines = sum(1 for _ in open(path, encoding="utf-8"))
+        lines = sum(1 for _ in open(path, encoding="utf-8"))  # noqa: SIM115 - counting lines
         first_s, first = run(["bans", "import", str(path), *extra], env)
         first_cpu = CPU[0]
         again_s, again = run(["bans", "import", str(path), *extra], env)

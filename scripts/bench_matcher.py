@@ -24,11 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_names import TRICKS, english_handle, han_name, pinyin_handle  # noqa: E402
-from rapidfuzz import fuzz, process  # noqa: E402
+from eval_names import TRICKS, english_handle, han_name, pinyin_handle
+from rapidfuzz import fuzz, process
 
-from registry.matching import MatchConfig, NameIndex, canonical, encode_name  # noqa: E402
-from registry.matching.keys import name_keys  # noqa: E402
+from registry.matching import MatchConfig, NameIndex, canonical, encode_name
+from registry.matching.keys import name_keys
 
 
 @dataclass

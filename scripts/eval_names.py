@@ -16,12 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import opencc  # noqa: E402
-from pypinyin import Style, lazy_pinyin  # noqa: E402
+import opencc
+from pypinyin import Style, lazy_pinyin
 
-from registry.matching import MatchConfig, NameIndex, canonical  # noqa: E402
-from registry.matching.fold import _confusable_targets  # noqa: E402
-from registry.matching.keys import _char_rank, compose_table, name_keys, to_pinyin  # noqa: E402
+from registry.matching import MatchConfig, NameIndex, canonical
+from registry.matching.fold import _confusable_targets
+from registry.matching.keys import _char_rank, compose_table, name_keys, to_pinyin
 
 # Synthetic test data, not matching data: any plausible lists do.
 SURNAMES = list(

@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from eval_names import english_handle, han_name, pinyin_handle  # noqa: E402
+from eval_names import english_handle, han_name, pinyin_handle
 
 # Mobile prefixes libphonenumber accepts for CN (China Mobile, Unicom, Telecom).
 MOBILE_PREFIXES = (

@@ -14,10 +14,12 @@ from typing import Any
 
 from flask import current_app
 
-from registry.errors import abort
+from registry.accounts.models import ENTITY_ACCOUNT_TYPES
+from registry.domain_errors import Invalid
 from registry.matching.fold import canonical
 from registry.names import FIELDS, NameFinding, NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
+from registry.settings import app_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ POLICY_KEY = "registry.name_policy"
 def name_policy() -> NamePolicy:
     """Return the app's name policy: the check engine's (verified names protected) when it exists."""
     try:
+        # layering: the check index holds the live policy (verified names protected); accounts sit below.
         from registry.check.engine import get_engine
     except ImportError:  # pragma: no cover - the check feature is part of the service
         get_engine = None  # type: ignore[assignment]
@@ -37,7 +40,7 @@ def name_policy() -> NamePolicy:
         return engine.policy
     ext = current_app.extensions
     if POLICY_KEY not in ext:
-        path = current_app.config["REGISTRY"].name_rules_file
+        path = app_settings().name_rules_file
         ext[POLICY_KEY] = NamePolicy.from_file(path) if path else NamePolicy.from_defaults()
     return ext[POLICY_KEY]  # type: ignore[no-any-return]
 
@@ -51,9 +54,6 @@ def finding_doc(finding: NameFinding) -> dict[str, str]:
         "term": finding.term,
         "decision": finding.decision,
     }
-
-
-ENTITY_ACCOUNT_TYPES = frozenset({"organization", "public"})
 
 
 def evaluate_names(
@@ -95,7 +95,7 @@ def evaluate_names(
                 f"Refused by the name rules: {f.code} ({f.rule}) on {f.term!r}."
             )
     if denied:
-        abort(422, "The name breaks the account-name rules.", {"json": denied})
+        raise Invalid("The name breaks the account-name rules.", {"json": denied})
     return findings
 
 
@@ -106,6 +106,7 @@ def record_name_review(
     reasons: list[dict[str, Any]] = [finding_doc(f) for f in findings if f.decision == "review"]
     if not reasons:
         return None
+    # layering: a name held for review is filed as a check record, which the check layer owns.
     from registry.check.service import record_check
 
     return record_check(

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from registry.accounts.models import Account
 from registry.audit.service import record_many
-from registry.errors import abort
+from registry.domain_errors import Invalid
 from registry.extensions import db
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 # Statuses activity brings back to ``active``; banned and purged accounts stay as they are.
@@ -31,7 +31,7 @@ def latest_per_account(events: Sequence[Mapping[str, Any]]) -> dict[str, datetim
 
 def ingest(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Apply a batch of events: last_active_at = max(stored, at); reactivate dormant/suspended accounts."""
-    settings = current_app.config["REGISTRY"]
+    settings = app_settings()
     now = utcnow()
     # A clock far ahead would shield an account from every future sweep: refuse rather than clamp.
     horizon = now + timedelta(seconds=settings.activity_future_skew_seconds)
@@ -41,7 +41,7 @@ def ingest(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if event["at"] > horizon
     }
     if future:
-        abort(422, "Activity events in the future.", {"json": {"events": future}})
+        raise Invalid("Activity events in the future.", {"json": {"events": future}})
 
     latest = latest_per_account(events)
     if not latest:

@@ -31,6 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from registry.audit.keys import AuditKeys, verify_signature
+from registry.settings import app_settings
 
 PENDING = "registry.audit.pending"
 
@@ -40,7 +41,7 @@ def app_keys(app: Flask | None = None) -> AuditKeys:
     app = app or current_app
     ext = app.extensions
     if "registry.audit_keys" not in ext:
-        ext["registry.audit_keys"] = AuditKeys(app.config["REGISTRY"].audit_key.encode("utf-8"))
+        ext["registry.audit_keys"] = AuditKeys(app_settings(app).audit_key.encode("utf-8"))
     return ext["registry.audit_keys"]  # type: ignore[no-any-return]
 
 
@@ -205,7 +206,7 @@ def note_append(session: Session, before: int, seq: int, digest: str) -> None:
     pending = session.info.get(PENDING)
     start = pending[0] if pending is not None else before
     # The settings and keys go along: the commit may happen where no app context is current.
-    session.info[PENDING] = (start, seq, digest, current_app.config["REGISTRY"], app_keys())
+    session.info[PENDING] = (start, seq, digest, app_settings(), app_keys())
 
 
 def init_app(app: Flask) -> None:

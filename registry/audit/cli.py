@@ -6,10 +6,11 @@ import sys
 from datetime import datetime
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
 from registry.cli_util import UtcTime, open_input
+from registry.settings import app_settings
 
 audit_cli = AppGroup("audit", help="Verify, export and checkpoint the audit trail.")
 
@@ -70,7 +71,7 @@ def verify_command(
         return
     if public_key is not None:
         raise click.UsageError("--public-key goes with --file (the database walk needs REGISTRY_AUDIT_KEY)")
-    paths = list(checkpoints) or [current_app.config["REGISTRY"].audit_checkpoints]
+    paths = list(checkpoints) or [app_settings().audit_checkpoints]
     _report("audit trail", verify_chain(keys, paths, batch_size=batch_size))
 
 
@@ -107,7 +108,7 @@ def checkpoint_command() -> None:
     from registry.audit.verify import _head
 
     head = _head()
-    settings = current_app.config["REGISTRY"]
+    settings = app_settings()
     if head is None or head[0] == 0:
         click.echo("audit trail is empty: nothing to checkpoint", err=True)
         return

@@ -10,18 +10,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g, has_request_context
-from marshmallow import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from registry.actor import current_actor
 from registry.audit.checkpoints import app_keys, note_append
 from registry.audit.keys import AuditKeys
 from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.personal import KeyRing, needs_key, open_entries
-from registry.errors import abort
+from registry.db import keyset_page
 from registry.extensions import db
-from registry.schemas import decode_cursor, encode_cursor
 from registry.timeutil import json_default, utcnow
 
 GENESIS = "0" * 64
@@ -77,11 +75,7 @@ def _lock_head() -> AuditHead:
 
 
 def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    if has_request_context() and g.get("actor"):
-        return str(g.actor)
-    return "system"
+    return actor or current_actor()
 
 
 def record(
@@ -174,19 +168,8 @@ def list_entries(args: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | N
         stmt = stmt.where(AuditEntry.at >= args["since"])
     if args.get("until") is not None:
         stmt = stmt.where(AuditEntry.at < args["until"])
-    ascending = args.get("order") == "asc"
-    if args.get("cursor"):
-        try:
-            (after,) = decode_cursor(args["cursor"])
-            after = int(after)
-        except (ValidationError, ValueError, TypeError):
-            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
-        stmt = stmt.where(AuditEntry.seq > after if ascending else AuditEntry.seq < after)
-    limit = args.get("limit", 100)
-    stmt = stmt.order_by(AuditEntry.seq.asc() if ascending else AuditEntry.seq.desc()).limit(limit + 1)
-    rows = list(db.session.scalars(stmt))
-    nxt = encode_cursor([rows[limit - 1].seq]) if len(rows) > limit else None
-    return readable(rows[:limit]), nxt
+    rows, nxt = keyset_page(stmt, AuditEntry.seq, args, cast=int, descending=args.get("order") != "asc")
+    return readable(rows), nxt
 
 
 def readable(rows: list[AuditEntry]) -> list[dict[str, Any]]:

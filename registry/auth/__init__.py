@@ -1,5 +1,6 @@
 """API keys, bearer authentication and scopes."""
 
-from registry.auth.service import current_actor, require_scope
+from registry.actor import current_actor
+from registry.auth.service import require_scope
 
 __all__ = ["current_actor", "require_scope"]

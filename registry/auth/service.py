@@ -17,8 +17,9 @@ from flask_smorest import Blueprint
 
 from registry.audit.service import record
 from registry.auth.models import SCOPES, ApiKey
-from registry.errors import abort
+from registry.domain_errors import Forbidden, Unauthenticated
 from registry.extensions import db
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +95,7 @@ def _lookup(digest: str) -> Principal | None:
     Every check would otherwise pay a database round trip just to authenticate. Only valid keys are
     cached, for ``key_cache_seconds``: a revoked key stops working within that time in every worker.
     """
-    ttl = float(current_app.config["REGISTRY"].key_cache_seconds)
+    ttl = float(app_settings().key_cache_seconds)
     cache: dict[str, tuple[float, Principal]] = current_app.extensions.setdefault("registry.key_cache", {})
     now = time.monotonic()
     hit = cache.get(digest)
@@ -117,12 +118,12 @@ def authenticate(scope: str) -> Principal:
     header = request.headers.get("Authorization", "")
     kind, _, secret = header.partition(" ")
     if kind.lower() != "bearer" or not secret.strip():
-        abort(401, "Missing API key: send 'Authorization: Bearer <key>'.")
+        raise Unauthenticated("Missing API key: send 'Authorization: Bearer <key>'.")
     principal = _lookup(hash_key(secret.strip()))
     if principal is None:
-        abort(401, "Unknown or revoked API key.")
+        raise Unauthenticated("Unknown or revoked API key.")
     if scope not in principal.scopes and "admin" not in principal.scopes:
-        abort(403, f"This key lacks the '{scope}' scope.")
+        raise Forbidden(f"This key lacks the '{scope}' scope.")
     g.api_key_id = principal.key_id
     g.actor = principal.name
     now = time.monotonic()
@@ -131,11 +132,6 @@ def authenticate(scope: str) -> Principal:
         touched[principal.key_id] = now
         g.touch_key = principal.key_id
     return principal
-
-
-def current_actor(default: str = "system") -> str:
-    """Return the name of the key (or CLI user) making the current change."""
-    return str(g.get("actor", default))
 
 
 def require_scope(scope: str) -> Callable[[F], F]:

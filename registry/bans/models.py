@@ -48,6 +48,17 @@ class Ban(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (sa.CheckConstraint(f"status IN {BAN_STATUSES}", name="status"),)
 
 
+def ban_is_live(now: datetime) -> sa.ColumnElement[bool]:
+    """Return the SQL condition "the ban holds at ``now``": active and not past its expiry."""
+    # An expired ban keeps status "active" until lifted; only the time says it no longer holds.
+    return sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
+
+
+def ban_has_expired(now: datetime) -> sa.ColumnElement[bool]:
+    """Return the SQL condition "the ban was active but its expiry has passed at ``now``"."""
+    return sa.and_(Ban.status == "active", Ban.expires_at.is_not(None), Ban.expires_at <= now)
+
+
 class BanIdentifier(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "ban_identifiers"
 

@@ -27,9 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from registry.accounts.models import Account, NameKeyCount
+from registry.accounts.models import ENTITY_ACCOUNT_TYPES, Account, NameKeyCount
 from registry.avatars import AvatarIndex, AvatarMatch
-from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName
+from registry.bans.models import Ban, BanAvatar, BanEvent, BanIdentifier, BanName, ban_is_live
 from registry.check import snapshot as snap
 from registry.extensions import db
 from registry.identifiers import IpRangeSet
@@ -40,12 +40,13 @@ from registry.names import NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
 from registry.pii import range_cipher
 from registry.reviews.models import NameSuppression
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "registry.check_engine"
-PROTECTED_TYPES = ("organization", "public")
+PROTECTED_TYPES = tuple(sorted(ENTITY_ACCOUNT_TYPES))
 # Identifier digests the Bloom filter is sized for beyond those loaded, so incremental adds fit.
 BLOOM_HEADROOM = 2.0
 BLOOM_MIN_CAPACITY = 100_000
@@ -106,7 +107,7 @@ class CheckEngine:
     """In-memory ban indexes for one process; thread-safe, built once, synced from the ban log."""
 
     def __init__(self, app: Flask) -> None:
-        settings = app.config["REGISTRY"]
+        settings = app_settings(app)
         self.sync_seconds = float(settings.ban_sync_seconds)
         self.name_rules_file = settings.name_rules_file
         self.match_config = MatchConfig(review_threshold=float(settings.name_review_score))
@@ -661,8 +662,7 @@ def _at_text(at: datetime) -> str:
     return at.isoformat()
 
 
-def _live(now: datetime) -> Any:
-    return sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
+_live = ban_is_live
 
 
 def _add_range(ranges: IpRangeSet[str], ban_id: str, value: str | None) -> None:
@@ -880,7 +880,7 @@ def readiness_probe() -> str | None:
     try:
         engine = get_engine()
         engine.ensure_ready()
-    except Exception as exc:  # noqa: BLE001 - a health probe reports, it does not fail the request
+    except Exception as exc:
         db.session.rollback()
         log.exception("check engine could not be built")
         return f"check engine: {exc.__class__.__name__}"

@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 
-from registry.accounts.models import Account
+from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.service import name_key
-from registry.auth.service import current_actor
+from registry.actor import current_actor
 from registry.avatars.check import check_avatar
-from registry.bans.models import Ban, BanIdentifier
+from registry.bans.models import Ban, BanIdentifier, ban_is_live
 from registry.check import evidence
 from registry.check.engine import CheckEngine, get_engine, readiness_probe
 from registry.check.models import CheckRecord
@@ -29,10 +29,10 @@ from registry.matching import NameMatch
 from registry.names import mask_contacts
 from registry.pii import hasher
 from registry.reviews.models import Review
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 SEVERITY = {"allow": 0, "review": 1, "deny": 2}
-IDENTIFIER_FIELDS = ("email", "phone", "id_number", "device_id", "ip")
 # Identifiers a person rarely shares with many accounts; an email is excluded as too easy to mint.
 REUSE_FIELDS = ("phone", "id_number", "device_id")
 NAME_FIELDS = ("username", "display_name")
@@ -57,7 +57,8 @@ class _Reasons:
 
 
 def _live(now: Any) -> Any:
-    return sa.and_(Ban.status == "active", sa.or_(Ban.expires_at.is_(None), Ban.expires_at > now))
+    # A bound parameter or a time: the condition is bans.models.ban_is_live's.
+    return ban_is_live(now)
 
 
 def weights(settings: Any) -> evidence.Weights:
@@ -71,13 +72,13 @@ def weights(settings: Any) -> evidence.Weights:
     )
 
 
-def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict[str, str]]:
+def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict[str, str]]:  # noqa: C901 - the check's decision, one case per evidence kind, read top to bottom
     """Evaluate one check read-only; return its reasons and the masked identifiers.
 
     This only gathers facts (identifier digests, name matches with their tricks and commonness) and
     confirms the bans they name are active; registry.check.evidence weighs them and decides.
     """
-    settings = current_app.config["REGISTRY"]
+    settings = app_settings()
     engine.ensure_ready()
     engine.maybe_sync()
     now = utcnow()

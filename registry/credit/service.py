@@ -17,18 +17,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from registry import rules
 from registry.accounts.models import Account
 from registry.accounts.service import get_account
 from registry.audit.service import record, record_many
 from registry.credit.models import Violation
-from registry.errors import abort
+from registry.domain_errors import Conflict
 from registry.extensions import db
 from registry.ids import new_id
 from registry.locking import lock_account_ids
-from registry.settings import Settings
+from registry.settings import Settings, app_settings
 from registry.tiers.service import change_tier
 from registry.timeutil import utcnow
 
@@ -38,7 +37,7 @@ CREDIT_TIERS = ("watch", "restricted")
 
 
 def _settings() -> Settings:
-    return current_app.config["REGISTRY"]  # type: ignore[no-any-return]
+    return app_settings()
 
 
 def recovered(
@@ -104,7 +103,7 @@ def add_violation(account_id: str, data: Mapping[str, Any], *, actor: str) -> di
     settings = _settings()
     account = get_account(account_id, for_update=True)
     if account.status == "purged":
-        abort(409, f"Account {account_id!r} is purged; only its tombstone remains.")
+        raise Conflict(f"Account {account_id!r} is purged; only its tombstone remains.")
     now = utcnow()
     before = effective_credit(account, now)
     points = deduction(data["severity"], settings)

@@ -7,8 +7,8 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from registry.actor import current_actor
 from registry.auth import require_scope
-from registry.auth.service import current_actor
 from registry.credit import service
 from registry.credit.schemas import ViolationCreated, ViolationIn, ViolationList
 

@@ -32,7 +32,7 @@ from registry.audit.service import record
 from registry.bans.models import Ban, BanEvent
 from registry.check.models import CheckRecord
 from registry.db import get_or_404
-from registry.errors import abort
+from registry.domain_errors import Conflict, InvalidCursor, InvalidField
 from registry.extensions import db
 from registry.locking import lock_accounts
 from registry.reviews.models import NameSuppression, Review
@@ -59,7 +59,7 @@ def list_reviews(args: Mapping[str, Any]) -> tuple[list[Review], str | None]:
             at_text, after_id = decode_cursor(args["cursor"])
             after_at = to_naive_utc(datetime.fromisoformat(str(at_text)))
         except (ValidationError, ValueError, TypeError, OverflowError):
-            abort(422, "Invalid cursor.", {"query": {"cursor": ["Not a cursor this service issued."]}})
+            raise InvalidCursor() from None
         stmt = stmt.where(
             sa.or_(
                 Review.created_at > after_at,
@@ -85,12 +85,14 @@ def claim_review(review_id: str, *, force: bool, actor: str) -> Review:
     """Take a review; 409 if resolved, or claimed by someone else without ``force``; commit."""
     review = get_review(review_id, for_update=True)
     if review.status == "resolved":
-        abort(409, f"Review {review_id!r} is resolved already ({review.outcome}).")
+        raise Conflict(f"Review {review_id!r} is resolved already ({review.outcome}).")
     if review.status == "claimed" and review.assignee == actor:
         return review
     previous = review.assignee if review.status == "claimed" else None
     if previous is not None and not force:
-        abort(409, f'Review {review_id!r} is claimed by {previous!r}; send "force": true to take it over.')
+        raise Conflict(
+            f'Review {review_id!r} is claimed by {previous!r}; send "force": true to take it over.'
+        )
     review.status = "claimed"
     review.assignee = actor
     review.claimed_at = utcnow()
@@ -137,22 +139,21 @@ def resolve_review(review_id: str, data: Mapping[str, Any], *, actor: str) -> Re
     """Close a review as confirmed (ban the tied account) or false_positive (suppress the pair); commit."""
     review = _lock_review_and_account(review_id)
     if review.status == "resolved":
-        abort(409, f"Review {review_id!r} is resolved already ({review.outcome}).")
+        raise Conflict(f"Review {review_id!r} is resolved already ({review.outcome}).")
     outcome = data["outcome"]
     now = utcnow()
     extra: dict[str, Any] = {"outcome": outcome, "note": data.get("note")}
     suppressed: list[str] = []
     if outcome == "confirmed":
         if review.account_id is None:
-            abort(
-                409,
+            raise Conflict(
                 f"Review {review_id!r} has no tied account to ban: the account was never created with "
                 f"this check_id. Resolve it as false_positive, or ban the names with POST /v1/bans.",
             )
         cited_ban, rule = _cited_ban(review)
         rule = data.get("rule") or rule
         if not rule:
-            abort(422, "Invalid value for rule.", {"json": {"rule": ["Nothing to cite: give the rule."]}})
+            raise InvalidField("rule", "Nothing to cite: give the rule.")
         rules.check_rule(rule, "ban")
         from registry.bans.service import ban_account
 
@@ -230,18 +231,13 @@ def tie_check(account: Account, check_id: str, *, actor: str) -> None:
     """Tie a new account to its signup check's review; 422 naming check_id if the check is unknown."""
     check = db.session.get(CheckRecord, check_id)
     if check is None:
-        abort(
-            422,
-            "Invalid value for check_id.",
-            {"json": {"check_id": [f"No check {check_id!r} is on record."]}},
-        )
+        raise InvalidField("check_id", f"No check {check_id!r} is on record.")
     review = db.session.scalar(sa.select(Review).where(Review.check_id == check_id).with_for_update())
     if review is None:
         # A deny check keeps no review; the account still carries its check_id.
         return
     if review.account_id is not None and review.account_id != account.id:
-        abort(
-            409,
+        raise Conflict(
             f"Check {check_id!r} is tied to account {review.account_id!r} already.",
             {"json": {"check_id": ["Each check ties to one account."]}},
         )

@@ -19,18 +19,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from registry.accounts.models import IDENTIFIER_FIELDS, Account
+from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account
 from registry.audit.service import record, record_many
-from registry.bans.models import Ban, BanIdentifier, BanName
+from registry.bans.models import Ban, BanIdentifier, BanName, ban_is_live
 from registry.db import get_or_404, keyset_page
-from registry.errors import abort
+from registry.domain_errors import Conflict, InvalidField
 from registry.extensions import db
 from registry.ids import new_id
 from registry.locking import lock_account_ids
+from registry.settings import app_settings
 from registry.sweep.models import DormantNotice, Lock, SweepRun
 from registry.timeutil import EARLIEST_AS_OF, utcnow
 
@@ -99,13 +99,12 @@ class Rules:
             sa.select(sa.literal(1))
             .where(
                 Ban.account_id == c.id,
-                Ban.status == "active",
-                sa.or_(Ban.expires_at.is_(None), Ban.expires_at > self.as_of),
+                ban_is_live(self.as_of),
             )
             .exists()
         )
         verified_entity = sa.and_(
-            c.account_type.in_(("organization", "public")), c.verification_status == "verified"
+            c.account_type.in_(ENTITY_ACCOUNT_TYPES), c.verification_status == "verified"
         )
         return sa.and_(sa.not_(verified_entity), sa.not_(banned))
 
@@ -231,7 +230,7 @@ def _advisory_lock(bind: Engine | Connection) -> Iterator[None]:
 
 
 def _take_lock_row(holder: str) -> None:
-    stale = current_app.config["REGISTRY"].sweep_lock_stale_seconds
+    stale = app_settings().sweep_lock_stale_seconds
     now = utcnow()
     try:
         row = db.session.get(Lock, LOCK_NAME, with_for_update=True)
@@ -300,7 +299,7 @@ def run_sweep(
     progress: Progress | None = None,
 ) -> SweepRun:
     """Run (or dry-run) the sweep as of ``as_of`` (default now, or the as_of of an interrupted run)."""
-    settings = current_app.config["REGISTRY"]
+    settings = app_settings()
     now = utcnow()
     if as_of is not None and as_of > now + timedelta(seconds=settings.activity_future_skew_seconds):
         # A sweep "as of" tomorrow would act on accounts a day early.
@@ -531,7 +530,7 @@ def _execute(
 
 
 def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: datetime) -> Any:
-    """Erase personal data of due accounts, keeping what an active ban relies on; return what was kept."""
+    """Erase personal data of due accounts, keeping what a live ban relies on; return what was kept."""
     c = accounts.c
     values: dict[str, Any] = {
         "status": "purged",
@@ -552,7 +551,7 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
         sa.select(sa.literal(1))
         .select_from(BanName)
         .join(Ban, Ban.id == BanName.ban_id)
-        .where(BanName.name == c.username, Ban.status == "active")
+        .where(BanName.name == c.username, ban_is_live(rules.as_of))
         .exists()
     )
     values["username"] = sa.case((name_banned, c.username), else_=None)
@@ -563,7 +562,11 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
             sa.select(sa.literal(1))
             .select_from(BanIdentifier)
             .join(Ban, Ban.id == BanIdentifier.ban_id)
-            .where(BanIdentifier.value_hash == hash_col, BanIdentifier.kind == field, Ban.status == "active")
+            .where(
+                BanIdentifier.value_hash == hash_col,
+                BanIdentifier.kind == field,
+                ban_is_live(rules.as_of),
+            )
             .exists()
         )
         values[f"{field}_hash"] = sa.case((held, hash_col), else_=None)
@@ -657,8 +660,8 @@ def start_from_request(data: Mapping[str, Any], actor: str) -> SweepRun:
             force=data.get("force", False),
         )
     except SweepInputError as exc:
-        abort(422, f"Invalid value for {exc.field}.", {"json": {exc.field: [str(exc)]}})
+        raise InvalidField(exc.field, str(exc)) from None
     except SweepBusy as exc:
-        abort(409, str(exc))
+        raise Conflict(str(exc)) from None
     except SweepRefused as exc:
-        abort(409, f"Refused: {exc}", {"run": {"id": exc.run.id, "counts": exc.run.counts}})
+        raise Conflict(f"Refused: {exc}", {"run": {"id": exc.run.id, "counts": exc.run.counts}}) from None

@@ -6,21 +6,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 
 from registry import rules
 from registry.accounts.models import Account
 from registry.accounts.service import get_account
 from registry.audit.service import record, record_many
-from registry.errors import abort, field_error
+from registry.domain_errors import Invalid, InvalidField, NotFound
 from registry.extensions import db
+from registry.settings import app_settings
 from registry.tiers.models import TierChange
 from registry.timeutil import utcnow
 
 
 def ladder() -> tuple[str, ...]:
     """Return the configured tiers, best first."""
-    return tuple(current_app.config["REGISTRY"].tiers)
+    return tuple(app_settings().tiers)
 
 
 def _unknown_tier_message(tier: object) -> str:
@@ -42,7 +43,7 @@ def change_tier(
     None when nothing moved.
     """
     if to_tier not in ladder():
-        field_error("tier", _unknown_tier_message(to_tier))
+        raise InvalidField("tier", _unknown_tier_message(to_tier))
     if automatic and account.tier_pinned:
         return None
     if account.tier == to_tier:
@@ -84,7 +85,7 @@ def set_tier(account_id: str, data: Mapping[str, Any], *, actor: str) -> Account
     """Set an account's tier by hand (pinning it) under a rule the catalogue allows; commit."""
     rules.check_rule(data["rule"], "tier")
     if data["tier"] not in ladder():
-        field_error("tier", _unknown_tier_message(data["tier"]))
+        raise InvalidField("tier", _unknown_tier_message(data["tier"]))
     account = get_account(account_id, for_update=True)
     change_tier(account, data["tier"], reason=data["reason"], rule=data["rule"], actor=actor)
     db.session.commit()
@@ -129,7 +130,7 @@ def bulk_set_tier(data: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
             ]
         seen.setdefault(item["account_id"], i)
     if errors:
-        abort(422, "Invalid bulk tier change; nothing was changed.", {"json": {"changes": errors}})
+        raise Invalid("Invalid bulk tier change; nothing was changed.", {"json": {"changes": errors}})
 
     ids = list(seen)
     accounts: dict[str, Account] = {}
@@ -144,8 +145,7 @@ def bulk_set_tier(data: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
         if item["account_id"] not in accounts
     }
     if missing:
-        abort(
-            404,
+        raise NotFound(
             "Unknown account(s) in the bulk tier change; nothing was changed.",
             {"json": {"changes": missing}},
         )

@@ -9,8 +9,8 @@ from flask_smorest import Blueprint
 
 from registry import rules
 from registry.accounts.schemas import AccountOut
+from registry.actor import current_actor
 from registry.auth import require_scope
-from registry.auth.service import current_actor
 from registry.tiers import service
 from registry.tiers.schemas import (
     BulkTierIn,

@@ -19,26 +19,24 @@ record nothing new, so it is refused as well.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
-from rapidfuzz import fuzz
 
 from registry import rules
-from registry.accounts.models import Account
+from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
+from registry.accounts.models import ENTITY_ACCOUNT_TYPES, Account
 from registry.accounts.service import get_account
 from registry.audit.service import record, record_many
 from registry.bans.models import BanEvent
-from registry.errors import abort
+from registry.domain_errors import Conflict, Invalid
 from registry.extensions import db
 from registry.identifiers.normalize import InvalidIdentifier, normalize_uscc
-from registry.matching.fold import canonical
 from registry.pii import Protected, protect
+from registry.settings import app_settings
 from registry.timeutil import utcnow
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -49,44 +47,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "revoked": frozenset({"pending", "verified", "rejected"}),
     "expired": frozenset({"pending", "verified", "rejected"}),
 }
-ENTITY_ACCOUNT_TYPES = frozenset({"organization", "public"})
 # Refusals cite a rule: with a catalogue configured, staff must name one that allows verification.
 RULED_STATUSES = frozenset({"rejected", "revoked"})
-ENTITY_NAME_MIN_SCORE = 80.0
-
-# Legal-form words of an entity's registered name and the "official account" words of display
-# names: neither says which organisation it is, and both would drag the similarity down.
-_NAME_NOISE = re.compile(
-    r"(股份有限公司|有限责任公司|有限公司|集团|公司|官方账号|官方帐号|官方|官微|"
-    r"\bco\b|\bltd\b|\binc\b|\bllc\b|\bcorp(oration)?\b|\bcompany\b|\blimited\b|\bofficial\b)"
-)
 
 
 def _json_error(field: str, message: str) -> dict[str, Any]:
     return {"json": {field: [message]}}
-
-
-@dataclass(frozen=True)
-class NameAgreement:
-    """How well an entity's registered name agrees with an account's display name."""
-
-    score: float
-    agrees: bool
-
-
-def _core(name: str) -> str:
-    folded = canonical(_NAME_NOISE.sub(" ", name.lower()))
-    return folded or canonical(name)
-
-
-def entity_name_agreement(entity_name: str, display_name: str) -> NameAgreement:
-    """Score containment of one name in the other after folding, ignoring legal-form words."""
-    a, b = _core(entity_name), _core(display_name)
-    if not a or not b:
-        return NameAgreement(0.0, False)
-    shorter, longer = sorted((a, b), key=len)
-    score = 100.0 if shorter in longer else float(fuzz.partial_ratio(shorter, longer))
-    return NameAgreement(round(score, 1), score >= ENTITY_NAME_MIN_SCORE)
 
 
 def _validated_inputs(data: Mapping[str, Any]) -> tuple[Protected | None, dict[str, str] | None]:
@@ -109,7 +75,7 @@ def _validated_inputs(data: Mapping[str, Any]) -> tuple[Protected | None, dict[s
             if not entity["name"]:
                 errors["entity"] = {"name": ["The entity name must not be blank."]}
     if errors:
-        abort(422, "Invalid verification.", {"json": errors})
+        raise Invalid("Invalid verification.", {"json": errors})
     return protected, entity
 
 
@@ -119,19 +85,20 @@ def _require_evidence(
     """Refuse (422) a verified status whose method lacks its evidence or whose entity does not fit."""
     method = data.get("method")
     if method is None:
-        abort(422, "Invalid verification.", _json_error("method", "A verified status needs a method."))
+        raise Invalid("Invalid verification.", _json_error("method", "A verified status needs a method."))
     if method == "id_card" and protected is None:
-        abort(422, "Invalid verification.", _json_error("id_number", "Method id_card needs the id_number."))
+        raise Invalid(
+            "Invalid verification.", _json_error("id_number", "Method id_card needs the id_number.")
+        )
     if method == "phone" and not account.phone_hash:
-        abort(
-            422, "Invalid verification.", _json_error("method", "The account has no phone number on record.")
+        raise Invalid(
+            "Invalid verification.", _json_error("method", "The account has no phone number on record.")
         )
     if method == "uscc" and entity is None:
-        abort(422, "Invalid verification.", _json_error("entity", "Method uscc needs the entity."))
+        raise Invalid("Invalid verification.", _json_error("entity", "Method uscc needs the entity."))
     if account.account_type in ENTITY_ACCOUNT_TYPES:
         if entity is None:
-            abort(
-                422,
+            raise Invalid(
                 "Invalid verification.",
                 _json_error(
                     "entity",
@@ -140,15 +107,13 @@ def _require_evidence(
                 ),
             )
         if not account.display_name:
-            abort(
-                422,
+            raise Invalid(
                 "Invalid verification.",
                 _json_error("entity", "The account has no display name to match the entity name against."),
             )
         agreement = entity_name_agreement(entity["name"], account.display_name)
         if not agreement.agrees:
-            abort(
-                422,
+            raise Invalid(
                 "Invalid verification.",
                 {
                     "json": {
@@ -176,7 +141,7 @@ def protection_op(account_type: str, before: str, after: str) -> str | None:
 
 
 def _expiry(now: datetime) -> datetime | None:
-    ttl = current_app.config["REGISTRY"].verification_ttl_days
+    ttl = app_settings().verification_ttl_days
     return now + timedelta(days=ttl) if ttl > 0 else None
 
 
@@ -187,8 +152,7 @@ def set_verification(account_id: str, data: Mapping[str, Any], *, actor: str) ->
     before, after = account.verification_status, data["status"]
     if after not in TRANSITIONS.get(before, frozenset()):
         allowed = ", ".join(sorted(TRANSITIONS.get(before, frozenset()))) or "nothing"
-        abort(
-            409,
+        raise Conflict(
             f"Verification cannot go from {before!r} to {after!r}; from {before!r} it can go to: {allowed}.",
         )
     if after in RULED_STATUSES or data.get("rule") is not None:
@@ -202,7 +166,7 @@ def set_verification(account_id: str, data: Mapping[str, Any], *, actor: str) ->
         account.verification_method = data["method"]
     if protected is not None:
         account.id_number_hash, account.id_number_mask = protected.digest, protected.mask
-        account.pii_key_version = current_app.config["REGISTRY"].pii_key_version
+        account.pii_key_version = app_settings().pii_key_version
     if entity is not None:
         account.entity_name, account.entity_uscc = entity["name"], entity["uscc"]
     if after == "verified":

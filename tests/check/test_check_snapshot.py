@@ -16,7 +16,7 @@ from registry.extensions import db
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from gen_population import TRICKS, Population  # noqa: E402
+from gen_population import TRICKS, Population
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from gen_population import TRICKS, Population, handle_core, split_table  # noqa: E402
+from gen_population import TRICKS, Population, handle_core, split_table
 
-from registry.identifiers.checkdigits import resident_id_check_char  # noqa: E402
+from registry.identifiers.checkdigits import resident_id_check_char
 
 
 def _write(tmp_path: Path, seed: int, accounts: int = 150, bans: int = 80) -> tuple[Population, Path, Path]:

@@ -337,6 +337,23 @@ def test_purge_erases_personal_data_but_keeps_what_bans_need(app, client, header
     assert purge["account:p2"]["kept_for_bans"] == []
 
 
+def test_purge_keeps_nothing_for_an_expired_ban(app, client, headers):
+    # A ban past its expiry no longer holds: the purge must not keep the names and identifiers it cites.
+    phone = "+86 138 0013 8001"
+    make(client, headers, "x1", username="expired_name", phone=phone)
+    with app.app_context():
+        phone_hash = db.session.get(Account, "x1").phone_hash
+    add_ban(app, names=["expired_name"], identifiers=[("phone", phone_hash)], expires_at=day(100))
+    for at in (40, 70, 160):
+        sweep(client, headers, at)
+    with app.app_context():
+        x1 = db.session.get(Account, "x1")
+        assert x1.status == "purged"
+        assert x1.phone_hash is None and x1.username is None
+    purge = {s: d for a, s, _, d in audit(app, "account.purge")}
+    assert purge["account:x1"]["kept_for_bans"] == []
+
+
 def test_safety_cap_refuses_unless_forced(app_factory, auth):
     app = app_factory(sweep_cap_accounts=2, sweep_cap_share=0.5)
     client = app.test_client()

@@ -26,7 +26,7 @@ def test_purge_shreds_audit_fields_and_names_of_checks_and_reviews(
     client,
     headers,
     auth,
-    runner,  # noqa: F811 - the fixture imported above
+    runner,
 ):
     make(client, headers, "p1", username="zhang_san_88", display_name="张三丰", phone="+86 138 0013 8000")
     make(client, headers, "keep", registered=159, username="still_here", display_name="李四")

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.exceptions import HTTPException
 
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
 from registry.audit.service import opened_entries
+from registry.domain_errors import InvalidField
 from registry.extensions import db
 from registry.rules import RulesCatalogue, check_rule
 from registry.settings import ConfigError
@@ -70,10 +70,10 @@ def test_unchanged_tier_is_a_no_op(app):
 
 
 def test_unknown_tier_is_422_naming_tier(app):
-    with app.test_request_context(), pytest.raises(HTTPException) as info:
+    with app.test_request_context(), pytest.raises(InvalidField) as info:
         change_tier(make_account(), "vip", reason="x", rule=None, actor="s")
-    assert info.value.code == 422
-    assert "tier" in info.value.data["errors"]["json"]
+    assert info.value.status == 422
+    assert info.value.field == "tier"
 
 
 CATALOGUE = {
@@ -96,10 +96,10 @@ def test_check_rule_with_catalogue(app_factory, rules_file):
     with app.test_request_context():
         check_rule("R2.1", "tier")
         for code, action in (("R7", "tier"), ("R9", "tier"), (None, "tier")):
-            with pytest.raises(HTTPException) as info:
+            with pytest.raises(InvalidField) as info:
                 check_rule(code, action, field="rule_code")
-            assert info.value.code == 422
-            assert "rule_code" in info.value.data["errors"]["json"]
+            assert info.value.status == 422
+            assert info.value.field == "rule_code"
 
 
 def test_check_rule_without_catalogue_allows_anything(app):

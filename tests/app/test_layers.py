@@ -1,0 +1,120 @@
+"""One direction of dependencies: a module imports only from its own layer or the layers below it.
+
+The layers, bottom to top, are written down in the README ("Architecture"). Module-level imports must
+follow them; an import against the direction is allowed only inside a function, with a comment on the
+line above or on the import itself starting ``# layering:`` that says why (a lower layer triggering a
+higher one that has not been turned into a hook yet).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import registry
+
+ROOT = Path(registry.__file__).parent
+
+# Domain packages, bottom to top; a package may import those before it. Packages on one rank sit
+# beside each other (audit and auth record each other's work; credit calls tiers).
+DOMAIN = {
+    "audit": 2,
+    "auth": 2,
+    "accounts": 3,
+    "tiers": 4,
+    "verification": 4,
+    "activity": 4,
+    "credit": 5,
+    "bans": 6,
+    "check": 7,
+    "reviews": 8,
+    "sweep": 9,
+}
+# Shared helpers and pure logic (no domain package below them): rank 0. Tables (every package's
+# ``models``): rank 1, so any service may read any table. Lock helpers over the tables: rank 2.
+LOCKS = {"locking"}
+# What a request or a command enters through (views and their schemas, commands), and the app
+# wiring: above everything.
+TOP_MODULES = {"views", "schemas", "cli"}
+TOP_LEVEL_WIRING = {"__init__", "models", "file_formats", "cli", "serve"}
+TOP = 100
+
+
+def rank(module: str) -> int:
+    """Return the layer of a module named ``registry.<...>``."""
+    parts = module.split(".")[1:]
+    if not parts:
+        return TOP
+    head = parts[0]
+    if head in DOMAIN:
+        kind = parts[1] if len(parts) > 1 else "__init__"
+        if kind == "models":
+            return 1
+        if kind in TOP_MODULES:
+            return TOP
+        return DOMAIN[head]
+    if len(parts) == 1 and head in TOP_LEVEL_WIRING:
+        return TOP
+    if head in LOCKS:
+        return 2
+    return 0
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__" and len(parts) > 1 and parts[1] in DOMAIN:
+        # A domain package's __init__ re-exports its service: same layer as the package.
+        return ".".join(parts)
+    return ".".join(parts)
+
+
+def imports(tree: ast.Module) -> list[tuple[ast.stmt, str, bool]]:
+    """Return (node, imported registry module, at module level) for every import of ``registry.*``."""
+    top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            if name.startswith("registry."):
+                found.append((node, name, id(node) in top))
+    return found
+
+
+def violations() -> list[str]:
+    out = []
+    for path in sorted(ROOT.rglob("*.py")):
+        source = path.read_text()
+        lines = source.splitlines()
+        tree = ast.parse(source)
+        here = module_name(path)
+        same_package = here.split(".")[:2]
+        for node, target, at_top in imports(tree):
+            if target.split(".")[:2] == same_package:
+                continue
+            if rank(target) <= rank(here):
+                continue
+            where = f"{path.relative_to(ROOT.parent)}:{node.lineno} imports {target}"
+            if at_top:
+                out.append(f"{where} at module level, against the layers")
+                continue
+            above = lines[node.lineno - 2] if node.lineno >= 2 else ""
+            if "# layering:" not in above and "# layering:" not in lines[node.lineno - 1]:
+                out.append(f"{where} against the layers without a '# layering:' comment saying why")
+    return out
+
+
+def test_imports_follow_the_layers():
+    assert violations() == []
+
+
+def test_the_rank_function_reads_the_layers_right():
+    assert rank("registry.reviews.models") < rank("registry.check.service") < rank("registry.reviews.service")
+    assert rank("registry.accounts.service") < rank("registry.bans.service") < rank("registry.check.engine")
+    assert rank("registry.timeutil") < rank("registry.bans.models") < rank("registry.locking")
+    assert rank("registry.locking") < rank("registry.accounts.service") < rank("registry.bans.views")
+    assert rank("registry.serve") == rank("registry.sweep.cli")
