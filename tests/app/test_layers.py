@@ -118,3 +118,15 @@ def test_the_rank_function_reads_the_layers_right():
     assert rank("registry.timeutil") < rank("registry.bans.models") < rank("registry.locking")
     assert rank("registry.locking") < rank("registry.accounts.service") < rank("registry.bans.views")
     assert rank("registry.serve") == rank("registry.sweep.cli")
+
+
+def test_test_modules_do_not_import_the_tests_folder_as_a_package():
+    """CI installs the package non-editable: ``tests`` is not importable there, only pytest's paths."""
+    root = Path(__file__).resolve().parents[1]
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for path in root.rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if line.startswith(("from tests.", "import tests"))
+    ]
+    assert not offenders, f"import helpers as pytest puts them on the path (conftest, avatars...): {offenders}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from avatars.images import crop, encode, jpeg, picture
 from registry.check.engine import get_engine
 from registry.extensions import db
-from tests.avatars.images import crop, encode, jpeg, picture
 
 BANNED = picture(303)
 DISTINCT = picture(404)
