@@ -129,4 +129,4 @@ def test_test_modules_do_not_import_the_tests_folder_as_a_package():
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if line.startswith(("from tests.", "import tests"))
     ]
-    assert not offenders, f"import helpers as pytest puts them on the path (conftest, avatars...): {offenders}"
+    assert not offenders, f"import helpers as pytest puts them on the path (conftest, ...): {offenders}"
