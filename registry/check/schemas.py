@@ -39,6 +39,8 @@ def fast_load_check(data: Any) -> dict[str, Any] | None:
     if type(account_type) is not str or account_type not in _ACCOUNT_TYPES:
         return None
     out["account_type"] = account_type
+    # Not taken by the fast path (a list): a body carrying it goes to the schema; here its default.
+    out["avatar_probe_hashes"] = None
     return out
 
 
