@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from registry.extensions import text_problem
@@ -46,3 +47,16 @@ def flatten_errors(messages: Any) -> str:
     if isinstance(messages, list):
         return " ".join(flatten_errors(m) for m in messages)
     return str(messages)
+
+
+def numbered_chunks(lines: Iterable[str], size: int) -> Iterator[list[tuple[int, str]]]:
+    """Yield the non-blank lines with their 1-based numbers, ``size`` at a time (the imports' batches)."""
+    chunk: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            chunk.append((number, line))
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk

@@ -23,7 +23,7 @@ from flask import Flask, current_app
 from marshmallow import ValidationError
 
 from registry.accounts.models import Account
-from registry.jsonlines import flatten_errors, parse_line
+from registry.jsonlines import flatten_errors, numbered_chunks, parse_line
 from registry.matching.commonness import account_keys, key_hash
 
 # Below this many rows a plain executemany costs less than setting up COPY.
@@ -154,23 +154,11 @@ def _prepare_in_worker(numbered: list[tuple[int, str]], now: datetime) -> list[P
     return prepare_lines(numbered, now)
 
 
-def _numbered_chunks(lines: Iterable[str], size: int) -> Iterator[list[tuple[int, str]]]:
-    chunk: list[tuple[int, str]] = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            chunk.append((number, line))
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-    if chunk:
-        yield chunk
-
-
 def prepared_chunks(
     lines: Iterable[str], now: datetime, *, workers: int, chunk_size: int
 ) -> Iterator[list[PreparedAccount]]:
     """Yield prepared chunks in file order; with workers > 1, lines are prepared in parallel."""
-    chunks = _numbered_chunks(lines, chunk_size)
+    chunks = numbered_chunks(lines, chunk_size)
     if workers <= 1:
         for chunk in chunks:
             yield prepare_lines(chunk, now)

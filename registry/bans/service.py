@@ -46,7 +46,7 @@ from registry.identifiers import (
 )
 from registry.identifiers.iprange import mask_range
 from registry.ids import new_id
-from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
+from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, numbered_chunks, parse_line
 from registry.locking import lock_account_ids, lock_accounts
 from registry.matching import encode_name
 from registry.pii import hasher, range_cipher
@@ -742,23 +742,11 @@ def _prepare_in_worker(numbered: list[tuple[int, str]]) -> list[Prepared]:
     return prepare_lines(numbered, _worker_hasher)
 
 
-def _numbered_chunks(lines: Iterable[str], size: int) -> Iterable[list[tuple[int, str]]]:
-    chunk: list[tuple[int, str]] = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            chunk.append((number, line))
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-    if chunk:
-        yield chunk
-
-
 def _prepared_chunks(
     lines: Iterable[str], pii: PiiHasher, *, workers: int, chunk_size: int
 ) -> Iterable[list[Prepared]]:
     """Yield prepared chunks in file order; with workers > 1, lines are prepared in parallel."""
-    chunks = _numbered_chunks(lines, chunk_size)
+    chunks = numbered_chunks(lines, chunk_size)
     if workers <= 1:
         for chunk in chunks:
             yield prepare_lines(chunk, pii)
