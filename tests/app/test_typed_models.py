@@ -39,7 +39,16 @@ def mypy_output(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.C
     # Run from the snippet's folder: the registry is found as installed (editable or not), as a
     # project that depends on it would find it.
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(cache), "--no-error-summary", snippet.name],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--cache-dir",
+            str(cache),
+            "--no-error-summary",
+            snippet.name,
+        ],
         cwd=folder,
         capture_output=True,
         text=True,
@@ -63,7 +72,7 @@ def test_a_column_is_typed_by_its_mapped_annotation(mypy_output: str) -> None:
     [error] = lines(mypy_output, "assignment")
     assert error.startswith("uses_account.py:6:")
     assert 'expression has type "str"' in error and "int" in error.split("variable has type")[1]
-    assert "Revealed type is \"datetime.datetime | None\"" in mypy_output
+    assert 'Revealed type is "datetime.datetime | None"' in mypy_output
 
 
 def test_nothing_else_is_reported(mypy_output: str) -> None:
