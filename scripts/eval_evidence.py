@@ -19,6 +19,8 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +109,7 @@ def build(gen: Any, seed: int, n_accounts: int, n_bans: int) -> tuple[Any, World
     return pop, World(index, counts, evidence.Weights()), ban_names
 
 
-def main() -> None:  # noqa: C901 - an evaluation's script body
+def main() -> None:
     """Print the confusion table, per-trick recall and p50/p99, old scoring beside the new."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
@@ -120,53 +122,93 @@ def main() -> None:  # noqa: C901 - an evaluation's script body
     ap.add_argument("--cache", type=Path, help="pickle of the built world (needs PYTHONHASHSEED fixed)")
     args = ap.parse_args()
     gen = load_generator(args.generator)
-    if args.cache and args.cache.exists():
-        import pickle
-
-        with open(args.cache, "rb") as fh:
-            pop, index, counts = pickle.load(fh)
-        world = World(index, counts, evidence.Weights())
-    else:
-        pop, world, _ = build(gen, args.seed, args.accounts, args.bans)
-        if args.cache:
-            import pickle
-
-            with open(args.cache, "wb") as fh:
-                pickle.dump((pop, world.index, world.counts), fh)
+    pop, world = load_world(gen, args)
 
     signups = list(pop.innocents(args.innocents))
     for trick in gen.TRICKS:
         signups += pop.returns(trick, args.returns)
     signups += pop.common_returns(args.returns)
 
-    table: dict[str, dict[str, Counter[str]]] = {"old": defaultdict(Counter), "new": defaultdict(Counter)}
-    per_trick: dict[str, dict[str, list[int]]] = {
-        "old": defaultdict(lambda: [0, 0]),
-        "new": defaultdict(lambda: [0, 0]),
-    }
-    shown: dict[str, list[str]] = defaultdict(list)
-    times: list[float] = []
+    judged = judge_all(signups, world, args.show)
+    print_confusion(judged.table)
+    print_tricks(gen.TRICKS, judged.per_trick)
+    print_thresholds(signups, world)
+    print_floor(signups, world)
+    times = sorted(judged.times)
+    print(
+        f"\nnew model, names of one check in process: p50 {statistics.median(times) * 1e3:.3f} ms, "
+        f"p99 {times[int(len(times) * 0.99)] * 1e3:.3f} ms over {len(times)} checks"
+    )
+    for k, lines in judged.shown.items():
+        for line in lines:
+            print(f"  {k}: {line}")
+
+
+def load_world(gen: Any, args: argparse.Namespace) -> tuple[Any, World]:
+    """Build the population's world, or read it from (and write it to) ``--cache``."""
+    if args.cache and args.cache.exists():
+        import pickle
+
+        with open(args.cache, "rb") as fh:
+            pop, index, counts = pickle.load(fh)
+        return pop, World(index, counts, evidence.Weights())
+    pop, world, _ = build(gen, args.seed, args.accounts, args.bans)
+    if args.cache:
+        import pickle
+
+        with open(args.cache, "wb") as fh:
+            pickle.dump((pop, world.index, world.counts), fh)
+    return pop, world
+
+
+@dataclass
+class Judged:
+    """Every signup judged by both models: decisions per kind, rare returns caught per trick."""
+
+    table: dict[str, dict[str, Counter[str]]]
+    per_trick: dict[str, dict[str, list[int]]]
+    shown: dict[str, list[str]]
+    times: list[float]
+
+
+def judge_all(signups: list[Any], world: World, show: int) -> Judged:
+    """Judge every signup with the old scoring and the evidence model; time the new one."""
+    judged = Judged(
+        table={"old": defaultdict(Counter), "new": defaultdict(Counter)},
+        per_trick={"old": defaultdict(lambda: [0, 0]), "new": defaultdict(lambda: [0, 0])},
+        shown=defaultdict(list),
+        times=[],
+    )
     for s in signups:
         for model in ("old", "new"):
             t0 = time.perf_counter()
             decision, reasons = world.judge(s.body, old=model == "old")
             if model == "new":
-                times.append(time.perf_counter() - t0)
-            table[model][s.kind][decision] += 1
-            flagged = decision != "allow"
-            if s.kind == "rare":
-                caught = (
-                    flagged and any(r.get("ban_id") == f"b{s.ban_line:07d}" for r in reasons)
-                    if model == "new"
-                    else flagged
-                )
-                per_trick[model][s.trick][0] += caught
-                per_trick[model][s.trick][1] += 1
-                if model == "new" and not caught and len(shown["miss:" + s.trick]) < args.show:
-                    shown["miss:" + s.trick].append(f"{s.source!r} <- {s.body.get(s.field)!r} {reasons[:1]}")
-            if model == "new" and s.kind == "innocent" and flagged and len(shown["fp"]) < args.show:
-                shown["fp"].append(f"{s.body.get('username')!r}/{s.body.get('display_name')!r} {reasons[:2]}")
+                judged.times.append(time.perf_counter() - t0)
+            judged.table[model][s.kind][decision] += 1
+            _tally(judged, s, model, decision != "allow", reasons, show)
+    return judged
 
+
+def _tally(
+    judged: Judged, s: Any, model: str, flagged: bool, reasons: list[dict[str, Any]], show: int
+) -> None:
+    shown = judged.shown
+    if s.kind == "rare":
+        caught = (
+            flagged and any(r.get("ban_id") == f"b{s.ban_line:07d}" for r in reasons)
+            if model == "new"
+            else flagged
+        )
+        judged.per_trick[model][s.trick][0] += caught
+        judged.per_trick[model][s.trick][1] += 1
+        if model == "new" and not caught and len(shown["miss:" + s.trick]) < show:
+            shown["miss:" + s.trick].append(f"{s.source!r} <- {s.body.get(s.field)!r} {reasons[:1]}")
+    if model == "new" and s.kind == "innocent" and flagged and len(shown["fp"]) < show:
+        shown["fp"].append(f"{s.body.get('username')!r}/{s.body.get('display_name')!r} {reasons[:2]}")
+
+
+def print_confusion(table: dict[str, dict[str, Counter[str]]]) -> None:
     print(f"\n{'':<10}{'kind':<10}{'n':>6}{'allow':>8}{'review':>8}{'deny':>8}{'flagged':>9}")
     for model in ("old", "new"):
         for kind in ("innocent", "rare", "common"):
@@ -174,16 +216,22 @@ def main() -> None:  # noqa: C901 - an evaluation's script body
             n = sum(c.values())
             fl = (c["review"] + c["deny"]) / n if n else 0
             print(f"{model:<10}{kind:<10}{n:>6}{c['allow']:>8}{c['review']:>8}{c['deny']:>8}{fl:>9.1%}")
+
+
+def print_tricks(tricks: Iterable[str], per_trick: dict[str, dict[str, list[int]]]) -> None:
     print(f"\n{'trick':<16}{'n':>6}{'old':>9}{'new':>9}")
     tot = [0, 0]
-    for trick in gen.TRICKS:
+    for trick in tricks:
         ok_o, n = per_trick["old"][trick]
         ok_n, _ = per_trick["new"][trick]
         tot[0] += ok_n
         tot[1] += n
         print(f"{trick:<16}{n:>6}{(ok_o / n if n else 0):>9.1%}{(ok_n / n if n else 0):>9.1%}")
     print(f"{'all rare':<16}{tot[1]:>6}{'':>9}{(tot[0] / tot[1] if tot[1] else 0):>9.1%}")
-    # The trade-off: innocents flagged and rare returns caught at other review thresholds.
+
+
+def print_thresholds(signups: list[Any], world: World) -> None:
+    """The trade-off: innocents flagged and rare returns caught at other review thresholds."""
     print(f"\n{'review score':<14}{'innocents flagged':>18}{'rare caught':>13}")
     kept = [(s, world.facts(s.body)) for s in signups if s.kind in ("innocent", "rare")]
     for t in (60, 65, 70, 75, 80, 85, 90, 95):
@@ -201,8 +249,10 @@ def main() -> None:  # noqa: C901 - an evaluation's script body
                 )
         print(f"{t:<14}{fl / max(n_i, 1):>18.1%}{ok / max(n_r, 1):>13.1%}")
 
-    # The floor no name model can go under: innocents whose own name (folded, or the handle's core) IS a
-    # banned name that at most two people of the population hold, exactly what a rare return looks like.
+
+def print_floor(signups: list[Any], world: World) -> None:
+    """The floor no name model can go under: innocents whose own name (folded, or the handle's core) IS a
+    banned name that at most two people of the population hold, exactly what a rare return looks like."""
     from registry.matching.keys import name_keys
 
     floor = 0
@@ -211,29 +261,16 @@ def main() -> None:  # noqa: C901 - an evaluation's script body
         if s.kind != "innocent":
             continue
         n_inn += 1
-        hit = False
-        for f in FIELDS:
-            name = s.body.get(f)
-            if not name:
-                continue
-            k = name_keys(name)
-            for key in {k.canonical, k.base}:
-                b = world.index.key_bans(key)
-                if b and world.counts.get(key) + b <= 2:
-                    hit = True
-        floor += hit
+        keys = [k for f in FIELDS if s.body.get(f) for k in _keys_of(name_keys(s.body[f]))]
+        floor += any((b := world.index.key_bans(key)) and world.counts.get(key) + b <= 2 for key in keys)
     print(
         f"\ninnocents whose own name equals a rare (<= 2 holders) banned name: {floor}/{n_inn} "
         f"= {floor / max(n_inn, 1):.1%} (flagging every rare return by name flags these too)"
     )
-    times.sort()
-    print(
-        f"\nnew model, names of one check in process: p50 {statistics.median(times) * 1e3:.3f} ms, "
-        f"p99 {times[int(len(times) * 0.99)] * 1e3:.3f} ms over {len(times)} checks"
-    )
-    for k, lines in shown.items():
-        for line in lines:
-            print(f"  {k}: {line}")
+
+
+def _keys_of(k: Any) -> set[str]:
+    return {k.canonical, k.base}
 
 
 if __name__ == "__main__":
