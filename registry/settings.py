@@ -263,7 +263,7 @@ def app_settings(app: Flask | None = None) -> Settings:
     """Return the settings of ``app`` (default: the current app), typed."""
     from flask import current_app
 
-    value = (app or current_app).config["REGISTRY"]
+    value = (app or current_app).config.get("REGISTRY")
     if not isinstance(value, Settings):
         raise RuntimeError("the app has no registry settings: build it with registry.create_app")
     return value

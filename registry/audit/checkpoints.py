@@ -31,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from registry.audit.keys import AuditKeys, verify_signature
-from registry.settings import app_settings
+from registry.settings import Settings, app_settings
 
 PENDING = "registry.audit.pending"
 
@@ -173,7 +173,7 @@ def _after_commit(session: Session) -> None:
         logging.getLogger(__name__).exception("could not write an audit checkpoint")
 
 
-def _checkpoint_after_commit(before: int, seq: int, digest: str, settings: Any, keys: AuditKeys) -> None:
+def _checkpoint_after_commit(before: int, seq: int, digest: str, settings: Settings, keys: AuditKeys) -> None:
     path = settings.audit_checkpoints
     every = settings.audit_checkpoint_every
     with _state.lock:

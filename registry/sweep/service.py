@@ -79,7 +79,7 @@ class Rules:
     suspend_after: timedelta
 
     @classmethod
-    def at(cls, as_of: datetime, settings: Any) -> Rules:
+    def at(cls, as_of: datetime, settings: Settings) -> Rules:
         """Compute the cut-offs for a run as of ``as_of``."""
         return cls(
             as_of=as_of,
@@ -399,7 +399,7 @@ def _close_interrupted(now: datetime) -> SweepRun | None:
     return last if last is not None and last.status == "interrupted" else None
 
 
-def _cap_message(counts: Mapping[str, int], settings: Any) -> str:
+def _cap_message(counts: Mapping[str, int], settings: Settings) -> str:
     n, total = acting(counts), counts["accounts"]
     share = n / total if total else 0.0
     return (
