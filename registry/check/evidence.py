@@ -110,7 +110,10 @@ class Evidence:
     ban_id: str
     field: str
 
-    kind = "evidence"
+    @property
+    def kind(self) -> str:
+        """What sort of fact this is (a subclass names it, as a class attribute or a property)."""
+        return "evidence"
 
     def bits(self, w: Weights) -> float:
         """Return this fact's weight in bits."""
@@ -122,7 +125,7 @@ class IdentifierEvidence(Evidence):
     """An email, phone, ID number or device equal to one of the ban's (decisive), or an IP (weak)."""
 
     @property
-    def kind(self) -> str:  # type: ignore[override]
+    def kind(self) -> str:
         return "ip" if self.field == "ip" else "identifier"
 
     def bits(self, w: Weights) -> float:
