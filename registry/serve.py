@@ -203,7 +203,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         app = create_app()
         if self.options.get("preload_app"):
             # Built once here, before fork: the workers share the index pages copy-on-write.
-            from registry.check.engine import warm
+            from registry.check.index import warm
             from registry.extensions import db
 
             warm(app)
@@ -218,7 +218,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def _warm_worker(worker: Any) -> None:
     """Build (or, when preloaded, catch up) the worker's check engine before it accepts connections."""
-    from registry.check.engine import warm
+    from registry.check.index import warm
 
     # The arbiter kills a worker silent for --timeout seconds, and a build of a large index takes
     # longer than that: keep telling it this worker is alive while it builds.

@@ -30,11 +30,11 @@ def name_policy() -> NamePolicy:
     """Return the app's name policy: the check engine's (verified names protected) when it exists."""
     try:
         # layering: the check index holds the live policy (verified names protected); accounts sit below.
-        from registry.check.engine import get_engine
+        from registry.check.index import get_index
     except ImportError:  # pragma: no cover - the check feature is part of the service
-        get_engine = None  # type: ignore[assignment]
-    if get_engine is not None:
-        engine = get_engine()
+        get_index = None  # type: ignore[assignment]
+    if get_index is not None:
+        engine = get_index()
         # Catch up with the ban log so a just-verified organisation's name is protected here too.
         engine.maybe_sync()
         return engine.policy

@@ -1,4 +1,4 @@
-"""Create, read, list, lift and import bans; each change audited and logged for the check engines."""
+"""Create, read, list, lift and import bans; each change audited and logged for the check index."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from marshmallow import ValidationError
 
 from registry.accounts.models import IDENTIFIER_FIELDS, Account
@@ -27,7 +26,6 @@ from registry.avatars.inputs import AvatarError, read_hash, read_image
 from registry.bans.models import (
     Ban,
     BanAvatar,
-    BanEvent,
     BanIdentifier,
     BanName,
     ban_has_expired,
@@ -46,6 +44,7 @@ from registry.identifiers import (
 )
 from registry.identifiers.iprange import mask_range
 from registry.ids import new_id
+from registry.index_changes import ChangeKind, IndexChange, notify_index_changed, notify_index_changes
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, numbered_chunks, parse_line
 from registry.locking import lock_account_ids, lock_accounts
 from registry.matching import encode_name
@@ -226,19 +225,26 @@ def ban_audit_data(prepared: PreparedBan, source: str) -> dict[str, Any]:
 def _insert(
     prepared: Sequence[PreparedBan], *, actor: str, source: str, now: datetime, keep_fingerprint: bool
 ) -> None:
-    """Insert bans, their identifiers, names and create events: COPY on PostgreSQL, else executemany."""
+    """Insert bans, identifiers, names and avatars (COPY on PostgreSQL, else executemany); log them."""
     for p in prepared:
         p.id = p.id or new_id("ban_")
     if not prepared:
         return
     if len(prepared) >= COPY_MIN_ROWS and db.session.get_bind().dialect.name == "postgresql":
         _copy_bans(prepared, actor=actor, source=source, now=now, keep_fingerprint=keep_fingerprint)
-        return
+    else:
+        _insert_rows(prepared, actor=actor, source=source, now=now, keep_fingerprint=keep_fingerprint)
+    notify_index_changes(db.session, ChangeKind.BAN_CREATED, [p.id for p in prepared])
+
+
+def _insert_rows(
+    prepared: Sequence[PreparedBan], *, actor: str, source: str, now: datetime, keep_fingerprint: bool
+) -> None:
+    """Insert a batch into the ban tables with one executemany each."""
     ban_rows: list[dict[str, Any]] = []
     ident_rows: list[dict[str, Any]] = []
     seal = range_cipher().seal
     name_rows: list[dict[str, Any]] = []
-    event_rows: list[dict[str, Any]] = []
     avatar_rows: list[dict[str, Any]] = []
     for p in prepared:
         ban_rows.append(
@@ -261,13 +267,11 @@ def _insert(
         )
         name_rows.extend({"ban_id": p.id, "name": n[:256], "encoded": e} for n, e in p.names)
         avatar_rows.extend({"ban_id": p.id, "kind": k, "hash": h} for k, h in p.avatars)
-        event_rows.append({"ban_id": p.id, "op": "create", "at": now})
     for model, rows in (
         (Ban, ban_rows),
         (BanIdentifier, ident_rows),
         (BanName, name_rows),
         (BanAvatar, avatar_rows),
-        (BanEvent, event_rows),
     ):
         if rows:
             db.session.execute(sa.insert(model), rows)
@@ -287,7 +291,7 @@ def _copy_bans(
     prepared: Sequence[PreparedBan], *, actor: str, source: str, now: datetime, keep_fingerprint: bool
 ) -> None:
     """Load a batch into the four ban tables with one COPY each (text format)."""
-    bans, idents, names, events = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
+    bans, idents, names = io.StringIO(), io.StringIO(), io.StringIO()
     avatars = io.StringIO()
     seal = range_cipher().seal
     at = now.isoformat(sep=" ")
@@ -305,7 +309,6 @@ def _copy_bans(
             names.write(f"{p.id}\t{_esc(name[:256])}\t{_esc(encoded)}\n")
         for kind, digest in p.avatars:
             avatars.write(f"{p.id}\t{kind}\t{digest}\n")
-        events.write(f"{p.id}\tcreate\t{at}\n")
     db.session.flush()
     cursor = db.session.connection().connection.cursor()
     try:
@@ -319,7 +322,6 @@ def _copy_bans(
             (BanIdentifier.__table__, "ban_id, kind, value_hash, value, mask", idents),
             (BanName.__table__, "ban_id, name, encoded", names),
             (BanAvatar.__table__, "ban_id, kind, hash", avatars),
-            (BanEvent.__table__, "ban_id, op, at", events),
         ):
             if buffer.tell():
                 buffer.seek(0)
@@ -355,13 +357,6 @@ def _mark_banned(
     return entries
 
 
-def _stale_engine() -> None:
-    """Tell this process's check engine to read the ban log on its next check (others poll it)."""
-    engine = current_app.extensions.get("registry.check_engine")
-    if engine is not None:
-        engine.mark_stale()
-
-
 def add_ban(data: Mapping[str, Any], *, actor: str, source: str) -> Ban:
     """Create a ban from a schema-loaded body in the current transaction, without committing."""
     check_rule(data["rule"])
@@ -393,7 +388,6 @@ def create_ban(data: Mapping[str, Any]) -> Ban:
     """Ban identifiers, names and/or an account (POST /v1/bans); commit once."""
     ban = add_ban(data, actor=current_actor(), source="api")
     db.session.commit()
-    _stale_engine()
     return ban
 
 
@@ -419,7 +413,6 @@ def ban_account(
         actor=actor,
         source=source,
     )
-    _stale_engine()
     return ban
 
 
@@ -463,8 +456,7 @@ def lift_ban(ban_id: str, reason: str) -> Ban:
     ban.lifted_at = now
     ban.lifted_by = actor
     ban.lift_reason = reason
-    db.session.add(BanEvent(ban_id=ban.id, op="lift", at=now))
-    db.session.flush()
+    notify_index_changed(db.session, ChangeKind.BAN_LIFTED, ban.id)
     entries: list[tuple[str, str, dict[str, Any]]] = [
         ("ban.lift", f"ban:{ban.id}", {"reason": reason, "rule": ban.rule, "account_id": ban.account_id})
     ]
@@ -472,7 +464,6 @@ def lift_ban(ban_id: str, reason: str) -> Ban:
         entries.extend(_restore_account(ban.account_id, ban.id, now))
     record_many(entries, actor=actor)
     db.session.commit()
-    _stale_engine()
     return ban
 
 
@@ -572,7 +563,7 @@ def import_bans(  # noqa: C901 - the importer's main loop; splitting it is issue
     batch: list[tuple[int, PreparedBan]] = []
     seen: set[str] = set()
     checked_rules: dict[str, str | None] = {}
-    touched = {t.__tablename__ for t in (Ban, BanIdentifier, BanName, BanAvatar, BanEvent, AuditEntry)}
+    touched = {t.__tablename__ for t in (Ban, BanIdentifier, BanName, BanAvatar, IndexChange, AuditEntry)}
 
     def flush() -> None:
         if not batch:

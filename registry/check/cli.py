@@ -18,9 +18,9 @@ def snapshot_command(path: str | None) -> None:
     """Build the check index from the database and write its snapshot (the next start loads it)."""
     from flask import current_app
 
-    from registry.check.engine import CheckEngine
+    from registry.check.index import CheckIndex
 
-    engine = CheckEngine(current_app._get_current_object())  # type: ignore[attr-defined]
+    engine = CheckIndex(current_app._get_current_object())  # type: ignore[attr-defined]
     target = path or engine.snapshot_path
     if not target:
         click.echo("index snapshot: REGISTRY_INDEX_SNAPSHOT is off; give --path", err=True)
@@ -46,9 +46,9 @@ def load_command(path: str | None) -> None:
     """Load the snapshot as a worker would and report whether it is used, and how long it took."""
     from flask import current_app
 
-    from registry.check.engine import CheckEngine
+    from registry.check.index import CheckIndex
 
-    engine = CheckEngine(current_app._get_current_object())  # type: ignore[attr-defined]
+    engine = CheckIndex(current_app._get_current_object())  # type: ignore[attr-defined]
     if path:
         engine.snapshot_path = path
     engine.ensure_ready()

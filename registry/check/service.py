@@ -18,7 +18,7 @@ from registry.actor import current_actor
 from registry.avatars.check import check_avatar
 from registry.bans.models import Ban, BanIdentifier, ban_is_live
 from registry.check import evidence
-from registry.check.engine import CheckEngine, get_engine, readiness_probe
+from registry.check.index import CheckIndex, get_index, readiness_probe
 from registry.check.models import CheckRecord
 from registry.db import engine_options, writing
 from registry.extensions import db
@@ -72,7 +72,7 @@ def weights(settings: Any) -> evidence.Weights:
     )
 
 
-def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict[str, str]]:  # noqa: C901 - the check's decision, one case per evidence kind, read top to bottom
+def decide(data: Mapping[str, Any], engine: CheckIndex) -> tuple[_Reasons, dict[str, str]]:  # noqa: C901 - the check's decision, one case per evidence kind, read top to bottom
     """Evaluate one check read-only; return its reasons and the masked identifiers.
 
     This only gathers facts (identifier digests, name matches with their tricks and commonness) and
@@ -310,7 +310,7 @@ def _confirm(
 
 def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
     """Answer POST /v1/check; store the check (and open a review) only when it is not allowed."""
-    result, masked = decide(data, get_engine())
+    result, masked = decide(data, get_index())
     decision = result.decision
     check_id = new_id("chk_")
     if decision != "allow":

@@ -118,7 +118,7 @@ def test_imports_follow_the_layers():
 
 def test_the_rank_function_reads_the_layers_right():
     assert rank("registry.reviews.models") < rank("registry.check.service") < rank("registry.reviews.service")
-    assert rank("registry.accounts.service") < rank("registry.bans.service") < rank("registry.check.engine")
+    assert rank("registry.accounts.service") < rank("registry.bans.service") < rank("registry.check.index")
     assert rank("registry.timeutil") < rank("registry.bans.models") < rank("registry.locking")
     assert rank("registry.locking") < rank("registry.accounts.service") < rank("registry.bans.views")
     assert rank("registry.serve") == rank("registry.sweep.cli")

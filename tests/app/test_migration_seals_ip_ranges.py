@@ -65,9 +65,9 @@ def test_upgrade_seals_clear_ranges_and_downgrade_opens_them(fresh_url):
         cipher = RangeCipher(KEY.encode())
         assert [cipher.open(v) for v, _ in rows] == ["198.51.100.200/31", "2001:db8:85a3:1234::/64"]
 
-        from registry.check.engine import get_engine
+        from registry.check.index import get_index
 
-        engine = get_engine()
+        engine = get_index()
         engine.rebuild()
         assert engine.range_bans("198.51.100.201") == {"ban_old"}
         db.session.remove()  # the build's read transaction would block the downgrade's ALTER
