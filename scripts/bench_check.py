@@ -730,14 +730,14 @@ def phase_http(
                 raise SystemExit(f"server exited:\n{log_path.read_text()[-3000:]}")
             if first_ok is None and http_get(f"http://127.0.0.1:{port}/healthz") == 200:
                 first_ok = time.perf_counter() - t0
-            built = log_path.read_text(errors="replace").count("check engine built in")
+            built = log_path.read_text(errors="replace").count("check index built in")
             if first_ok is not None and built >= builds_expected:
                 break
             time.sleep(0.1)
         out["first_healthz_s"] = first_ok
         out["both_workers_built_s"] = time.perf_counter() - t0
         out["worker_build_s"] = [
-            float(x) for x in re.findall(r"check engine built in ([\d.]+) s", log_path.read_text())
+            float(x) for x in re.findall(r"check index built in ([\d.]+) s", log_path.read_text())
         ]
         time.sleep(1.0)
         out["memory"] = server_memory(server.pid)

@@ -27,7 +27,7 @@ POLICY_KEY = "registry.name_policy"
 
 
 def name_policy() -> NamePolicy:
-    """Return the app's name policy: the check engine's (verified names protected) when it exists."""
+    """Return the app's name policy: the check index's (verified names protected) when it exists."""
     try:
         # layering: the check index holds the live policy (verified names protected); accounts sit below.
         from registry.check.index import get_index
@@ -35,7 +35,7 @@ def name_policy() -> NamePolicy:
         get_index = None  # type: ignore[assignment]
     if get_index is not None:
         engine = get_index()
-        # Catch up with the ban log so a just-verified organisation's name is protected here too.
+        # Catch up with the change log so a just-verified organisation's name is protected here too.
         engine.maybe_sync()
         return engine.policy
     ext = current_app.extensions

@@ -12,7 +12,7 @@ Decisions taken here:
   highest-scoring ``similar_to_banned_name`` reason, else any reason naming a ban, else a reason's
   own ``rule``); the body's ``rule`` overrides that. No rule to cite: 422 naming ``rule``.
 - ``false_positive`` stores a (ban, name key) suppression for every ``similar_to_banned_name``
-  reason, and logs a ``suppress`` ban event so every worker's check engine reloads them.
+  reason, and logs a ban-suppressed change so every worker's check index reloads them.
 """
 
 from __future__ import annotations

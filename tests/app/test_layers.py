@@ -16,10 +16,12 @@ import registry
 ROOT = Path(registry.__file__).parent
 
 # Domain packages, bottom to top; a package may import those before it. Packages on one rank sit
-# beside each other (audit and auth record each other's work; credit calls tiers).
+# beside each other (audit and auth record each other's work; credit calls tiers). The check index's
+# change log sits under every writer of it (accounts, verification, bans, reviews).
 DOMAIN = {
     "audit": 2,
     "auth": 2,
+    "index_changes": 2,
     "accounts": 3,
     "tiers": 4,
     "verification": 4,
@@ -122,6 +124,7 @@ def test_the_rank_function_reads_the_layers_right():
     assert rank("registry.timeutil") < rank("registry.bans.models") < rank("registry.locking")
     assert rank("registry.locking") < rank("registry.accounts.service") < rank("registry.bans.views")
     assert rank("registry.serve") == rank("registry.sweep.cli")
+    assert rank("registry.index_changes") < rank("registry.accounts.service") < rank("registry.check.index.sync")
 
 
 def test_test_modules_do_not_import_the_tests_folder_as_a_package():
