@@ -1,9 +1,11 @@
 """Tell every worker's check index that something it holds changed: ``notify_index_changed``.
 
 A writer calls it inside its transaction: the change log row commits (or rolls back) with the change
-itself. Other processes see the row on their next poll (``ban_sync_seconds``); this process's index is
-woken only after the commit (an SQLAlchemy ``after_commit`` hook), so it never reads the log before the
-change is there to read.
+itself. Other processes see the row on their next poll (``ban_sync_seconds``). For a ban created,
+lifted or suppressed this process's index is also woken, only after the commit (an SQLAlchemy
+``after_commit`` hook), so it never reads the log before the change is there to read; name protection
+and name counts changes wait for the poll here too, as they always have (the contract's sweep test
+verifies two entities of one name within a poll interval).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ __all__ = ["INDEX_EXTENSION_KEY", "ChangeKind", "IndexChange", "notify_index_cha
 # Where the app keeps its check index (registry/check/index): looked up here, never imported.
 INDEX_EXTENSION_KEY = "registry.check_index"
 _PENDING = "registry.index_changed"
+# The kinds that make this process's index read the log at its next check instead of at its next poll.
+WAKING_KINDS = frozenset({ChangeKind.BAN_CREATED, ChangeKind.BAN_LIFTED, ChangeKind.BAN_SUPPRESSED})
 
 
 def notify_index_changed(session: Session | Any, kind: ChangeKind, subject: str | None = None) -> IndexChange:
@@ -30,7 +34,8 @@ def notify_index_changed(session: Session | Any, kind: ChangeKind, subject: str 
     change = IndexChange(kind=kind.value, subject=subject, at=utcnow())
     session.add(change)
     session.flush()
-    session.info[_PENDING] = True
+    if kind in WAKING_KINDS:
+        session.info[_PENDING] = True
     return change
 
 
@@ -40,7 +45,8 @@ def notify_index_changes(session: Session | Any, kind: ChangeKind, subjects: Ite
     rows = [{"kind": kind.value, "subject": s, "at": now} for s in subjects]
     if rows:
         session.execute(sa.insert(IndexChange), rows)
-        session.info[_PENDING] = True
+        if kind in WAKING_KINDS:
+            session.info[_PENDING] = True
     return len(rows)
 
 
