@@ -124,7 +124,8 @@ def test_the_rank_function_reads_the_layers_right():
     assert rank("registry.timeutil") < rank("registry.bans.models") < rank("registry.locking")
     assert rank("registry.locking") < rank("registry.accounts.service") < rank("registry.bans.views")
     assert rank("registry.serve") == rank("registry.sweep.cli")
-    assert rank("registry.index_changes") < rank("registry.accounts.service") < rank("registry.check.index.sync")
+    assert rank("registry.index_changes") < rank("registry.accounts.service") < rank("registry.bans.importer")
+    assert rank("registry.bans.importer") < rank("registry.check.index.sync")
 
 
 def test_test_modules_do_not_import_the_tests_folder_as_a_package():
