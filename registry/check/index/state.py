@@ -32,6 +32,8 @@ SNAPSHOT_MAX_BACKLOG = 100_000
 
 @dataclass
 class IndexState:
+    """The indexes of one process, swapped whole by a build, changed in place by a sync."""
+
     bloom: IdentifierFilter
     ranges: IpRangeSet[str]
     names: NameIndex
