@@ -29,7 +29,7 @@ from registry.matching import NameMatch
 from registry.names import mask_contacts
 from registry.pii import hasher
 from registry.reviews.models import Review
-from registry.settings import app_settings
+from registry.settings import Settings, app_settings
 from registry.timeutil import utcnow
 
 SEVERITY = {"allow": 0, "review": 1, "deny": 2}
@@ -61,7 +61,7 @@ def _live(now: Any) -> Any:
     return ban_is_live(now)
 
 
-def weights(settings: Any) -> evidence.Weights:
+def weights(settings: Settings) -> evidence.Weights:
     """Return the evidence model's weights and thresholds from the settings."""
     return evidence.Weights(
         review_score=float(settings.evidence_review_score),
@@ -72,7 +72,7 @@ def weights(settings: Any) -> evidence.Weights:
     )
 
 
-def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[str, str]]:  # noqa: C901 - the check's decision, one case per evidence kind, read top to bottom
+def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[str, str]]:
     """Evaluate one check read-only; return its reasons and the masked identifiers.
 
     This only gathers facts (identifier digests, name matches with their tricks and commonness) and
@@ -83,23 +83,7 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
     index.maybe_sync()
     now = utcnow()
     out = _Reasons()
-    pii = hasher()
-    digests: dict[str, str] = {}
-    masked: dict[str, str] = {}
-    for f in IDENTIFIER_FIELDS:
-        value = data.get(f)
-        if value is None:
-            continue
-        try:
-            canonical = normalize(f, value)
-        except InvalidIdentifier as exc:
-            # Not a review: POST /v1/accounts refuses the same malformed value (422), so no account can
-            # be registered with an identifier this check could not look up. The message never holds it.
-            out.add("allow", {"code": "invalid_identifier", "field": f, "message": exc.message})
-            continue
-        digests[f] = pii.digest(f, canonical)
-        masked[f] = pii.mask(f, canonical)
-
+    digests, masked = _identifiers(data, out)
     maybe = {f: d for f, d in digests.items() if index.maybe_banned(d)}
 
     # Everything in memory first; what the database has to confirm is gathered and asked in one query.
@@ -109,40 +93,8 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
         for ban_id in sorted(index.range_bans(str(data["ip"]))):
             if index.is_active(ban_id, now):
                 facts.append(evidence.IdentifierEvidence(ban_id, "ip"))
-
-    candidate_score = float(settings.name_review_score)
-    prior_population = int(settings.name_prior_population)
-    for f in NAME_FIELDS:
-        name = data.get(f)
-        if not name:
-            continue
-        key = name_key(name) or ""
-
-        def live_pair(m: NameMatch, key: str = key) -> bool:
-            return index.is_active(m.ban_id, now) and not index.is_suppressed(m.ban_id, key)
-
-        matches = index.search_names(name, min_score=candidate_score, keep=live_pair)
-        facts += evidence.name_facts(f, name, matches, index.key_accounts, index.key_bans, prior_population)
-        for finding in index.policy.evaluate(name, field=f):
-            out.add(
-                finding.decision,
-                {"code": finding.code, "field": finding.field, "rule": finding.rule, "term": finding.term},
-            )
-
-    # Avatars (registry/avatars/check.py): QR and invalid-image reasons at once; near-duplicates of banned
-    # avatars are evidence like names, confirmed with them.
-    max_distance = int(settings.avatar_max_distance)
-    seen = check_avatar(
-        data,
-        index.search_avatars,
-        max_distance=max_distance,
-        qr_decision=settings.avatar_qr_decision,
-        keep=lambda m: index.is_active(m.ban_id, now),
-    )
-    for decision, reason in seen.reasons:
-        out.add(decision, reason)
-    for ban_id, _decision, reason in seen.pending:
-        facts.append(evidence.AvatarEvidence(ban_id, reason["field"], int(reason["distance"]), max_distance))
+    facts += _name_facts(data, index, now, settings, out)
+    facts += _avatar_facts(data, index, now, settings, out)
 
     threshold = int(settings.identifier_accounts_review)
     reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
@@ -161,7 +113,86 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
         # Already confirmed against active bans by the query itself.
         if maybe.get(kind) == digest:
             confirmed.append(evidence.IdentifierEvidence(ban_id, kind))
-    outcome = evidence.decide(confirmed, w)
+    _add_outcome(out, evidence.decide(confirmed, w))
+    for f in reuse:
+        n = found.reuse.get(f, 0)
+        if n >= threshold:
+            out.add("review", {"code": "identifier_reuse", "field": f, "accounts": n})
+    return out, masked
+
+
+def _identifiers(data: Mapping[str, Any], out: _Reasons) -> tuple[dict[str, str], dict[str, str]]:
+    """Return the sent identifiers' keyed digests and masked forms; a malformed one is a reason."""
+    pii = hasher()
+    digests: dict[str, str] = {}
+    masked: dict[str, str] = {}
+    for f in IDENTIFIER_FIELDS:
+        value = data.get(f)
+        if value is None:
+            continue
+        try:
+            canonical = normalize(f, value)
+        except InvalidIdentifier as exc:
+            # Not a review: POST /v1/accounts refuses the same malformed value (422), so no account can
+            # be registered with an identifier this check could not look up. The message never holds it.
+            out.add("allow", {"code": "invalid_identifier", "field": f, "message": exc.message})
+            continue
+        digests[f] = pii.digest(f, canonical)
+        masked[f] = pii.mask(f, canonical)
+    return digests, masked
+
+
+def _name_facts(
+    data: Mapping[str, Any], index: CheckIndex, now: datetime, settings: Settings, out: _Reasons
+) -> list[evidence.Evidence]:
+    """Return the names' matches with live bans as facts; the name rules' findings become reasons."""
+    facts: list[evidence.Evidence] = []
+    candidate_score = float(settings.name_review_score)
+    prior_population = int(settings.name_prior_population)
+    for f in NAME_FIELDS:
+        name = data.get(f)
+        if not name:
+            continue
+        key = name_key(name) or ""
+
+        def live_pair(m: NameMatch, key: str = key) -> bool:
+            return index.is_active(m.ban_id, now) and not index.is_suppressed(m.ban_id, key)
+
+        matches = index.search_names(name, min_score=candidate_score, keep=live_pair)
+        facts += evidence.name_facts(f, name, matches, index.key_accounts, index.key_bans, prior_population)
+        for finding in index.policy.evaluate(name, field=f):
+            out.add(
+                finding.decision,
+                {"code": finding.code, "field": finding.field, "rule": finding.rule, "term": finding.term},
+            )
+    return facts
+
+
+def _avatar_facts(
+    data: Mapping[str, Any], index: CheckIndex, now: datetime, settings: Settings, out: _Reasons
+) -> list[evidence.Evidence]:
+    """Return near-duplicates of live banned avatars as facts; QR and invalid-image reasons at once.
+
+    registry/avatars/check.py: near-duplicates are evidence like names, confirmed with them.
+    """
+    max_distance = int(settings.avatar_max_distance)
+    seen = check_avatar(
+        data,
+        index.search_avatars,
+        max_distance=max_distance,
+        qr_decision=settings.avatar_qr_decision,
+        keep=lambda m: index.is_active(m.ban_id, now),
+    )
+    for decision, reason in seen.reasons:
+        out.add(decision, reason)
+    return [
+        evidence.AvatarEvidence(ban_id, reason["field"], int(reason["distance"]), max_distance)
+        for ban_id, _decision, reason in seen.pending
+    ]
+
+
+def _add_outcome(out: _Reasons, outcome: evidence.Outcome) -> None:
+    """Add the evidence model's reasons, each with its ban's verdict (a common name only informs)."""
     for r in outcome.reasons:
         decision = "allow"
         for v in outcome.verdicts:
@@ -169,11 +200,6 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
                 decision = v.decision
                 break
         out.add(decision if r["code"] != "common_name" else "allow", r)
-    for f in reuse:
-        n = found.reuse.get(f, 0)
-        if n >= threshold:
-            out.add("review", {"code": "identifier_reuse", "field": f, "accounts": n})
-    return out, masked
 
 
 _readers: dict[tuple[int, int], sa.Engine] = {}
