@@ -149,6 +149,28 @@ def _reorder_key(pinyin: str, tokens: list[str]) -> str:
 
 _AFFIX_WORDS = frozenset(a for a, _ in PREFIXES + SUFFIXES)
 
+# Keys the index alone holds (never stored with a ban, derived from the name when it is indexed), marked
+# so they never collide with a stored key: a handle's parts swapped without a separator to tell them
+# apart ("flowercloud" / "cloud_flower"), and a banned name with one of its parts left out.
+ROTATE_MARK = "\x02"
+PART_MARK = "\x03"
+MIN_ROTATE = 6
+MAX_ROTATE = 24
+
+
+def rotation_key(base: str) -> str:
+    """Return the least rotation of a Latin handle core: equal for every cut of it ("haoluo"/"luohao")."""
+    if not (MIN_ROTATE <= len(base) <= MAX_ROTATE and base.isascii() and base.isalpha()):
+        return ""
+    return ROTATE_MARK + min(base[i:] + base[:i] for i in range(len(base)))
+
+
+def index_only_keys(name: str, keys: NameKeys) -> list[str]:
+    """Return the index-only keys of a banned name (see ROTATE_MARK)."""
+    out = [rotation_key(keys.base)]
+    out += [PART_MARK + v for v in part_drop_variants(name)]
+    return [k for k in out if k]
+
 
 def _tokens(name: str) -> list[str]:
     parts = _SPLIT_ON.split(name)
