@@ -9,7 +9,8 @@ person in a million holds is worth far more than agreeing on one that thousands 
       rarity      = unique_name_bits - bits_per_doubling * log2(max(own + min(other bans, own), 1/64))
       own         = max(accounts holding the searched name's own keys, expected by ClassModel)
       information = bits_per_han * Han characters + bits_per_letter * Latin letters
-      trick bits  = TRICK_BITS (positive for disguises innocents do not produce, negative for natural ones)
+      trick bits  = TRICK_BITS (positive for disguises innocents do not produce, negative for natural ones);
+                    a homophone also costs log2 of its syllables' fan-out beyond the table's eight
       closeness   = -(95 - matcher score) * closeness_bits_per_point, for typos and fuzzy matches only
     ban bits  = best field + second_field_share * other field (username and display name at one ban,
                 when independent: a handle spelling the display name is the same observation, one field)
@@ -169,6 +170,9 @@ class NameEvidence(Evidence):
     # Expected accounts whose name sounds like the searched one (toneless syllables, either order for
     # a reordering): who else writes this match when it was made on sound alone (see own).
     sound: float = 0.0
+    # log2 of the spellings a homophone swap chose among (commonness.homophone_bits); the trick's
+    # table weight stands for the first eight of them, the rest costs one bit per doubling.
+    spellings_bits: float = 0.0
 
     kind = "name"
 
@@ -214,6 +218,8 @@ class NameEvidence(Evidence):
         rarity = w.unique_name_bits - w.bits_per_doubling * math.log2(max(self.commonness, w.min_expected))
         info = w.bits_per_han * self.han + w.bits_per_letter * self.letters
         b = min(rarity, info) + sum(TRICK_BITS.get(t, -6.0) for t in self.tricks)
+        if "homophone" in self.tricks:
+            b -= max(0.0, self.spellings_bits + TRICK_BITS["homophone"])
         if any(t in NEAR_TRICKS for t in self.tricks):
             b -= max(0.0, w.near_full_score - self.closeness) * w.closeness_bits_per_point
         return b
@@ -412,7 +418,7 @@ def name_facts(
     prior_population: int = 0,
 ) -> list[NameEvidence]:
     """Turn the matcher's NameMatch results for one field into NameEvidence (best per ban)."""
-    from registry.matching.commonness import ClassModel, han_prior_share, tricks_of
+    from registry.matching.commonness import ClassModel, han_prior_share, homophone_bits, tricks_of
     from registry.matching.keys import name_keys
 
     matches = list(matches)
@@ -465,6 +471,7 @@ def name_facts(
             own_holders=own_holders,
             expected=own_expected,
             sound=own_sound.get(any_order, 0.0) if "pinyin" in tricks else 0.0,
+            spellings_bits=homophone_bits(name, m.matched) if "homophone" in tricks else 0.0,
         )
     return list(out.values())
 
@@ -480,7 +487,8 @@ def mark_echoes(facts: Iterable[Evidence], names: Any) -> list[Evidence]:
     from registry.matching.commonness import same_name
 
     facts = list(facts)
-    if not same_name(names.get("username"), names.get("display_name")):
+    fields = {e.field for e in facts if isinstance(e, NameEvidence)}
+    if len(fields) < 2 or not same_name(names.get("username"), names.get("display_name")):
         return facts
     return [replace(e, echo=True) if isinstance(e, NameEvidence) else e for e in facts]
 

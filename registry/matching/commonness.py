@@ -116,6 +116,38 @@ def han_prior_share(key: str) -> float:
     return p
 
 
+# How many characters in common use share a toneless syllable: the fan-out of a homophone swap.
+NAME_CHARS = 4000
+
+
+@cache
+def _syllable_fanout() -> dict[str, int]:
+    """Return, per toneless syllable, how many of the NAME_CHARS most frequent characters read so."""
+    share = _char_share()
+    top = sorted(share, key=lambda c: -share[c])[:NAME_CHARS]
+    out: Counter[str] = Counter()
+    for c in top:
+        if _HAN.match(c):
+            out[_syllable(c)] += 1
+    return dict(out)
+
+
+def homophone_bits(query: str, matched: str) -> float:
+    """Return log2 of the spellings a homophone swap chose among: per character swapped, its syllable's
+    fan-out (a swap for "yu" picks one of dozens of characters, one for "kan" one of a few)."""
+    q, m = _han_name(query), _han_name(matched)
+    if not q or not m or len(q) != len(m):
+        return 0.0
+    if sorted(q) != sorted(m) and [_syllable(c) for c in q] != [_syllable(c) for c in m]:
+        # Reordered as well: compare the characters in the matched name's order of sounds.
+        by_sound = {_syllable(c): c for c in m}
+        pairs = [(c, by_sound.get(_syllable(c), c)) for c in q]
+    else:
+        pairs = list(zip(q, m, strict=True))
+    fan = _syllable_fanout()
+    return sum(math.log2(max(2, fan.get(_syllable(a), 2))) for a, b in pairs if a != b)
+
+
 # --- tricks ---------------------------------------------------------------------------------------
 
 _VIA_TRICK = {
