@@ -230,7 +230,7 @@ def main() -> None:  # noqa: C901 - an evaluation's script body
     # The trade-off: innocents flagged and rare returns caught at other review thresholds.
     print(f"\n{'review score':<14}{'innocents flagged':>18}{'rare caught':>13}")
     kept = [(s, world.facts(s.body)) for s in signups if s.kind in ("innocent", "rare")]
-    for t in (60, 65, 70, 75, 80, 85, 90, 95):
+    for t in (50, 55, 60, 65, 70, 75, 80, 85, 90, 95):
         w = evidence.Weights(review_score=float(t), deny_score=float(max(t, 85)))
         fl = ok = n_i = n_r = 0
         for s, facts in kept:

@@ -162,6 +162,10 @@ def rotation_key(base: str) -> str:
     """Return the least rotation of a Latin handle core: equal for every cut of it ("haoluo"/"luohao")."""
     if not (MIN_ROTATE <= len(base) <= MAX_ROTATE and base.isascii() and base.isalpha()):
         return ""
+    if segment_pinyin(base) is not None:
+        # Pinyin already has its reorder key (its syllables sorted); a cut inside a syllable would
+        # only make other people's names equal ("zhangan" / "anzhang" are two names either way).
+        return ""
     return ROTATE_MARK + min(base[i:] + base[:i] for i in range(len(base)))
 
 
