@@ -162,17 +162,33 @@ def rotation_key(base: str) -> str:
     """Return the least rotation of a Latin handle core: equal for every cut of it ("haoluo"/"luohao")."""
     if not (MIN_ROTATE <= len(base) <= MAX_ROTATE and base.isascii() and base.isalpha()):
         return ""
-    if segment_pinyin(base) is not None:
+    if _is_pinyin(base):
         # Pinyin already has its reorder key (its syllables sorted); a cut inside a syllable would
         # only make other people's names equal ("zhangan" / "anzhang" are two names either way).
         return ""
     return ROTATE_MARK + min(base[i:] + base[:i] for i in range(len(base)))
 
 
+@cache
+def _pinyin_re() -> re.Pattern[str]:
+    return re.compile("(?:" + "|".join(sorted(pinyin_syllables(), key=lambda x: (-len(x), x))) + ")+")
+
+
+def _is_pinyin(text: str) -> bool:
+    """Tell whether a Latin string splits into pinyin syllables (segment_pinyin's test, in C).
+
+    Called for every banned handle as the index is built; texts are at most MAX_ROTATE letters, so the
+    regex's backtracking over alternative splits stays small.
+    """
+    return _pinyin_re().fullmatch(text) is not None
+
+
 def index_only_keys(name: str, keys: NameKeys) -> list[str]:
     """Return the index-only keys of a banned name (see ROTATE_MARK)."""
     out = [rotation_key(keys.base)]
-    out += [PART_MARK + v for v in part_drop_variants(name)]
+    # Bounded work per indexed name: only a name of three or more separated parts can lose one.
+    if len(_SPLIT_ON.findall(name)) >= 2:
+        out += [PART_MARK + v for v in part_drop_variants(name)]
     return [k for k in out if k]
 
 
