@@ -3,7 +3,7 @@
 The counts are kept current change by change (create, import, rename, ban, purge). When what an
 account counts changes (a new statistics key in registry.matching.commonness, a new match key), or a
 database was restored from parts, the kept numbers describe older code: this recomputes every count
-from the accounts table and writes only the differences, under one ``ban_events`` "counts" row, so
+from the accounts table and writes only the differences, under one ``index_changes`` name-counts row, so
 every worker re-reads exactly the counts that moved on its next poll. One transaction, one audit entry.
 """
 
@@ -18,7 +18,6 @@ from registry.accounts.models import Account, NameKeyCount
 from registry.audit.service import record
 from registry.extensions import db
 from registry.matching.commonness import GOOD_STANDING, account_keys, key_hash
-from registry.timeutil import utcnow
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class RecountResult:
 def recount_name_keys(*, batch: int = 5_000, dry_run: bool = False) -> RecountResult:
     """Recompute every name key count from the accounts in good standing; write the differences."""
     from registry.accounts.service import _add_key_counts
-    from registry.bans.models import BanEvent
+    from registry.index_changes import ChangeKind, notify_index_changed
 
     tally: Counter[int] = Counter()
     n_accounts = 0
@@ -57,9 +56,7 @@ def recount_name_keys(*, batch: int = 5_000, dry_run: bool = False) -> RecountRe
     zeroed = [h for h, n in kept.items() if n and h not in tally]
     event_id: int | None = None
     if not dry_run and (added or changed or zeroed):
-        event = BanEvent(ban_id="name-counts", op="counts", at=utcnow())
-        db.session.add(event)
-        db.session.flush()
+        event = notify_index_changed(db.session, ChangeKind.NAME_COUNTS)
         event_id = event.id
         _add_key_counts(sorted(added), event.id, db.session.get_bind().dialect.name)
         table = NameKeyCount.__table__

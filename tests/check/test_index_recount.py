@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from registry.accounts.models import NameKeyCount
 from registry.audit.models import AuditEntry
-from registry.check.engine import get_engine
+from registry.check.index import get_index
 from registry.extensions import db
 from registry.matching.commonness import STAT, key_hash
 
@@ -24,9 +24,9 @@ def headers(auth):
 
 def accounts_holding(app, key):
     with app.app_context():
-        engine = get_engine(app)
-        engine.sync()
-        return engine.key_accounts(key)
+        index = get_index(app)
+        index.sync()
+        return index.key_accounts(key)
 
 
 def stored(app, key):
