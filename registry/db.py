@@ -146,6 +146,25 @@ def keyset_page(
     return rows[:limit], nxt
 
 
+def keyset_batches(stmt: Any, key: Any, size: int, *, after: Any = "") -> Iterator[list[Any]]:
+    """Yield the rows of ``stmt`` in ``key`` order, ``size`` at a time: a keyset walk over the table.
+
+    The batch walk of the sweep, the expiries, credit recovery and the audit check: ``stmt`` selects
+    ``key`` among its columns (rows name it by ``key.key``); ``after`` is the key before the first row
+    ("" for text ids, 0 for numbers). Each batch is read when the previous one has been handled, so a
+    caller may change and commit the rows between batches.
+    """
+    from registry.extensions import db
+
+    name = key.key
+    while True:
+        rows = list(db.session.execute(stmt.where(key > after).order_by(key).limit(size)).all())
+        if not rows:
+            return
+        yield rows
+        after = getattr(rows[-1], name)
+
+
 def migrations_directory() -> str:
     """Find Alembic's folder: inside the installed package, else at the top of the source tree."""
     here = Path(__file__).resolve().parent
