@@ -38,6 +38,12 @@ def parse_line(line: str) -> tuple[Any, str | None]:
     return doc, None
 
 
+def parse_numbered(numbered: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any, str | None]]:
+    """Parse numbered lines (from ``numbered_chunks``): yield (number, document or None, error or None)."""
+    for number, line in numbered:
+        yield (number, *parse_line(line))
+
+
 def flatten_errors(messages: Any) -> str:
     """Render nested validation messages as one line for an import report ("field: message; ...")."""
     if isinstance(messages, dict):

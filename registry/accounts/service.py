@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from registry.avatars.inputs import AvatarError, AvatarInput, read_avatar
 from registry.db import analyze, get_or_404, keyset_page
 from registry.domain_errors import Conflict, Invalid, InvalidField
 from registry.extensions import db
-from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
+from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors
 from registry.matching.commonness import GOOD_STANDING, account_keys, key_deltas
 from registry.matching.fold import canonical
 from registry.names import NameFinding, mask_contacts
@@ -408,13 +408,6 @@ class ImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)
     # Lines kept with a remark (a phone number only possible, not known as assigned).
     warnings: list[tuple[int, str]] = field(default_factory=list)
-
-
-def iter_json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None]]:
-    """Yield (line number, parsed document or None, error) for each non-blank line of JSON Lines."""
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            yield (number, *parse_line(line))
 
 
 def import_accounts(

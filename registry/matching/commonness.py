@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from importlib import resources
 
-from registry.matching.fold import _HAN, _t2s, canonical
+from registry.matching.fold import HAN, _t2s, canonical, has_han, is_han
 from registry.matching.keys import name_keys, strip_affixes
 
 # Account statuses in good standing: their names count as "held by someone who is not banned".
@@ -106,7 +106,7 @@ def han_prior_share(key: str) -> float:
     has (names reuse a small set of characters far more than text does). A rough floor for platforms
     with too few accounts to count; the observed counts replace it as soon as they are larger.
     """
-    if not key or not all(_HAN.match(c) for c in key):
+    if not key or not all(is_han(c) for c in key):
         return 0.0
     share = _char_share()
     p = 1.0
@@ -129,14 +129,10 @@ _VIA_TRICK = {
 }
 
 
-def _has_han(s: str) -> bool:
-    return bool(_HAN.search(s))
-
-
 def tricks_of(query: str, matched: str, via: str) -> list[str]:
     """Name the disguises that turn the banned name into the searched one, most telling first."""
     tricks: list[str] = []
-    q_han, m_han = _has_han(query), _has_han(matched)
+    q_han, m_han = has_han(query), has_han(matched)
     if via in _VIA_TRICK:
         tricks.append(_VIA_TRICK[via])
     elif via == "pinyin":
@@ -158,7 +154,7 @@ def tricks_of(query: str, matched: str, via: str) -> list[str]:
         tricks.append("invisible")
     if not q_han and any(unicodedata.combining(c) for c in unicodedata.normalize("NFD", query)):
         tricks.append("tone_marks")
-    if q_han and _separators(query).strip() and len(_HAN.findall(query)) >= 2:
+    if q_han and _separators(query).strip() and len(HAN.findall(query)) >= 2:
         tricks.append("han_separator")
     if _irregular_case(query):
         tricks.append("odd_case")
@@ -185,7 +181,7 @@ def _irregular_case(s: str) -> bool:
 
 
 def _confusable(c: str) -> bool:
-    if c.isascii() or _HAN.match(c) or not c.isalpha():
+    if c.isascii() or is_han(c) or not c.isalpha():
         return False
     folded = canonical(c)
     return bool(folded) and folded.isascii()
@@ -218,7 +214,7 @@ MAX_CORE = 24
 def _han_name(name: str) -> str:
     """Return a 2-4 character Han name folded (Simplified, no separators), or ""."""
     c = canonical(name)
-    return c if 2 <= len(c) <= 4 and all(_HAN.match(ch) for ch in c) else ""
+    return c if 2 <= len(c) <= 4 and all(is_han(ch) for ch in c) else ""
 
 
 @cache
