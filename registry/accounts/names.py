@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import current_app
 
+from registry.accounts import hooks
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES
 from registry.domain_errors import Invalid
 from registry.matching.fold import canonical
@@ -27,17 +28,9 @@ POLICY_KEY = "registry.name_policy"
 
 
 def name_policy() -> NamePolicy:
-    """Return the app's name policy: the check engine's (verified names protected) when it exists."""
-    try:
-        # layering: the check index holds the live policy (verified names protected); accounts sit below.
-        from registry.check.engine import get_engine
-    except ImportError:  # pragma: no cover - the check feature is part of the service
-        get_engine = None  # type: ignore[assignment]
-    if get_engine is not None:
-        engine = get_engine()
-        # Catch up with the ban log so a just-verified organisation's name is protected here too.
-        engine.maybe_sync()
-        return engine.policy
+    """Return the app's name policy: the check index's (verified names protected) when it is wired."""
+    if hooks.live_name_policy.registered:
+        return hooks.live_name_policy.call()
     ext = current_app.extensions
     if POLICY_KEY not in ext:
         path = app_settings().name_rules_file
@@ -106,9 +99,4 @@ def record_name_review(
     reasons: list[dict[str, Any]] = [finding_doc(f) for f in findings if f.decision == "review"]
     if not reasons:
         return None
-    # layering: a name held for review is filed as a check record, which the check layer owns.
-    from registry.check.service import record_check
-
-    return record_check(
-        "review", reasons, username=username, display_name=display_name, masked={}, actor=actor
-    )
+    return hooks.file_name_review.call(reasons, username=username, display_name=display_name, actor=actor)

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from registry.accounts import hooks
 from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account, NameKeyCount
 from registry.accounts.names import evaluate_names, finding_doc, record_name_review
@@ -261,17 +262,11 @@ def create_account(data: Mapping[str, Any]) -> Account:
             findings, username=account.username, display_name=account.display_name, actor=current_actor()
         )
     if account.check_id:
-        # layering: a new account ties its signup check's review (a hook to reviews is still to come).
-        from registry.reviews.service import lock_check_review
-
         # Lock order (registry/locking.py): the review before the audit head.
-        lock_check_review(account.check_id)
+        hooks.lock_check_review.call(account.check_id)
     record("account.create", f"account:{account.id}", created)
     if account.check_id:
-        # layering: as above, the review tie belongs to reviews, which sit above accounts.
-        from registry.reviews.service import tie_check
-
-        tie_check(account, account.check_id, actor=current_actor())
+        hooks.tie_check.call(account, account.check_id, actor=current_actor())
     db.session.commit()
     account.name_flags = flags  # type: ignore[attr-defined]
     return account
