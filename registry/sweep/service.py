@@ -325,9 +325,8 @@ def run_sweep(
         record("sweep.start", f"sweep:{run.id}", _run_data(run), actor=actor)
         db.session.commit()
         run_id = run.id
-        done = _act_or_mark_failed(
-            run_id, policy, actor, holder, batch, counts["accounts"], timings, progress
-        )
+        acting = _Acting(run_id, policy, actor, holder, batch, counts["accounts"], timings, progress)
+        done = _act_or_mark_failed(acting)
         timings["total_seconds"] = round(time.perf_counter() - started, 3)
         return _complete(run_id, done, timings, actor)
 
@@ -405,24 +404,29 @@ def _close_without_acting(
     return run
 
 
-def _act_or_mark_failed(
-    run_id: str,
-    policy: SweepPolicy,
-    actor: str,
-    holder: str,
-    batch: int,
-    total: int,
-    timings: dict[str, Any],
-    progress: Progress | None,
-) -> dict[str, int]:
+@dataclass
+class _Acting:
+    """What a run acting in batches carries: its id and policy, who runs it, the batch size, its timings."""
+
+    run_id: str
+    policy: SweepPolicy
+    actor: str
+    holder: str
+    batch: int
+    total: int
+    timings: dict[str, Any]
+    progress: Progress | None
+
+
+def _act_or_mark_failed(acting: _Acting) -> dict[str, int]:
     """Act in batches; if anything stops it, store the run as failed (with the error) and re-raise."""
     try:
-        return _execute(run_id, policy, actor, holder, batch, total, timings, progress)
+        return _execute(acting)
     except BaseException as exc:
         db.session.rollback()
         db.session.execute(
             sa.update(SweepRun)
-            .where(SweepRun.id == run_id)
+            .where(SweepRun.id == acting.run_id)
             .values(status="failed", finished_at=utcnow(), message=f"{type(exc).__name__}: {exc}"[:2000])
         )
         db.session.commit()
@@ -481,23 +485,15 @@ def _run_data(run: SweepRun) -> dict[str, Any]:
     }
 
 
-def _execute(
-    run_id: str,
-    policy: SweepPolicy,
-    actor: str,
-    holder: str,
-    batch: int,
-    total: int,
-    timings: dict[str, Any],
-    progress: Progress | None,
-) -> dict[str, int]:
+def _execute(acting: _Acting) -> dict[str, int]:
     """Walk accounts by id in batches; each batch's changes, notices and audit entries commit together."""
+    run_id, policy, timings = acting.run_id, acting.policy, acting.timings
     c = accounts.c
     sqlite = db.session.get_bind().dialect.name == "sqlite"
     done = {"dormant": 0, "suspended": 0, "purged": 0, "shell": 0, "zombie": 0}
     seen, batches = 0, 0
     act_started = time.perf_counter()
-    for rows in keyset_batches(sa.select(c.id), c.id, batch):
+    for rows in keyset_batches(sa.select(c.id), c.id, acting.batch):
         in_batch = c.id.between(rows[0].id, rows[-1].id)
         now = utcnow()
         if not sqlite:
@@ -511,7 +507,7 @@ def _execute(
         entries += _suspend_batch(run_id, policy, in_batch, now, done)
         entries += _make_dormant_batch(run_id, policy, in_batch, now, done)
         if entries:
-            record_many(entries, actor=actor)
+            record_many(entries, actor=acting.actor)
         batches += 1
         seen += len(rows)
         timings.update(batches=batches, act_seconds=round(time.perf_counter() - act_started, 3))
@@ -520,10 +516,10 @@ def _execute(
             sa.update(SweepRun).where(SweepRun.id == run_id).values(counts=dict(done), timings=dict(timings))
         )
         if sqlite:
-            _heartbeat(holder)
+            _heartbeat(acting.holder)
         db.session.commit()
-        if progress is not None:
-            progress(seen, total)
+        if acting.progress is not None:
+            acting.progress(seen, acting.total)
     return done
 
 
