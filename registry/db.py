@@ -45,11 +45,6 @@ def engine_options(url: str) -> dict[str, Any]:
     return {"pool_size": 5, "max_overflow": 5, "pool_recycle": 1800}
 
 
-def is_sqlite(bind: Any) -> bool:
-    """Tell whether an engine or connection talks to SQLite."""
-    return bool(bind.dialect.name == "sqlite")
-
-
 @event.listens_for(Engine, "connect")
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     import sqlite3
@@ -90,7 +85,7 @@ def analyze(tables: Iterable[str]) -> None:
     names = list(dict.fromkeys(tables))
     if not names:
         return
-    if is_sqlite(db.session.get_bind()):
+    if db.session.get_bind().dialect.name == "sqlite":
         previous = db.session.execute(text("PRAGMA analysis_limit")).scalar()
         db.session.execute(text(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}"))
         try:
