@@ -1,7 +1,7 @@
 """sweep: the dormant-notification outbox table is named for what it holds, dormancy_notices
 
 Revision ID: 0004_sweep_names
-Revises: 0003_avatars
+Revises: 0004_index_changes
 Create Date: 2026-12-02 01:00:00
 
 The table, its primary key, its run_id index and (on PostgreSQL) its id sequence are renamed; the rows
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0004_sweep_names'
-down_revision = '0003_avatars'
+down_revision = '0004_index_changes'
 branch_labels = None
 depends_on = None
 
