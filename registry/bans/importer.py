@@ -41,7 +41,7 @@ from registry.identifiers import (
     PiiHasher,
 )
 from registry.index_changes import IndexChange
-from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, numbered_chunks, parse_line
+from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, numbered_chunks, parse_numbered
 from registry.locking import lock_accounts
 from registry.pii import hasher
 from registry.settings import app_settings
@@ -206,7 +206,7 @@ def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepa
     schema = BanIn()
     now = utcnow()
     out: list[Prepared] = []
-    for number, doc, error in _parse(numbered):
+    for number, doc, error in parse_numbered(numbered):
         if error is not None:
             out.append((number, None, error))
             continue
@@ -220,11 +220,6 @@ def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepa
         except BanInputError as exc:
             out.append((number, None, flatten_errors(exc.errors)))
     return out
-
-
-def _parse(numbered: list[tuple[int, str]]) -> Iterable[tuple[int, Any, str | None]]:
-    for number, line in numbered:
-        yield (number, *parse_line(line))
 
 
 def _init_worker(key: bytes, version: int) -> None:
