@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from registry.accounts.models import Account
 from registry.hooks import Hook
-from registry.names import NamePolicy
+from registry.name_rules import NamePolicy
 
 
 class LockCheckReview(Protocol):

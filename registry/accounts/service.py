@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from registry.accounts import hooks
 from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account, NameKeyCount
-from registry.accounts.names import evaluate_names, finding_doc, record_name_review
+from registry.accounts.name_screening import evaluate_names, finding_doc, record_name_review
 from registry.actor import current_actor
 from registry.audit.models import AuditEntry
 from registry.audit.service import record, record_many
@@ -26,7 +26,7 @@ from registry.index_changes import ChangeKind, notify_index_changed
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors
 from registry.matching.commonness import GOOD_STANDING, account_keys, key_deltas
 from registry.matching.fold import canonical
-from registry.names import NameFinding, mask_contacts
+from registry.name_rules import NameFinding, mask_contacts
 from registry.pii import InvalidIdentifier, protect
 from registry.settings import app_settings
 from registry.timeutil import utcnow

@@ -26,7 +26,7 @@ from registry.health import add_probe
 from registry.identifiers import InvalidIdentifier, normalize
 from registry.ids import new_id
 from registry.matching import NameMatch
-from registry.names import NamePolicy, mask_contacts
+from registry.name_rules import NamePolicy, mask_contacts
 from registry.pii import hasher
 from registry.reviews.models import Review
 from registry.settings import app_settings

@@ -31,8 +31,8 @@ from registry.identifiers.bloom import DIGEST_PREFIX, IdentifierFilter
 from registry.index_changes import IndexChange
 from registry.matching import MatchConfig, NameIndex
 from registry.matching.commonness import KeyCounts
-from registry.names import NamePolicy
-from registry.names.policy import PLATFORM_VERIFIED
+from registry.name_rules import NamePolicy
+from registry.name_rules.policy import PLATFORM_VERIFIED
 from registry.pii import range_cipher
 from registry.reviews.models import NameSuppression
 from registry.timeutil import utcnow

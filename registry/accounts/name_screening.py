@@ -1,6 +1,6 @@
 """Account-name rules (账号名称) applied when an account is created or renamed.
 
-The rules themselves live in ``registry.names`` (pure logic). This module picks the app's policy, turns
+The rules themselves live in ``registry.name_rules`` (pure logic). This module picks the app's policy, turns
 ``deny`` findings into a 422 naming the field, and hands ``review`` findings to staff as a stored
 check with an open review, the same queue ``POST /v1/check`` feeds.
 """
@@ -18,8 +18,8 @@ from registry.accounts import hooks
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES
 from registry.domain_errors import Invalid
 from registry.matching.fold import canonical
-from registry.names import FIELDS, NameFinding, NamePolicy
-from registry.names.policy import PLATFORM_VERIFIED
+from registry.name_rules import FIELDS, NameFinding, NamePolicy
+from registry.name_rules.policy import PLATFORM_VERIFIED
 from registry.settings import app_settings
 
 log = logging.getLogger(__name__)
