@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import io
 import multiprocessing
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing.pool import AsyncResult
 from typing import Any
 
 from flask import Flask, current_app
@@ -23,7 +21,7 @@ from marshmallow import ValidationError
 
 from registry import pgcopy
 from registry.accounts.models import Account
-from registry.jsonlines import flatten_errors, numbered_chunks, parse_numbered
+from registry.jsonlines import flatten_errors, in_order, numbered_chunks, parse_numbered
 from registry.matching.commonness import account_keys, key_hash
 from registry.pgcopy import COPY_MIN_ROWS
 
@@ -138,11 +136,6 @@ def prepared_chunks(
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=_init_worker, initargs=(app,)) as pool:
-        # A bounded window in flight (not imap, whose feeder reads the whole file ahead).
-        pending: deque[AsyncResult[list[PreparedAccount]]] = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_prepare_in_worker, (chunk, now)))
-            if len(pending) >= 2 * workers + 2:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        yield from in_order(
+            pool, _prepare_in_worker, ((chunk, now) for chunk in chunks), window=2 * workers + 2
+        )

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +39,13 @@ from registry.identifiers import (
     PiiHasher,
 )
 from registry.index_changes import IndexChange
-from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, numbered_chunks, parse_numbered
+from registry.jsonlines import (
+    UNASSIGNED_PHONE_WARNING,
+    flatten_errors,
+    in_order,
+    numbered_chunks,
+    parse_numbered,
+)
 from registry.locking import lock_accounts
 from registry.pii import hasher
 from registry.settings import app_settings
@@ -248,15 +252,7 @@ def _prepared_chunks(
     with context.Pool(
         workers, initializer=_init_worker, initargs=(settings.pii_key_bytes, settings.pii_key_version)
     ) as pool:
-        # A bounded window of chunks in flight, not imap: imap's feeder thread reads the whole file ahead
-        # and buffers every prepared chunk when the database is the slower side.
-        pending: deque[AsyncResult[list[Prepared]]] = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_prepare_in_worker, (chunk,)))
-            if len(pending) >= 2 * workers + 2:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        yield from in_order(pool, _prepare_in_worker, ((chunk,) for chunk in chunks), window=2 * workers + 2)
 
 
 def default_workers() -> int:
