@@ -62,9 +62,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     for name in FEATURES:
         _load_feature(app, name)
+    _register_hooks()
     _request_hooks(app)
     _docs_assets(app)
     return app
+
+
+def _register_hooks() -> None:
+    """Fill the hooks lower layers call (registry/hooks.py) with the higher layers' functions."""
+    from registry.accounts import hooks as account_hooks
+    from registry.check import service as check_service
+    from registry.reviews import service as review_service
+
+    account_hooks.lock_check_review.register(review_service.lock_check_review)
+    account_hooks.tie_check.register(review_service.tie_check)
+    account_hooks.live_name_policy.register(check_service.live_name_policy)
+    account_hooks.file_name_review.register(check_service.file_name_review)
 
 
 DOCS_ASSETS_PATH = "/docs/assets"

@@ -48,11 +48,6 @@ def engine_options(url: str) -> dict[str, Any]:
     return {"pool_size": 5, "max_overflow": 5, "pool_recycle": 1800}
 
 
-def is_sqlite(bind: Any) -> bool:
-    """Tell whether an engine or connection talks to SQLite."""
-    return bool(bind.dialect.name == "sqlite")
-
-
 @event.listens_for(Engine, "connect")
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     import sqlite3
@@ -93,7 +88,7 @@ def analyze(tables: Iterable[str]) -> None:
     names = list(dict.fromkeys(tables))
     if not names:
         return
-    if is_sqlite(db.session.get_bind()):
+    if db.session.get_bind().dialect.name == "sqlite":
         previous = db.session.execute(text("PRAGMA analysis_limit")).scalar()
         db.session.execute(text(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}"))
         try:
@@ -147,6 +142,25 @@ def keyset_page(
     rows = list(db.session.scalars(stmt.order_by(key.desc() if descending else key).limit(limit + 1)))
     nxt = encode_cursor([getattr(rows[limit - 1], key.key)]) if len(rows) > limit else None
     return rows[:limit], nxt
+
+
+def keyset_batches(stmt: Any, key: Any, size: int, *, after: Any = "") -> Iterator[list[Any]]:
+    """Yield the rows of ``stmt`` in ``key`` order, ``size`` at a time: a keyset walk over the table.
+
+    The batch walk of the sweep, the expiries, credit recovery and the audit check: ``stmt`` selects
+    ``key`` among its columns (rows name it by ``key.key``); ``after`` is the key before the first row
+    ("" for text ids, 0 for numbers). Each batch is read when the previous one has been handled, so a
+    caller may change and commit the rows between batches.
+    """
+    from registry.extensions import db
+
+    name = key.key
+    while True:
+        rows = list(db.session.execute(stmt.where(key > after).order_by(key).limit(size)).all())
+        if not rows:
+            return
+        yield rows
+        after = getattr(rows[-1], name)
 
 
 def migrations_directory() -> str:

@@ -90,26 +90,6 @@ def _field_names(errors: Any) -> list[str]:
     return sorted(names)
 
 
-def nul_path(value: Any, path: str = "") -> str | None:
-    """Return the JSON path of the first string (key or value) holding a NUL character, if any."""
-    if isinstance(value, str):
-        return path or "$" if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return here
-            found = nul_path(item, here)
-            if found:
-                return found
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            found = nul_path(item, f"{path}.{i}" if path else str(i))
-            if found:
-                return found
-    return None
-
-
 # Real bodies are a few levels deep; deeper ones are refused before anything recurses into them.
 MAX_JSON_DEPTH = 32
 

@@ -8,7 +8,7 @@ from registry.check.models import CheckRecord
 from registry.credit.models import Violation
 from registry.index_changes.models import IndexChange
 from registry.reviews.models import NameSuppression, Review
-from registry.sweep.models import DormantNotice, Lock, SweepRun
+from registry.sweep.models import DormancyNotice, Lock, SweepRun
 from registry.tiers.models import TierChange
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
     "BanIdentifier",
     "BanName",
     "CheckRecord",
-    "DormantNotice",
+    "DormancyNotice",
     "IndexChange",
     "Lock",
     "NameSuppression",

@@ -12,6 +12,10 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.timeutil import to_aware, to_naive_utc
 
+# A rule code as requests cite it (bans, violations, tiers, verification, reviews): the rules
+# catalogue's codes and the ``rule`` columns hold at most 64 characters.
+RULE_CODE = validate.Length(min=1, max=64)
+
 
 class UtcDateTime(fields.DateTime):
     """ISO 8601 with a zone on the wire; naive UTC in the database. Input without a zone is refused."""

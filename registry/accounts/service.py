@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from registry.accounts import hooks
 from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account, NameKeyCount
-from registry.accounts.names import evaluate_names, finding_doc, record_name_review
+from registry.accounts.name_screening import evaluate_names, finding_doc, record_name_review
 from registry.actor import current_actor
 from registry.audit.models import AuditEntry
 from registry.audit.service import record, record_many
@@ -22,10 +23,10 @@ from registry.db import analyze, get_or_404, keyset_page
 from registry.domain_errors import Conflict, Invalid, InvalidField
 from registry.extensions import db
 from registry.index_changes import ChangeKind, notify_index_changed
-from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
+from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors
 from registry.matching.commonness import GOOD_STANDING, account_keys, key_deltas
 from registry.matching.fold import canonical
-from registry.names import NameFinding, mask_contacts
+from registry.name_rules import NameFinding, mask_contacts
 from registry.pii import InvalidIdentifier, protect
 from registry.settings import app_settings
 from registry.timeutil import utcnow
@@ -258,17 +259,11 @@ def create_account(data: Mapping[str, Any]) -> Account:
             findings, username=account.username, display_name=account.display_name, actor=current_actor()
         )
     if account.check_id:
-        # layering: a new account ties its signup check's review (a hook to reviews is still to come).
-        from registry.reviews.service import lock_check_review
-
         # Lock order (registry/locking.py): the review before the audit head.
-        lock_check_review(account.check_id)
+        hooks.lock_check_review.call(account.check_id)
     record("account.create", f"account:{account.id}", created)
     if account.check_id:
-        # layering: as above, the review tie belongs to reviews, which sit above accounts.
-        from registry.reviews.service import tie_check
-
-        tie_check(account, account.check_id, actor=current_actor())
+        hooks.tie_check.call(account, account.check_id, actor=current_actor())
     db.session.commit()
     account.name_flags = flags
     return account
@@ -403,13 +398,6 @@ class ImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)
     # Lines kept with a remark (a phone number only possible, not known as assigned).
     warnings: list[tuple[int, str]] = field(default_factory=list)
-
-
-def iter_json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None]]:
-    """Yield (line number, parsed document or None, error) for each non-blank line of JSON Lines."""
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            yield (number, *parse_line(line))
 
 
 def import_accounts(

@@ -22,6 +22,7 @@ from registry.audit.keys import AuditKeys, verify_signature
 from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.personal import open_entries
 from registry.audit.service import GENESIS, entry_hash
+from registry.db import keyset_batches
 from registry.extensions import db
 from registry.timeutil import to_aware, to_naive_utc
 
@@ -157,13 +158,8 @@ def _head() -> tuple[int, str] | None:
 
 
 def _batches(after: int, batch_size: int) -> Iterator[list[Any]]:
-    while True:
-        stmt = sa.select(*COLUMNS).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch_size)
-        rows = list(db.session.execute(stmt).all())
-        if not rows:
-            return
+    for rows in keyset_batches(sa.select(*COLUMNS), AuditEntry.seq, batch_size, after=after):
         yield rows
-        after = rows[-1].seq
         # Keep memory flat over millions of rows: nothing here needs the identity map.
         db.session.expunge_all()
 

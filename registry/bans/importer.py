@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +39,13 @@ from registry.identifiers import (
     PiiHasher,
 )
 from registry.index_changes import IndexChange
-from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, numbered_chunks, parse_line
+from registry.jsonlines import (
+    UNASSIGNED_PHONE_WARNING,
+    flatten_errors,
+    in_order,
+    numbered_chunks,
+    parse_numbered,
+)
 from registry.locking import lock_accounts
 from registry.pii import hasher
 from registry.settings import app_settings
@@ -223,7 +227,7 @@ def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepa
     schema = BanIn()
     now = utcnow()
     out: list[Prepared] = []
-    for number, doc, error in _parse(numbered):
+    for number, doc, error in parse_numbered(numbered):
         if error is not None:
             out.append((number, None, error))
             continue
@@ -237,11 +241,6 @@ def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepa
         except BanInputError as exc:
             out.append((number, None, flatten_errors(exc.errors)))
     return out
-
-
-def _parse(numbered: list[tuple[int, str]]) -> Iterable[tuple[int, Any, str | None]]:
-    for number, line in numbered:
-        yield (number, *parse_line(line))
 
 
 def _init_worker(key: bytes, version: int) -> None:
@@ -270,15 +269,7 @@ def _prepared_chunks(
     with context.Pool(
         workers, initializer=_init_worker, initargs=(settings.pii_key_bytes, settings.pii_key_version)
     ) as pool:
-        # A bounded window of chunks in flight, not imap: imap's feeder thread reads the whole file ahead
-        # and buffers every prepared chunk when the database is the slower side.
-        pending: deque[AsyncResult[list[Prepared]]] = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_prepare_in_worker, (chunk,)))
-            if len(pending) >= 2 * workers + 2:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        yield from in_order(pool, _prepare_in_worker, ((chunk,) for chunk in chunks), window=2 * workers + 2)
 
 
 def default_workers() -> int:

@@ -422,6 +422,7 @@ def name_facts(
 ) -> list[NameEvidence]:
     """Turn the matcher's NameMatch results for one field into NameEvidence (best per ban)."""
     from registry.matching.commonness import ClassModel, han_prior_share, homophone_bits, tricks_of
+    from registry.matching.fold import is_han
     from registry.matching.keys import name_keys
 
     matches = list(matches)
@@ -453,7 +454,7 @@ def name_facts(
             if k not in banned:
                 banned[k] = bans_of(k)
         holders = max(accounts[key], accounts.get(m.query_key, 0), accounts[base])
-        han = sum(1 for c in base if "\u3400" <= c <= "\u9fff" or c >= "\U00020000")
+        han = sum(1 for c in base if is_han(c))
         letters = sum(1 for c in base if c.isascii() and c.isalpha())
         prior = han_prior_share(base) * prior_population if prior_population and han else 0.0
         tricks = tuple(tricks_of(name, m.matched, m.via))

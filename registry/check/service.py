@@ -26,7 +26,7 @@ from registry.health import add_probe
 from registry.identifiers import InvalidIdentifier, normalize
 from registry.ids import new_id
 from registry.matching import NameMatch
-from registry.names import mask_contacts
+from registry.name_rules import NamePolicy, mask_contacts
 from registry.pii import hasher
 from registry.reviews.models import Review
 from registry.settings import Settings, app_settings
@@ -406,6 +406,25 @@ def _record_statements(
         # review's foreign key is checked at the end of the statement, when the check row exists.
         return [review.add_cte(check.cte("new_check"))]
     return [check, review]
+
+
+def live_name_policy() -> NamePolicy:
+    """The name rules as the check index holds them, caught up with the change log (accounts' hook).
+
+    A just-verified organisation's name is then protected for account names too.
+    """
+    index = get_index()
+    index.maybe_sync()
+    return index.policy
+
+
+def file_name_review(
+    reasons: list[dict[str, Any]], *, username: str | None, display_name: str | None, actor: str
+) -> str:
+    """File an account name held for review as a review check with its open review (accounts' hook)."""
+    return record_check(
+        "review", reasons, username=username, display_name=display_name, masked={}, actor=actor
+    )
 
 
 def record_check(

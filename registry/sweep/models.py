@@ -1,4 +1,4 @@
-"""Sweep runs, the dormant-notification outbox, and the lock row that keeps one sweep at a time."""
+"""Sweep runs, their dormancy notices, and the lock row that keeps one sweep at a time."""
 
 from __future__ import annotations
 
@@ -28,10 +28,13 @@ class SweepRun(Model):
     message: Mapped[str | None] = mapped_column(sa.Text)
 
 
-class DormantNotice(Model):
-    """Outbox: accounts a sweep turned dormant, for the platform to warn before suspension."""
+class DormancyNotice(Model):
+    """An account a sweep turned dormant, for the platform to warn its owner before suspension.
 
-    __tablename__ = "sweep_outbox"
+    ``GET /v1/sweeps/{id}/dormant`` lists a run's notices; ``.../dormant/delivered`` marks them sent.
+    """
+
+    __tablename__ = "dormancy_notices"
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     run_id: Mapped[str] = mapped_column(sa.String(40), index=True)
