@@ -5,6 +5,7 @@ from registry.audit.models import AuditEntry, AuditHead, AuditSubjectKey
 from registry.auth.models import ApiKey
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.check.models import CheckRecord
+from registry.console.models import StaffSession, StaffUser
 from registry.credit.models import Violation
 from registry.reviews.models import NameSuppression, Review
 from registry.sweep.models import DormantNotice, Lock, SweepRun
@@ -25,6 +26,8 @@ __all__ = [
     "Lock",
     "NameSuppression",
     "Review",
+    "StaffSession",
+    "StaffUser",
     "SweepRun",
     "TierChange",
     "Violation",
