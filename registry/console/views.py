@@ -33,6 +33,7 @@ from registry.console.web import (
     LANG_COOKIE,
     LANGUAGES,
     blp,
+    label,
     clear_session_cookie,
     current_staff,
     needs,
@@ -184,7 +185,7 @@ def dashboard() -> Any:
     labels = [d.strftime("%m-%d") for d in days]
     checks = charts.bars(
         labels,
-        [(gettext(dec), [per_day.get((d.isoformat(), dec), 0) for d in days]) for dec in ("review", "deny")],
+        [(label(dec), [per_day.get((d.isoformat(), dec), 0) for d in days]) for dec in ("review", "deny")],
         title=gettext("Checks per day by decision (allow is not stored)"),
     )
     open_reviews = list(
@@ -214,7 +215,7 @@ def dashboard() -> Any:
         SweepRun.started_at.desc()).limit(10)))[::-1]
     sweep_chart = charts.bars(
         [r.started_at.strftime("%m-%d %H:%M") for r in runs],
-        [(gettext(k), [int((r.counts or {}).get(k, 0)) for r in runs]) for k in ("dormant", "suspended", "purged")],
+        [(label(k), [int((r.counts or {}).get(k, 0)) for r in runs]) for k in ("dormant", "suspended", "purged")],
         title=gettext("Recent sweeps"),
     )
     oldest = open_reviews[0] if open_reviews else None
@@ -545,7 +546,7 @@ def sweep_run() -> Any:
 
 
 def _counts_text(counts: Mapping[str, Any] | None) -> str:
-    return ", ".join(f"{gettext(k)} {v}" for k, v in (counts or {}).items() if k in ("dormant", "suspended", "purged"))
+    return ", ".join(f"{label(k)} {v}" for k, v in (counts or {}).items() if k in ("dormant", "suspended", "purged"))
 
 
 # --- audit ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
-from flask_babel import Babel, gettext
+from flask_babel import Babel, gettext, lazy_gettext
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
@@ -42,6 +42,59 @@ CSP = (
 PUBLIC = frozenset({"console.login", "console.static", "console.language"})
 # Reachable by a signed-in user who must still enrol a second factor.
 ENROLMENT = PUBLIC | {"console.totp", "console.logout"}
+
+# Words stored in the database (statuses, roles, outcomes, steps), shown through the catalogues.
+LABELS = {
+    "active": lazy_gettext("active"),
+    "dormant": lazy_gettext("dormant"),
+    "suspended": lazy_gettext("suspended"),
+    "banned": lazy_gettext("banned"),
+    "purged": lazy_gettext("purged"),
+    "open": lazy_gettext("open"),
+    "claimed": lazy_gettext("claimed"),
+    "resolved": lazy_gettext("resolved"),
+    "confirmed": lazy_gettext("confirmed"),
+    "false_positive": lazy_gettext("false positive"),
+    "reviewer": lazy_gettext("reviewer"),
+    "moderator": lazy_gettext("moderator"),
+    "supervisor": lazy_gettext("supervisor"),
+    "auditor": lazy_gettext("auditor"),
+    "review": lazy_gettext("review"),
+    "deny": lazy_gettext("deny"),
+    "allow": lazy_gettext("allow"),
+    "unverified": lazy_gettext("unverified"),
+    "pending": lazy_gettext("pending"),
+    "verified": lazy_gettext("verified"),
+    "rejected": lazy_gettext("rejected"),
+    "revoked": lazy_gettext("revoked"),
+    "expired": lazy_gettext("expired"),
+    "minor": lazy_gettext("minor"),
+    "moderate": lazy_gettext("moderate"),
+    "severe": lazy_gettext("severe"),
+    "personal": lazy_gettext("personal"),
+    "organization": lazy_gettext("organization"),
+    "public": lazy_gettext("public"),
+    "running": lazy_gettext("running"),
+    "done": lazy_gettext("done"),
+    "refused": lazy_gettext("refused"),
+    "failed": lazy_gettext("failed"),
+}
+BAN_LABELS = {
+    "active": lazy_gettext("in force"),
+    "lifted": lazy_gettext("lifted"),
+    "expired": lazy_gettext("expired"),
+}
+
+
+def label(word: str | None) -> str:
+    """Return a stored word in the reader's language (unknown words as they are)."""
+    return str(LABELS.get(word or "", word or ""))
+
+
+def ban_label(status: str) -> str:
+    """Return a ban's status in the reader's language."""
+    return str(BAN_LABELS.get(status, status))
+
 
 blp = Blueprint(
     "console",
@@ -73,7 +126,7 @@ def needs(scope: str) -> Callable[[F], F]:
             if not may(scope):
                 user = current_staff()
                 role = user.role if user else "-"
-                message = gettext("Your role (%(role)s) may not do this.", role=role)
+                message = gettext("Your role (%(role)s) may not do this.", role=label(role))
                 return render_template("console/refused.html", message=message), 403
             return fn(*args, **kwargs)
 
@@ -103,6 +156,8 @@ def _locale() -> str:
 @blp.before_request
 def guard() -> Any:
     """Load the session, refuse a POST without its CSRF token, send strangers to the sign-in form."""
+    if request.endpoint == "console.static":
+        return None
     with writing():
         row = staff.load_session(request.cookies.get(COOKIE))
         db.session.commit()
@@ -194,4 +249,6 @@ def init_app(app: Flask) -> None:
             "current_staff": current_staff(),
             "languages": LANGUAGES,
             "current_language": _locale(),
+            "label": label,
+            "ban_label": ban_label,
         }
