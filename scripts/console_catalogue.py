@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the catalogue: one message and its translation a line
 """Rebuild the console's zh-CN catalogue: extract the English msgids, fill them from ZH, compile the .mo.
 
     .venv/bin/python scripts/console_catalogue.py
@@ -244,9 +245,23 @@ def main() -> int:
     pot = ROOT / "build" / "console-messages.pot"
     pot.parent.mkdir(exist_ok=True)
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(CONSOLE / "babel.cfg"),
-         "-k", "lazy_gettext", "--no-location", "--sort-output", "-o", str(pot), str(CONSOLE)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            str(CONSOLE / "babel.cfg"),
+            "-k",
+            "lazy_gettext",
+            "--no-location",
+            "--sort-output",
+            "-o",
+            str(pot),
+            str(CONSOLE),
+        ],
+        check=True,
+        capture_output=True,
     )
     with pot.open("rb") as fh:
         catalog = read_po(fh, locale="zh_CN")

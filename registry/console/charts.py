@@ -28,13 +28,16 @@ def bars(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>',
         f'<text x="{pad_left}" y="14" font-size="12" fill="#333">{escape(title)}</text>',
-        f'<line x1="{pad_left}" y1="{pad_top + plot_h}" x2="{width - 10}" y2="{pad_top + plot_h}" stroke="#999"/>',
-        f'<text x="{pad_left - 4}" y="{pad_top + 4}" font-size="10" text-anchor="end" fill="#666">{top}</text>',
-        f'<text x="{pad_left - 4}" y="{pad_top + plot_h}" font-size="10" text-anchor="end" fill="#666">0</text>',
+        f'<line x1="{pad_left}" y1="{pad_top + plot_h}" x2="{width - 10}" y2="{pad_top + plot_h}" '
+        'stroke="#999"/>',
+        f'<text x="{pad_left - 4}" y="{pad_top + 4}" font-size="10" text-anchor="end" '
+        f'fill="#666">{top}</text>',
+        f'<text x="{pad_left - 4}" y="{pad_top + plot_h}" font-size="10" text-anchor="end" '
+        'fill="#666">0</text>',
     ]
     for i, label in enumerate(labels):
         x = pad_left + i * slot + (slot - bar_w) / 2
-        y = pad_top + plot_h
+        y: float = pad_top + plot_h
         for k, (name, values) in enumerate(series):
             h = plot_h * values[i] / top
             if h <= 0:
@@ -42,12 +45,13 @@ def bars(
             y -= h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{COLOURS[k % len(COLOURS)]}"><title>{escape(label)} {escape(name)}: {values[i]}</title></rect>'
+                f'fill="{COLOURS[k % len(COLOURS)]}">'
+                f"<title>{escape(label)} {escape(name)}: {values[i]}</title></rect>"
             )
         if len(labels) <= 16 or i % max(len(labels) // 8, 1) == 0:
             parts.append(
-                f'<text x="{x + bar_w / 2:.1f}" y="{pad_top + plot_h + 14}" font-size="10" text-anchor="middle" '
-                f'fill="#333">{escape(label)}</text>'
+                f'<text x="{x + bar_w / 2:.1f}" y="{pad_top + plot_h + 14}" font-size="10" '
+                f'text-anchor="middle" fill="#333">{escape(label)}</text>'
             )
     lx = pad_left
     for k, (name, _values) in enumerate(series):

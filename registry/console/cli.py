@@ -18,8 +18,6 @@ from registry.extensions import db
 staff_cli = AppGroup("staff", help="Manage the console's staff users.")
 
 
-
-
 @staff_cli.command("create")
 @click.option("--name", required=True, help="Sign-in name; the actor of everything they do.")
 @click.option("--role", required=True, type=click.Choice(ROLES))

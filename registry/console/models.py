@@ -41,7 +41,9 @@ class StaffSession(db.Model):  # type: ignore[name-defined,misc]
 
     token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     # None before sign-in: the session then only carries the sign-in form's CSRF token.
-    staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
     csrf_token: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, index=True)

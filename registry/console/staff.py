@@ -62,8 +62,10 @@ def scopes_of(role: str) -> frozenset[str]:
 def may(role: str, scope: str) -> bool:
     """Tell whether a role carries ``scope`` (reading reviews comes with working them)."""
     have = ROLE_SCOPES.get(role, frozenset())
-    return scope in have or (scope == "reviews:read" and "reviews" in have) or (
-        scope == "sweeps:read" and "sweeps:run" in have
+    return (
+        scope in have
+        or (scope == "reviews:read" and "reviews" in have)
+        or (scope == "sweeps:read" and "sweeps:run" in have)
     )
 
 
@@ -77,7 +79,9 @@ def find(name: str) -> StaffUser | None:
     return db.session.scalar(sa.select(StaffUser).where(StaffUser.name == name))
 
 
-def create_staff(name: str, role: str, password: str, *, actor: str, actor_role: str | None = None) -> StaffUser:
+def create_staff(
+    name: str, role: str, password: str, *, actor: str, actor_role: str | None = None
+) -> StaffUser:
     """Create a staff user; a console creator (``actor_role``) may only create lower roles."""
     name = name.strip()
     if not name or len(name) > 128:
@@ -94,7 +98,11 @@ def create_staff(name: str, role: str, password: str, *, actor: str, actor_role:
         # Both appear as the actor in the audit trail: one name must mean one party.
         raise Conflict(f"An API key is named {name!r}; the audit trail would confuse the two.")
     user = StaffUser(
-        name=name, role=role, password_hash=hash_password(password), created_by=actor, totp_enabled=False,
+        name=name,
+        role=role,
+        password_hash=hash_password(password),
+        created_by=actor,
+        totp_enabled=False,
         failed_logins=0,
     )
     db.session.add(user)
@@ -171,7 +179,9 @@ def sign_in(name: str, password: str, totp: str | None) -> SignIn:
     user = db.session.scalar(sa.select(StaffUser).where(StaffUser.name == name).with_for_update())
     if user is None or user.disabled_at is not None:
         _verify(_DUMMY_HASH, password)
-        record("staff.login_failed", f"staff:{name[:100]}", {"why": "unknown"}, actor=name[:128] or "anonymous")
+        record(
+            "staff.login_failed", f"staff:{name[:100]}", {"why": "unknown"}, actor=name[:128] or "anonymous"
+        )
         return SignIn(None, "bad")
     if user.locked_until is not None and user.locked_until > now:
         record("staff.login_failed", f"staff:{name}", {"why": "locked"}, actor=name)
@@ -186,7 +196,9 @@ def sign_in(name: str, password: str, totp: str | None) -> SignIn:
             seconds = min(settings.console_lockout_seconds * (2**over), MAX_LOCK_SECONDS)
             user.locked_until = now + timedelta(seconds=seconds)
         record(
-            "staff.login_failed", f"staff:{name}", {"why": "credentials", "failures": user.failed_logins},
+            "staff.login_failed",
+            f"staff:{name}",
+            {"why": "credentials", "failures": user.failed_logins},
             actor=name,
         )
         return SignIn(None, "locked" if over >= 0 else "bad")

@@ -22,9 +22,8 @@ from registry.accounts.models import IDENTIFIER_FIELDS, Account
 from registry.accounts.service import get_account, name_key
 from registry.actor import current_actor
 from registry.audit.models import AuditEntry
-from registry.audit.service import list_entries
+from registry.audit.service import list_entries, readable, record
 from registry.bans import service as bans
-from registry.audit.service import readable, record
 from registry.bans.models import Ban, BanName, ban_is_live
 from registry.bans.schemas import BanIn, BanOut, LiftIn
 from registry.check.models import CheckRecord
@@ -33,9 +32,9 @@ from registry.console.web import (
     LANG_COOKIE,
     LANGUAGES,
     blp,
-    label,
     clear_session_cookie,
     current_staff,
+    label,
     needs,
     problem,
     set_session_cookie,
@@ -176,9 +175,9 @@ def dashboard() -> Any:
     per_day: dict[tuple[str, str], int] = {}
     day = sa.func.date(CheckRecord.at)
     rows = db.session.execute(
-        sa.select(day, CheckRecord.decision, sa.func.count()).where(CheckRecord.at >= since).group_by(
-            day, CheckRecord.decision
-        )
+        sa.select(day, CheckRecord.decision, sa.func.count())
+        .where(CheckRecord.at >= since)
+        .group_by(day, CheckRecord.decision)
     )
     for d, decision, n in rows:
         per_day[(str(d)[:10], decision)] = int(n)
@@ -190,10 +189,18 @@ def dashboard() -> Any:
     )
     open_reviews = list(
         db.session.execute(
-            sa.select(Review.created_at).where(Review.status != "resolved").order_by(Review.created_at).limit(10_000)
+            sa.select(Review.created_at)
+            .where(Review.status != "resolved")
+            .order_by(Review.created_at)
+            .limit(10_000)
         ).scalars()
     )
-    buckets = [(gettext("< 1 h"), 1), (gettext("< 1 day"), 24), (gettext("< 1 week"), 168), (gettext("older"), None)]
+    buckets = [
+        (gettext("< 1 h"), 1),
+        (gettext("< 1 day"), 24),
+        (gettext("< 1 week"), 168),
+        (gettext("older"), None),
+    ]
     counts = [0] * len(buckets)
     for at in open_reviews:
         hours = (now - at).total_seconds() / 3600
@@ -201,21 +208,36 @@ def dashboard() -> Any:
             if limit is None or hours < limit:
                 counts[i] += 1
                 break
-    backlog = charts.bars([b[0] for b in buckets], [(gettext("open reviews"), counts)], title=gettext("Review backlog by age"))
+    backlog = charts.bars(
+        [b[0] for b in buckets], [(gettext("open reviews"), counts)], title=gettext("Review backlog by age")
+    )
     stmt = (
-        sa.select(Ban.rule, sa.func.count()).where(ban_is_live(now)).group_by(Ban.rule)
-        .order_by(sa.func.count().desc()).limit(12)
+        sa.select(Ban.rule, sa.func.count())
+        .where(ban_is_live(now))
+        .group_by(Ban.rule)
+        .order_by(sa.func.count().desc())
+        .limit(12)
     )
     by_rule = list(db.session.execute(stmt))
     rules_chart = charts.bars(
-        [str(r) for r, _n in by_rule], [(gettext("active bans"), [int(n) for _r, n in by_rule])],
+        [str(r) for r, _n in by_rule],
+        [(gettext("active bans"), [int(n) for _r, n in by_rule])],
         title=gettext("Active bans by rule"),
     )
-    runs = list(db.session.scalars(sa.select(SweepRun).where(SweepRun.dry_run.is_(False)).order_by(
-        SweepRun.started_at.desc()).limit(10)))[::-1]
+    runs = list(
+        db.session.scalars(
+            sa.select(SweepRun)
+            .where(SweepRun.dry_run.is_(False))
+            .order_by(SweepRun.started_at.desc())
+            .limit(10)
+        )
+    )[::-1]
     sweep_chart = charts.bars(
         [r.started_at.strftime("%m-%d %H:%M") for r in runs],
-        [(label(k), [int((r.counts or {}).get(k, 0)) for r in runs]) for k in ("dormant", "suspended", "purged")],
+        [
+            (label(k), [int((r.counts or {}).get(k, 0)) for r in runs])
+            for k in ("dormant", "suspended", "purged")
+        ],
         title=gettext("Recent sweeps"),
     )
     oldest = open_reviews[0] if open_reviews else None
@@ -266,7 +288,9 @@ def review(review_id: str) -> Any:
     except NotFound as exc:
         return render_template("console/refused.html", message=problem(exc)), 404
     ban_ids = sorted({r["ban_id"] for r in item.reasons if isinstance(r, dict) and r.get("ban_id")})
-    matched = {b.id: b for b in db.session.scalars(sa.select(Ban).where(Ban.id.in_(ban_ids)))} if ban_ids else {}
+    matched = (
+        {b.id: b for b in db.session.scalars(sa.select(Ban).where(Ban.id.in_(ban_ids)))} if ban_ids else {}
+    )
     account = db.session.get(Account, item.account_id) if item.account_id else None
     return render_template(
         "console/review.html", item=item, matched=matched, account=account, sharing=_sharing(account)
@@ -317,9 +341,13 @@ def account(account_id: str) -> Any:
         acct = get_account(account_id)
     except NotFound as exc:
         return render_template("console/refused.html", message=problem(exc)), 404
-    account_bans = list(db.session.scalars(sa.select(Ban).where(Ban.account_id == account_id).order_by(Ban.created_at)))
+    account_bans = list(
+        db.session.scalars(sa.select(Ban).where(Ban.account_id == account_id).order_by(Ban.created_at))
+    )
     account_reviews = list(
-        db.session.scalars(sa.select(Review).where(Review.account_id == account_id).order_by(Review.created_at))
+        db.session.scalars(
+            sa.select(Review).where(Review.account_id == account_id).order_by(Review.created_at)
+        )
     )
     entries, _next = list_entries({"subject": f"account:{account_id}", "limit": PAGE})
     return render_template(
@@ -339,25 +367,36 @@ def account(account_id: str) -> Any:
 @blp.post("/accounts/<account_id>/tier")
 @needs("tiers:write")
 def account_tier(account_id: str) -> Any:
-    _act(TierIn(), _form("tier", "reason", "rule"),
-         lambda data: tiers.set_tier(account_id, data, actor=current_actor()), gettext("Tier changed."))
+    _act(
+        TierIn(),
+        _form("tier", "reason", "rule"),
+        lambda data: tiers.set_tier(account_id, data, actor=current_actor()),
+        gettext("Tier changed."),
+    )
     return redirect(url_for("console.account", account_id=account_id))
 
 
 @blp.post("/accounts/<account_id>/violation")
 @needs("accounts:write")
 def account_violation(account_id: str) -> Any:
-    _act(ViolationIn(), _form("rule", "severity", "note"),
-         lambda data: credit.add_violation(account_id, data, actor=current_actor()), gettext("Violation recorded."))
+    _act(
+        ViolationIn(),
+        _form("rule", "severity", "note"),
+        lambda data: credit.add_violation(account_id, data, actor=current_actor()),
+        gettext("Violation recorded."),
+    )
     return redirect(url_for("console.account", account_id=account_id))
 
 
 @blp.post("/accounts/<account_id>/verification")
 @needs("verification:write")
 def account_verification(account_id: str) -> Any:
-    _act(VerificationIn(), _form("status", "method", "reason", "rule"),
-         lambda data: verification.set_verification(account_id, data, actor=current_actor()),
-         gettext("Verification recorded."))
+    _act(
+        VerificationIn(),
+        _form("status", "method", "reason", "rule"),
+        lambda data: verification.set_verification(account_id, data, actor=current_actor()),
+        gettext("Verification recorded."),
+    )
     return redirect(url_for("console.account", account_id=account_id))
 
 
@@ -397,8 +436,9 @@ def ban_list() -> Any:
             Ban.id.in_(sa.select(BanName.ban_id).where(BanName.encoded.startswith(prefix, autoescape=True)))
         )
     items = list(db.session.scalars(stmt.order_by(Ban.created_at.desc(), Ban.id).limit(PAGE)))
-    return render_template("console/bans.html", items=items, q=q, view_status=bans.view_status,
-                           dump=BanOut().dump)
+    return render_template(
+        "console/bans.html", items=items, q=q, view_status=bans.view_status, dump=BanOut().dump
+    )
 
 
 @blp.post("/bans")
@@ -435,7 +475,9 @@ def ban(ban_id: str) -> Any:
 @blp.post("/bans/<ban_id>/lift")
 @needs("bans:lift")
 def ban_lift(ban_id: str) -> Any:
-    _act(LiftIn(), _form("reason"), lambda data: bans.lift_ban(ban_id, data["reason"]), gettext("Ban lifted."))
+    _act(
+        LiftIn(), _form("reason"), lambda data: bans.lift_ban(ban_id, data["reason"]), gettext("Ban lifted.")
+    )
     return redirect(url_for("console.ban", ban_id=ban_id))
 
 
@@ -447,7 +489,9 @@ def ban_upload() -> Any:
         flash(gettext("Choose a JSON Lines file."), "error")
         return redirect(url_for("console.ban_list"))
     raw = upload.read()
-    lines = [line.decode("utf-8", "surrogateescape") for line in raw.removeprefix(b"\xef\xbb\xbf").splitlines(True)]
+    lines = [
+        line.decode("utf-8", "surrogateescape") for line in raw.removeprefix(b"\xef\xbb\xbf").splitlines(True)
+    ]
     report = bans.import_bans(lines, actor=current_actor())
     return render_template("console/ban_upload.html", report=report, filename=upload.filename)
 
@@ -457,7 +501,9 @@ def ban_upload() -> Any:
 
 def _watch_rows() -> tuple[list[Account], dict[str, str]]:
     f = {k: request.args.get(k, "").strip() for k in ("tier", "status", "verification")}
-    stmt = sa.select(Account).where(Account.tier.in_(WATCH_TIERS if f["tier"] not in WATCH_TIERS else [f["tier"]]))
+    stmt = sa.select(Account).where(
+        Account.tier.in_(WATCH_TIERS if f["tier"] not in WATCH_TIERS else [f["tier"]])
+    )
     if f["status"]:
         stmt = stmt.where(Account.status == f["status"])
     if f["verification"]:
@@ -478,10 +524,22 @@ def watch_csv() -> Any:
     rows, _f = _watch_rows()
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["account_id", "username", "display_name", "tier", "pinned", "status", "credit", "verification"])
+    writer.writerow(
+        ["account_id", "username", "display_name", "tier", "pinned", "status", "credit", "verification"]
+    )
     for a in rows:
-        writer.writerow([a.id, a.username or "", a.display_name or "", a.tier, a.tier_pinned, a.status,
-                         credit.effective_credit(a), a.verification_status])
+        writer.writerow(
+            [
+                a.id,
+                a.username or "",
+                a.display_name or "",
+                a.tier,
+                a.tier_pinned,
+                a.status,
+                credit.effective_credit(a),
+                a.verification_status,
+            ]
+        )
     return Response(
         "\ufeff" + out.getvalue(),
         mimetype="text/csv",
@@ -495,9 +553,14 @@ def watch_csv() -> Any:
 def _sample(rules: Any, limit: int = 5) -> dict[str, list[str]]:
     accounts = Account.__table__
     out = {}
-    for step, cond in (("dormant", rules.to_dormant()), ("suspended", rules.to_suspended()),
-                       ("purged", rules.to_purged())):
-        out[step] = list(db.session.scalars(sa.select(accounts.c.id).where(cond).order_by(accounts.c.id).limit(limit)))
+    for step, cond in (
+        ("dormant", rules.to_dormant()),
+        ("suspended", rules.to_suspended()),
+        ("purged", rules.to_purged()),
+    ):
+        out[step] = list(
+            db.session.scalars(sa.select(accounts.c.id).where(cond).order_by(accounts.c.id).limit(limit))
+        )
     return out
 
 
@@ -522,8 +585,13 @@ def sweep_dry_run() -> Any:
     counts = dict(run.counts or {})
     plan = sweeps.plan(rules)
     return render_template(
-        "console/sweep_confirm.html", run=run, counts=counts, sample=_sample(rules),
-        acting=sweeps.acting(plan), over=sweeps.over_cap(plan, settings), total=plan["accounts"],
+        "console/sweep_confirm.html",
+        run=run,
+        counts=counts,
+        sample=_sample(rules),
+        acting=sweeps.acting(plan),
+        over=sweeps.over_cap(plan, settings),
+        total=plan["accounts"],
         settings=settings,
     )
 
@@ -535,8 +603,9 @@ def sweep_run() -> Any:
         flash(gettext("Tick the confirmation to run the sweep."), "error")
         return redirect(url_for("console.sweep_list"))
     try:
-        run = sweeps.start_from_request({"dry_run": False, "force": request.form.get("force") == "yes"},
-                                        current_actor())
+        run = sweeps.start_from_request(
+            {"dry_run": False, "force": request.form.get("force") == "yes"}, current_actor()
+        )
     except DomainError as exc:
         db.session.rollback()
         flash(problem(exc), "error")
@@ -546,7 +615,9 @@ def sweep_run() -> Any:
 
 
 def _counts_text(counts: Mapping[str, Any] | None) -> str:
-    return ", ".join(f"{label(k)} {v}" for k, v in (counts or {}).items() if k in ("dormant", "suspended", "purged"))
+    return ", ".join(
+        f"{label(k)} {v}" for k, v in (counts or {}).items() if k in ("dormant", "suspended", "purged")
+    )
 
 
 # --- audit ----------------------------------------------------------------------------------------
@@ -563,7 +634,10 @@ def audit() -> Any:
             try:
                 args[k] = datetime.fromisoformat(f[k])
             except ValueError:
-                flash(gettext("Invalid time for %(field)s: use 2026-12-01 or 2026-12-01T08:00.", field=k), "error")
+                flash(
+                    gettext("Invalid time for %(field)s: use 2026-12-01 or 2026-12-01T08:00.", field=k),
+                    "error",
+                )
     entries, _next = list_entries(args)
     return render_template("console/audit.html", entries=entries, f=f)
 
@@ -573,7 +647,9 @@ def audit() -> Any:
 def audit_entry(seq: int) -> Any:
     row = db.session.get(AuditEntry, seq)
     if row is None:
-        return render_template("console/refused.html", message=gettext("No audit entry %(seq)s.", seq=seq)), 404
+        return render_template(
+            "console/refused.html", message=gettext("No audit entry %(seq)s.", seq=seq)
+        ), 404
     (entry,) = readable([row])
     return render_template("console/audit_entry.html", entry=entry)
 
@@ -585,8 +661,12 @@ def audit_verify() -> Any:
     from registry.audit.verify import verify_chain
 
     result = verify_chain(app_keys(), app_settings().audit_checkpoints)
-    record("audit.verify", "audit", {"entries": result.count, "intact": not result.problems},
-                 actor=current_actor())
+    record(
+        "audit.verify",
+        "audit",
+        {"entries": result.count, "intact": not result.problems},
+        actor=current_actor(),
+    )
     db.session.commit()
     return render_template("console/audit_verify.html", result=result)
 

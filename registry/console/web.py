@@ -169,9 +169,12 @@ def guard() -> Any:
     if user is not None:
         g.actor = user.name
     if request.method == "POST" and not staff.csrf_ok(row, request.form.get("csrf_token")):
-        return render_template("console/refused.html", message=gettext(
-            "The form's security token is missing or out of date: reload the page and try again."
-        )), 400
+        return render_template(
+            "console/refused.html",
+            message=gettext(
+                "The form's security token is missing or out of date: reload the page and try again."
+            ),
+        ), 400
     endpoint = request.endpoint or ""
     if endpoint in PUBLIC:
         return None

@@ -37,7 +37,9 @@ def browser() -> Iterator[Any]:
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         if os.environ.get("REGISTRY_REQUIRE_BROWSER"):
             pytest.fail(f"REGISTRY_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing")
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+        pytest.skip(
+            "chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -91,7 +93,8 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     for role in ("reviewer", "moderator", "supervisor", "auditor"):
         name = f"{role}-{secrets.token_hex(2)}"
         result = runner.invoke(
-            args=["staff", "create", "--name", name, "--role", role, "--password-stdin"], input=PASSWORD + "\n"
+            args=["staff", "create", "--name", name, "--role", role, "--password-stdin"],
+            input=PASSWORD + "\n",
         )
         assert result.exit_code == 0, result.output
         names[role] = name
@@ -159,7 +162,9 @@ def text(browser: Any, css: str) -> str:
     return str(browser.find_element(*by(css)).text)
 
 
-def sign_in(browser: Any, served: dict[str, Any], role: str, *, password: str = PASSWORD, code: str | None = None) -> None:
+def sign_in(
+    browser: Any, served: dict[str, Any], role: str, *, password: str = PASSWORD, code: str | None = None
+) -> None:
     """Sign in afresh as the staff member of ``role`` (the supervisor with their current TOTP code)."""
     base = served["base"]
     browser.get(base + "/console/login")
@@ -197,10 +202,13 @@ def open_review(
         body["identifiers"] = {"ip": [ip]}
     made = client.post("/v1/bans", json=body, headers=headers)
     assert made.status_code == 201, made.json
-    checked = client.post("/v1/check", json={"username": lookalike, **({"ip": ip} if ip else {})}, headers=headers)
+    checked = client.post(
+        "/v1/check", json={"username": lookalike, **({"ip": ip} if ip else {})}, headers=headers
+    )
     assert checked.json["decision"] == "review", checked.json
     created = client.post(
-        "/v1/accounts", json={"id": account_id, "username": lookalike, "check_id": checked.json["check_id"]},
+        "/v1/accounts",
+        json={"id": account_id, "username": lookalike, "check_id": checked.json["check_id"]},
         headers=headers,
     )
     assert created.status_code == 201, created.json
@@ -274,7 +282,8 @@ def test_a_supervisor_needs_the_second_factor(browser, served):
 def test_a_new_supervisor_enrols_a_second_factor_before_anything_else(browser, served):
     name = f"sue-{secrets.token_hex(2)}"
     result = served["runner"].invoke(
-        args=["staff", "create", "--name", name, "--role", "supervisor", "--password-stdin"], input=PASSWORD + "\n"
+        args=["staff", "create", "--name", name, "--role", "supervisor", "--password-stdin"],
+        input=PASSWORD + "\n",
     )
     assert result.exit_code == 0, result.output
     served["staff"]["new-supervisor"] = name
@@ -378,7 +387,11 @@ def test_dry_run_then_real_sweep(browser, served):
     client, headers = api(served)
     old = "2020-01-01T00:00:00Z"
     for n in range(3):
-        made = client.post("/v1/accounts", json={"id": f"zombie-{n}", "username": f"zombie_{n}", "registered_at": old}, headers=headers)
+        made = client.post(
+            "/v1/accounts",
+            json={"id": f"zombie-{n}", "username": f"zombie_{n}", "registered_at": old},
+            headers=headers,
+        )
         assert made.status_code == 201, made.json
     sign_in(browser, served, "supervisor")
     browser.get(served["base"] + "/console/sweeps")
@@ -454,7 +467,9 @@ def test_a_form_posted_without_its_csrf_token_is_refused(browser, served):
 
 def test_a_reviewer_is_refused_a_supervisor_action(browser, served):
     client, headers = api(served)
-    made = client.post("/v1/bans", json={"names": ["refusal_probe"], "reason": "x", "rule": "R5"}, headers=headers)
+    made = client.post(
+        "/v1/bans", json={"names": ["refusal_probe"], "reason": "x", "rule": "R5"}, headers=headers
+    )
     ban_id = made.json["id"]
     sign_in(browser, served, "reviewer")
     browser.get(served["base"] + "/console/sweeps")
@@ -469,7 +484,8 @@ def test_a_reviewer_is_refused_a_supervisor_action(browser, served):
         const form = document.createElement('form');
         form.method = 'post'; form.action = arguments[0];
         for (const [k, v] of [['csrf_token', token], ['reason', 'I am only a reviewer']]) {
-          const input = document.createElement('input'); input.name = k; input.value = v; form.appendChild(input);
+          const input = document.createElement('input');
+          input.name = k; input.value = v; form.appendChild(input);
         }
         document.body.appendChild(form); form.id = 'forged';
         """,
