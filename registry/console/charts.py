@@ -23,7 +23,7 @@ def bars(
     totals = [sum(values[i] for _name, values in series) for i in range(len(labels))]
     top = max(totals, default=0) or 1
     slot = plot_w / max(len(labels), 1)
-    bar_w = max(slot * 0.7, 2)
+    bar_w = min(max(slot * 0.7, 2), 60)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>',
@@ -59,6 +59,6 @@ def bars(
             f'<rect x="{lx}" y="{height - 12}" width="10" height="10" fill="{COLOURS[k % len(COLOURS)]}"/>'
             f'<text x="{lx + 14}" y="{height - 3}" font-size="11" fill="#333">{escape(name)}</text>'
         )
-        lx += 24 + 8 * len(name)
+        lx += 24 + 13 * len(name)
     parts.append("</svg>")
     return Markup("".join(parts))
