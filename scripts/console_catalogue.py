@@ -238,6 +238,20 @@ ZH = {
     "watch and restricted": "关注和限制",
     "Download CSV": "下载 CSV",
     "%(n)s accounts": "%(n)s 个账号",
+    "Staff": "员工",
+    "Staff user created.": "员工账号已创建。",
+    "You may only manage staff of lower roles.": "您只能管理低于自己角色的员工。",
+    "Done.": "已完成。",
+    "Role": "角色",
+    "Last sign-in": "最近登录",
+    "enrolled": "已绑定",
+    "not enrolled": "未绑定",
+    "disabled": "已停用",
+    "Disable": "停用",
+    "Reset second factor": "重置双因素验证",
+    "New staff user": "新建员工账号",
+    "Password (at least 10 characters)": "密码（至少 10 个字符）",
+    "Create": "创建",
 }
 
 

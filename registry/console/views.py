@@ -671,6 +671,59 @@ def audit_verify() -> Any:
     return render_template("console/audit_verify.html", result=result)
 
 
+# --- staff (supervisors manage lower roles) -------------------------------------------------------
+
+
+@blp.get("/staff")
+@needs("staff")
+def staff_list() -> Any:
+    return render_template("console/staff.html", users=staff.list_staff(), roles=staff.RANK)
+
+
+@blp.post("/staff")
+@needs("staff")
+def staff_create() -> Any:
+    me = current_staff()
+    assert me is not None
+    try:
+        staff.create_staff(
+            request.form.get("name", ""),
+            request.form.get("role", ""),
+            request.form.get("password", ""),
+            actor=me.name,
+            actor_role=me.role,
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        flash(problem(exc), "error")
+    else:
+        db.session.commit()
+        flash(gettext("Staff user created."), "ok")
+    return redirect(url_for("console.staff_list"))
+
+
+@blp.post("/staff/<name>/<action>")
+@needs("staff")
+def staff_change(name: str, action: str) -> Any:
+    me = current_staff()
+    assert me is not None
+    target = staff.find(name)
+    if (
+        target is None
+        or staff.RANK[target.role] >= staff.RANK[me.role]
+        or action not in ("disable", "reset-totp")
+    ):
+        flash(gettext("You may only manage staff of lower roles."), "error")
+        return redirect(url_for("console.staff_list"))
+    if action == "disable":
+        staff.disable_staff(name, actor=me.name)
+    else:
+        staff.reset_totp(name, actor=me.name)
+    db.session.commit()
+    flash(gettext("Done."), "ok")
+    return redirect(url_for("console.staff_list"))
+
+
 def init_app(app: Flask) -> None:
     """Register the console's blueprint and its plumbing."""
     init_web(app)

@@ -530,3 +530,6 @@ def test_the_dashboard_charts_what_happened(browser, served):
     bars = browser.find_elements(*by("svg.chart rect[height]"))
     assert len([b for b in bars if float(b.get_attribute("height") or 0) > 0]) >= 4
     shot(browser, "dashboard")
+    browser.get(served["base"] + "/console/staff")
+    assert served["staff"]["reviewer"] in text(browser, "#staff-list")
+    shot(browser, "staff")

@@ -158,3 +158,32 @@ def test_every_console_string_has_its_chinese_translation_compiled():
         compiled = {m.id: m.string for m in read_mo(fh) if m.id}
     missing = sorted(w for w in wanted if not compiled.get(w))
     assert not missing, f"run scripts/console_catalogue.py; untranslated: {missing}"
+
+
+def test_a_supervisor_manages_staff_of_lower_roles_only(app, runner, client):
+    assert create(runner, "sara", "supervisor").exit_code == 0
+    secret = pyotp.random_base32()
+    with app.app_context():
+        user = db.session.scalar(sa.select(StaffUser).where(StaffUser.name == "sara"))
+        user.totp_secret, user.totp_enabled = secret, True
+        db.session.commit()
+    sign_in(client, "sara", code=pyotp.TOTP(secret).now())
+    csrf = token(client, "/console/staff")
+    made = client.post(
+        "/console/staff", data={"name": "rex", "role": "reviewer", "password": PASSWORD, "csrf_token": csrf}
+    )
+    assert made.status_code == 302
+    client.post(
+        "/console/staff", data={"name": "sid", "role": "supervisor", "password": PASSWORD, "csrf_token": csrf}
+    )
+    page = client.get("/console/staff").get_data(as_text=True)
+    assert "rex" in page and "sid" not in page
+    assert client.post("/console/staff/rex/disable", data={"csrf_token": csrf}).status_code == 302
+    assert "rex\treviewer\tno-totp\tdisabled" in runner.invoke(args=["staff", "list"]).output
+    client.post("/console/staff/sara/reset-totp", data={"csrf_token": csrf})
+    with app.app_context():
+        assert db.session.scalar(sa.select(StaffUser.totp_enabled).where(StaffUser.name == "sara"))
+    assert create(runner, "rita", "reviewer").exit_code == 0
+    reviewer = app.test_client()
+    sign_in(reviewer, "rita")
+    assert reviewer.get("/console/staff").status_code == 403
