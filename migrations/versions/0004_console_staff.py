@@ -1,7 +1,7 @@
 """console: staff users and their sessions
 
 Revision ID: 0004_console
-Revises: 0003_avatars
+Revises: 0004_index_changes
 Create Date: 2026-12-02 00:45:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0004_console'
-down_revision = '0003_avatars'
+down_revision = '0004_index_changes'
 branch_labels = None
 depends_on = None
 

@@ -24,6 +24,7 @@ from registry.actor import current_actor
 from registry.audit.models import AuditEntry
 from registry.audit.service import list_entries, readable, record
 from registry.bans import service as bans
+from registry.bans.importer import import_bans
 from registry.bans.models import Ban, BanName, ban_is_live
 from registry.bans.schemas import BanIn, BanOut, LiftIn
 from registry.check.models import CheckRecord
@@ -492,7 +493,7 @@ def ban_upload() -> Any:
     lines = [
         line.decode("utf-8", "surrogateescape") for line in raw.removeprefix(b"\xef\xbb\xbf").splitlines(True)
     ]
-    report = bans.import_bans(lines, actor=current_actor())
+    report = import_bans(lines, actor=current_actor())
     return render_template("console/ban_upload.html", report=report, filename=upload.filename)
 
 
