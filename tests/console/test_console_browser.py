@@ -63,7 +63,7 @@ def browser() -> Iterator[Any]:
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(120)
     driver.implicitly_wait(0)
     try:
         yield driver
@@ -155,7 +155,7 @@ def submit(browser: Any, css: str) -> None:
         # replaced the document ("Node ... does not belong to the document"): the click happened.
         if "does not belong to the document" not in str(exc):
             raise
-    WebDriverWait(browser, 15).until(lambda _d: _gone(old))
+    WebDriverWait(browser, 60).until(lambda _d: _gone(old))
 
 
 def _gone(element: Any) -> bool:
@@ -347,7 +347,7 @@ def test_resolving_reviews_both_ways(browser, served):
     browser.find_element(*by("body")).send_keys("y")
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, 15).until(lambda _d: _gone(old))
+    WebDriverWait(browser, 60).until(lambda _d: _gone(old))
     assert "/console/reviews" in browser.current_url
     client, headers = api(served)
     done = client.get(f"/v1/reviews/{confirmed}", headers=headers).json
@@ -401,7 +401,7 @@ def test_a_jsonl_upload_reports_each_bad_line(browser, served, tmp_path):
     browser.find_element(*by("#ban-upload button")).click()
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, 15).until(lambda d: d.find_elements(*by("#upload-summary")))
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(*by("#upload-summary")))
     rows = text(browser, "#upload-errors")
     assert "2" in rows and "3" in rows and "rule" in rows
     shot(browser, "ban-upload")
@@ -519,7 +519,7 @@ def test_a_reviewer_is_refused_a_supervisor_action(browser, served):
     browser.execute_script("document.getElementById('forged').submit()")
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, 15).until(lambda _d: _gone(old))
+    WebDriverWait(browser, 60).until(lambda _d: _gone(old))
     assert browser.find_elements(*by("#refused"))
     assert client.get(f"/v1/bans/{ban_id}", headers=headers).json["status"] == "active"
 
