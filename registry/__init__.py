@@ -65,6 +65,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_hooks()
     _request_hooks(app)
     _docs_assets(app)
+    # The staff console: server-rendered screens over the same services (not part of the OpenAPI).
+    from registry.console import cli as console_cli
+    from registry.console import views as console_views
+
+    console_views.init_app(app)
+    console_cli.init_app(app)
     return app
 
 

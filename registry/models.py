@@ -5,6 +5,7 @@ from registry.audit.models import AuditEntry, AuditHead, AuditSubjectKey
 from registry.auth.models import ApiKey
 from registry.bans.models import Ban, BanIdentifier, BanName
 from registry.check.models import CheckRecord
+from registry.console.models import StaffSession, StaffUser
 from registry.credit.models import Violation
 from registry.index_changes.models import IndexChange
 from registry.reviews.models import NameSuppression, Review
@@ -26,6 +27,8 @@ __all__ = [
     "Lock",
     "NameSuppression",
     "Review",
+    "StaffSession",
+    "StaffUser",
     "SweepRun",
     "TierChange",
     "Violation",

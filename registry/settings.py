@@ -43,6 +43,12 @@ class Settings:
     max_body_bytes: int = 1_048_576
     # Valid API keys are cached per worker this long; a revoked key stops working within it.
     key_cache_seconds: float = 2.0
+    # Staff console (registry/console/): idle sign-out, lock-out after failed sign-ins (doubling),
+    # and the session cookie's Secure flag (always, else only on HTTPS requests).
+    console_idle_minutes: int = 30
+    console_lockout_after: int = 5
+    console_lockout_seconds: float = 30.0
+    console_secure_cookie: bool = False
 
     # Tiers (分类分级): an ordered ladder, best first.
     tiers: tuple[str, ...] = DEFAULT_TIERS
