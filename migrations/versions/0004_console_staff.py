@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0004_console'
-down_revision = '0004_index_changes'
+down_revision = '0004_sweep_names'
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,7 @@ from registry.identifiers.normalize import FIELDS
 from registry.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from registry.names import NameFinding
+    from registry.name_rules import NameFinding
 
 ACCOUNT_TYPES = ("personal", "organization", "public")
 STATUSES = ("active", "dormant", "suspended", "banned", "purged")

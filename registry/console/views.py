@@ -582,7 +582,7 @@ def sweep_dry_run() -> Any:
         flash(problem(exc), "error")
         return redirect(url_for("console.sweep_list"))
     settings = app_settings()
-    rules = sweeps.Rules.at(run.as_of, settings)
+    rules = sweeps.SweepPolicy.at(run.as_of, settings)
     counts = dict(run.counts or {})
     plan = sweeps.plan(rules)
     return render_template(

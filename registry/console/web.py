@@ -108,7 +108,8 @@ blp = Blueprint(
 
 def current_staff() -> StaffUser | None:
     """Return the signed-in staff member of this request, if any."""
-    return g.get("staff")
+    staff_user = g.get("staff")
+    return staff_user if isinstance(staff_user, StaffUser) else None
 
 
 def may(scope: str) -> bool:
@@ -139,7 +140,7 @@ def problem(exc: DomainError | ValidationError) -> str:
     """Return the message a refusal shows: the same words the API's error body carries."""
     if isinstance(exc, ValidationError):
         messages = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
-        return gettext("Invalid request: %(detail)s", detail=flatten_errors(messages))
+        return str(gettext("Invalid request: %(detail)s", detail=flatten_errors(messages)))
     return describe(exc)
 
 
