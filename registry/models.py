@@ -6,6 +6,7 @@ from registry.auth.models import ApiKey
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.check.models import CheckRecord
 from registry.credit.models import Violation
+from registry.events.models import OutboxEvent, WebhookDelivery, WebhookSubscription
 from registry.reviews.models import NameSuppression, Review
 from registry.sweep.models import DormantNotice, Lock, SweepRun
 from registry.tiers.models import TierChange
@@ -24,8 +25,11 @@ __all__ = [
     "DormantNotice",
     "Lock",
     "NameSuppression",
+    "OutboxEvent",
     "Review",
     "SweepRun",
     "TierChange",
     "Violation",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -21,6 +21,7 @@ from registry.check import evidence
 from registry.check.engine import CheckEngine, get_engine, readiness_probe
 from registry.check.models import CheckRecord
 from registry.db import engine_options, writing
+from registry.events.service import EventType, emit_event, review_reasons
 from registry.extensions import db
 from registry.health import add_probe
 from registry.identifiers import InvalidIdentifier, normalize
@@ -323,7 +324,7 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
             "check_id": check_id,
         }
         writer = _reader()
-        if writer is not None:
+        if writer is not None and decision != "review":
             # PostgreSQL: one statement in autocommit is one transaction and one round trip (no BEGIN,
             # no COMMIT of its own), holding its row locks only while it runs.
             with writer.connect() as conn:
@@ -340,6 +341,39 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"decision": decision, "check_id": check_id, "reasons": result.reasons}
 
 
+def run_checks(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Answer POST /v1/check/batch: each item decided as run_check does; the flagged ones stored together.
+
+    The answers are run_check's, in order; the checks worth keeping (and their reviews, with their
+    review.opened events) are written in one transaction and one commit for the whole batch.
+    """
+    engine = get_engine()
+    answers: list[dict[str, Any]] = []
+    keep: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = []
+    actor = current_actor()
+    for data in items:
+        result, masked = decide(data, engine)
+        decision = result.decision
+        check_id = new_id("chk_")
+        answers.append({"decision": decision, "check_id": check_id, "reasons": result.reasons})
+        if decision != "allow":
+            fields: dict[str, Any] = {
+                "username": mask_contacts(data.get("username")),
+                "display_name": mask_contacts(data.get("display_name")),
+                "masked": masked,
+                "actor": actor,
+                "check_id": check_id,
+            }
+            keep.append((decision, result.reasons, fields))
+    if keep:
+        db.session.rollback()
+        with writing():
+            for decision, reasons, fields in keep:
+                record_check(decision, reasons, **fields)
+            db.session.commit()
+    return answers
+
+
 def _record_statements(
     dialect: str,
     decision: str,
@@ -350,6 +384,7 @@ def _record_statements(
     masked: Mapping[str, str],
     actor: str,
     check_id: str,
+    review_id: str | None = None,
 ) -> list[Any]:
     """Return the Core inserts storing a check and, for a review, its open review (one on PostgreSQL)."""
     at = utcnow()
@@ -366,7 +401,7 @@ def _record_statements(
     if decision != "review":
         return [check]
     review = sa.insert(Review.__table__).values(
-        id=new_id("rev_"),
+        id=review_id or new_id("rev_"),
         check_id=check_id,
         status="open",
         reasons=list(reasons),
@@ -396,6 +431,7 @@ def record_check(
     Core inserts in the current transaction (no ORM unit of work, no flush); the caller commits.
     """
     check_id = check_id or new_id("chk_")
+    review_id = new_id("rev_")
     dialect = db.session.get_bind().dialect.name
     for stmt in _record_statements(
         dialect,
@@ -406,8 +442,17 @@ def record_check(
         masked=masked,
         actor=actor,
         check_id=check_id,
+        review_id=review_id,
     ):
         db.session.execute(stmt)
+    if decision == "review":
+        # The webhook outbox, in the review's own transaction (reasons as codes, fields and ban ids).
+        emit_event(
+            db.session(),
+            EventType.REVIEW_OPENED,
+            f"review:{review_id}",
+            {"review_id": review_id, "check_id": check_id, "reasons": review_reasons(reasons)},
+        )
     return check_id
 
 

@@ -20,6 +20,7 @@ ROOT = Path(registry.__file__).parent
 DOMAIN = {
     "audit": 2,
     "auth": 2,
+    "events": 2,
     "accounts": 3,
     "tiers": 4,
     "verification": 4,
@@ -29,6 +30,7 @@ DOMAIN = {
     "check": 7,
     "reviews": 8,
     "sweep": 9,
+    "webhooks": 10,
 }
 # Shared helpers and pure logic (no domain package below them): rank 0. Tables (every package's
 # ``models``): rank 1, so any service may read any table. Lock helpers over the tables: rank 2.
