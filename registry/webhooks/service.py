@@ -287,7 +287,7 @@ class Deliverer:
         # Every send of a batch may take both timeouts; the lease covers the batch with room to spare.
         rounds = -(-batch_size // self.concurrency)
         self.send_bound = s.webhook_connect_timeout + s.webhook_read_timeout + 1.0
-        self.lease_seconds = rounds * self.send_bound * 2 + 10.0
+        self.lease_seconds = rounds * self.send_bound * 1.5 + 5.0
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook")
         self.on_sent = on_sent
         self.stats = DeliverStats()
@@ -367,7 +367,7 @@ class Deliverer:
                     event_body(event),
                     event.id,
                     event.type,
-                    claimed_at + self.lease_seconds - self.send_bound - 5.0,
+                    claimed_at + self.lease_seconds - self.send_bound - 2.0,
                 )
             )
         db.session.rollback()
