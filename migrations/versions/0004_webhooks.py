@@ -76,7 +76,7 @@ def upgrade():
     )
     op.create_index('ix_webhook_deliveries_due', 'webhook_deliveries', ['status', 'next_at'], unique=False)
     op.create_index(
-        'ix_webhook_deliveries_order', 'webhook_deliveries', ['subscription_id', 'subject', 'id'], unique=False
+        'ix_webhook_deliveries_order', 'webhook_deliveries', ['subscription_id', 'subject', 'status', 'id'], unique=False
     )
 
 

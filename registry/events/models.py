@@ -69,6 +69,6 @@ class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         sa.UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_pair"),
         sa.Index("ix_webhook_deliveries_due", "status", "next_at"),
-        sa.Index("ix_webhook_deliveries_order", "subscription_id", "subject", "id"),
+        sa.Index("ix_webhook_deliveries_order", "subscription_id", "subject", "status", "id"),
         sa.CheckConstraint(f"status IN {DELIVERY_STATUSES}", name="status"),
     )
