@@ -46,7 +46,9 @@ def run(args: list[str], env: dict[str, str], **kw: Any) -> str:
 
 
 def handle(rng: random.Random) -> str:
-    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(6, 10))) + str(rng.randint(1, 999))
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(6, 10))) + str(
+        rng.randint(1, 999)
+    )
 
 
 def body(rng: random.Random) -> dict[str, Any]:
@@ -58,7 +60,9 @@ def body(rng: random.Random) -> dict[str, Any]:
     return out
 
 
-def load(port: int, key: str, path: str, payloads: list[bytes], per_request: int, seconds: float, clients: int) -> float:
+def load(
+    port: int, key: str, path: str, payloads: list[bytes], per_request: int, seconds: float, clients: int
+) -> float:
     """Send payloads round-robin from several threads for ``seconds``; return checks per second."""
     done = [0] * clients
     errors: list[str] = []
@@ -125,7 +129,10 @@ def main() -> None:
         lines = work / "bans.jsonl"
         with lines.open("w") as fh:
             for i in range(args.bans):
-                ban = {"names": [handle(rng)], "identifiers": {"phone": [f"+86 150 {i:04d} {rng.randint(0, 9999):04d}"]}}
+                ban = {
+                    "names": [handle(rng)],
+                    "identifiers": {"phone": [f"+86 150 {i:04d} {rng.randint(0, 9999):04d}"]},
+                }
                 fh.write(json.dumps({**ban, "reason": "bench", "rule": "R1"}) + "\n")
         run(["bans", "import", str(lines)], env)
         port = free_port()
@@ -145,7 +152,8 @@ def main() -> None:
         bodies = [body(rng) for _ in range(max(4 * args.batch, 4000))]
         singles = [json.dumps(b).encode() for b in bodies]
         batches = [
-            json.dumps({"checks": bodies[i : i + args.batch]}).encode() for i in range(0, len(bodies), args.batch)
+            json.dumps({"checks": bodies[i : i + args.batch]}).encode()
+            for i in range(0, len(bodies), args.batch)
         ]
         load(port, key, "/v1/check", singles, 1, 1.0, args.clients)  # warm both workers
         single = load(port, key, "/v1/check", singles, 1, args.seconds, args.clients)

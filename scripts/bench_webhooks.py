@@ -97,20 +97,36 @@ def child(argv: list[str]) -> None:
     if mode == "bans":
         prefix, n = argv[1], int(argv[2])
         for i in range(n):
-            r = client.post("/v1/accounts", json={"id": f"{prefix}{i}", "username": f"u_{prefix}_{i}"}, headers=headers)
+            r = client.post(
+                "/v1/accounts", json={"id": f"{prefix}{i}", "username": f"u_{prefix}_{i}"}, headers=headers
+            )
             assert r.status_code == 201, r.json
-        client.post("/v1/bans", json={"names": [f"warm_{prefix}"], "reason": "x", "rule": "R1"}, headers=headers)
+        client.post(
+            "/v1/bans", json={"names": [f"warm_{prefix}"], "reason": "x", "rule": "R1"}, headers=headers
+        )
         started = time.perf_counter()
         for i in range(n):
             r = client.post(
                 "/v1/bans",
-                json={"account_id": f"{prefix}{i}", "reason": "bench", "rule": "R1", "identifiers": {"phone": [f"+86 150 {i:04d} 1234"]}},
+                json={
+                    "account_id": f"{prefix}{i}",
+                    "reason": "bench",
+                    "rule": "R1",
+                    "identifiers": {"phone": [f"+86 150 {i:04d} 1234"]},
+                },
                 headers=headers,
             )
             assert r.status_code == 201, r.json
         print(json.dumps({"rate": n / (time.perf_counter() - started)}))
     elif mode == "subscribe":
-        events = ["account.status_changed", "account.tier_changed", "ban.created", "ban.lifted", "review.opened", "review.resolved"]
+        events = [
+            "account.status_changed",
+            "account.tier_changed",
+            "ban.created",
+            "ban.lifted",
+            "review.opened",
+            "review.resolved",
+        ]
         r = client.post("/v1/webhooks", json={"url": argv[1], "events": events}, headers=headers)
         assert r.status_code == 201, r.json
         print(json.dumps({"id": r.json["id"], "secret": r.json["secret"]}))
@@ -123,16 +139,23 @@ def child(argv: list[str]) -> None:
                 emit_events(
                     db.session(),
                     [
-                        (EventType.BAN_CREATED, f"ban:bench{i}", {"ban_id": f"bench{i}", "rule": "R1", "source": "bench"})
+                        (
+                            EventType.BAN_CREATED,
+                            f"ban:bench{i}",
+                            {"ban_id": f"bench{i}", "rule": "R1", "source": "bench"},
+                        )
                         for i in range(start, min(n, start + 1000))
                     ],
                 )
                 db.session.commit()
-            from registry.events.models import OutboxEvent
-            from registry.webhooks.service import event_body
             import sqlalchemy as sa
 
-            rows = db.session.scalars(sa.select(OutboxEvent).where(OutboxEvent.subject.like("ban:bench%"))).all()
+            from registry.events.models import OutboxEvent
+            from registry.webhooks.service import event_body
+
+            rows = db.session.scalars(
+                sa.select(OutboxEvent).where(OutboxEvent.subject.like("ban:bench%"))
+            ).all()
             Path(argv[2]).write_bytes(b"\n".join(event_body(r) for r in rows))
         print(json.dumps({"events": n}))
 
@@ -148,7 +171,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 header = self.headers.get("Registry-Signature")
                 with lock:
@@ -156,7 +179,9 @@ class Receiver:
                     if header is not None:
                         items = [p.split("=", 1) for p in header.split(",")]
                         t = [v for k, v in items if k == "t"][0]
-                        good = hmac.new(secret[0].encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+                        good = hmac.new(
+                            secret[0].encode(), t.encode() + b"." + body, hashlib.sha256
+                        ).hexdigest()
                         if not any(hmac.compare_digest(good, v) for k, v in items if k == "v1"):
                             me.bad += 1
                         me.ids.append(json.loads(body)["id"])
@@ -184,12 +209,15 @@ def run(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
 def default_old_ref() -> str:
     first = subprocess.run(
         ["git", "log", "--diff-filter=A", "--format=%H", "--", "registry/events/service.py"],
-        cwd=ROOT, text=True, capture_output=True, check=True,
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        check=True,
     ).stdout.split()
     return f"{first[-1]}^" if first else "HEAD"
 
 
-def main() -> None:  # noqa: C901 - the benchmark's phases in order
+def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2:])
         return
@@ -205,7 +233,12 @@ def main() -> None:  # noqa: C901 - the benchmark's phases in order
     work = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     old_tree = work / "old-tree"
     old_ref = args.old_ref or default_old_ref()
-    subprocess.run(["git", "worktree", "add", "--detach", str(old_tree), old_ref], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(old_tree), old_ref],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     dbname = f"bench_webhooks_{os.getpid()}"
     admin = os.environ.get("REGISTRY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     conn = None
@@ -228,10 +261,12 @@ def main() -> None:  # noqa: C901 - the benchmark's phases in order
         secret[0] = sub["secret"]
 
         def set_paused(paused: bool) -> None:
+            value = "true" if paused else "false"
             code = (
-                "from registry import create_app\nfrom registry.extensions import db\nimport sqlalchemy as sa\n"
+                "from registry import create_app\nfrom registry.extensions import db\n"
+                "import sqlalchemy as sa\n"
                 "app = create_app()\nwith app.app_context():\n"
-                f"    db.session.execute(sa.text('UPDATE webhook_subscriptions SET paused = {'true' if paused else 'false'}'))\n"
+                f"    db.session.execute(sa.text('UPDATE webhook_subscriptions SET paused = {value}'))\n"
                 "    db.session.commit()\n"
             )
             subprocess.run([sys.executable, "-c", code], env=new_env, check=True, capture_output=True)
@@ -248,13 +283,19 @@ def main() -> None:  # noqa: C901 - the benchmark's phases in order
                 prefix = f"r{r}{label[0]}{label[3]}"
                 rates[label].append(run([*me, "bans", prefix, str(args.bans)], env)["rate"])
         backend = "SQLite" if args.sqlite else "PostgreSQL"
-        print(f"{backend}; POST /v1/bans with an account, {args.bans} per pass, {args.rounds} rounds (median bans/s)")
+        print(f"{backend}; POST /v1/bans with an account, {args.bans} a pass, {args.rounds} rounds (median)")
         base = statistics.median(rates["before webhooks"])
         for label, values in rates.items():
             med = statistics.median(values)
             cost = base / med - 1
-            verdict = "" if label == "before webhooks" else f"  cost {cost:+.1%} per ban ({'PASS' if cost <= TARGET_COST else 'MISS'} <= 10%)"
-            print(f"  {label:<17} {med:8.1f} bans/s  (runs: {', '.join(f'{v:.0f}' for v in values)}){verdict}")
+            verdict = (
+                ""
+                if label == "before webhooks"
+                else f"  cost {cost:+.1%} per ban ({'PASS' if cost <= TARGET_COST else 'MISS'} <= 10%)"
+            )
+            print(
+                f"  {label:<17} {med:8.1f} bans/s  (runs: {', '.join(f'{v:.0f}' for v in values)}){verdict}"
+            )
 
         # 2. Delivery.
         set_paused(False)
@@ -267,8 +308,19 @@ def main() -> None:  # noqa: C901 - the benchmark's phases in order
         run([*me, "events", str(args.events), str(bodies)], new_env)
         started = time.perf_counter()
         subprocess.run(
-            [REGISTRY, "webhooks", "deliver", "--once", "--batch-size", str(args.batch_size), "--concurrency", str(args.concurrency)],
-            env=deliver_env, check=True, capture_output=True,
+            [
+                REGISTRY,
+                "webhooks",
+                "deliver",
+                "--once",
+                "--batch-size",
+                str(args.batch_size),
+                "--concurrency",
+                str(args.concurrency),
+            ],
+            env=deliver_env,
+            check=True,
+            capture_output=True,
         )
         took = time.perf_counter() - started
         delivered = len(set(receiver.ids))
@@ -276,7 +328,9 @@ def main() -> None:  # noqa: C901 - the benchmark's phases in order
         before = receiver.count
         raw = run([*me, "raw", str(bodies), receiver.url, str(args.concurrency)], new_env)["rate"]
         assert receiver.count - before == args.events
-        print(f"delivery of {args.events} events, {args.concurrency} in flight, batches of {args.batch_size}:")
+        print(
+            f"delivery of {args.events} events, {args.concurrency} in flight, batches of {args.batch_size}:"
+        )
         print(f"  plain urllib3 POSTs (baseline) {raw:8.0f} requests/s")
         print(f"  registry webhooks deliver      {rate:8.0f} events/s  ({rate / raw:.2f}x the baseline)")
         print(f"  arrived {delivered}/{args.events} distinct, {receiver.bad} bad signatures")

@@ -51,7 +51,9 @@ class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    subscription_id: Mapped[str] = mapped_column(sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    subscription_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
     event_id: Mapped[str] = mapped_column(sa.ForeignKey("webhook_events.id"))
     subject: Mapped[str] = mapped_column(sa.String(160))
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")

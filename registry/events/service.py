@@ -64,7 +64,9 @@ def emit_events(session: Session, events: Iterable[Event]) -> list[str]:
         rows.append({"id": new_id("evt_"), "type": name, "subject": subject, "at": now, "data": clean})
     session.execute(sa.insert(OutboxEvent), rows)
     subs = session.execute(
-        sa.select(WebhookSubscription.id, WebhookSubscription.events).where(WebhookSubscription.paused.is_(False))
+        sa.select(WebhookSubscription.id, WebhookSubscription.events).where(
+            WebhookSubscription.paused.is_(False)
+        )
     ).all()
     if subs:
         give_up = now + timedelta(seconds=float(app_settings().webhook_retry_seconds))
@@ -110,7 +112,7 @@ def _status(subject: str, data: Mapping[str, Any], from_: Any, to: str, *extra: 
     return (EventType.ACCOUNT_STATUS_CHANGED, subject, body)
 
 
-def _one(action: str, subject: str, data: Mapping[str, Any]) -> Event | None:  # noqa: C901 - one case per audited action, read top to bottom
+def _one(action: str, subject: str, data: Mapping[str, Any]) -> Event | None:
     if action == "account.status":
         return _status(subject, data, data.get("from"), str(data.get("to")), "ban_id")
     if action == "account.dormant":
@@ -132,7 +134,11 @@ def _one(action: str, subject: str, data: Mapping[str, Any]) -> Event | None:  #
         }
         return (EventType.BAN_CREATED, subject, body)
     if action == "ban.lift":
-        return (EventType.BAN_LIFTED, subject, {"ban_id": _account_id(subject), **_pick(data, "account_id", "rule")})
+        return (
+            EventType.BAN_LIFTED,
+            subject,
+            {"ban_id": _account_id(subject), **_pick(data, "account_id", "rule")},
+        )
     if action == "review.resolve":
         body = {
             "review_id": _account_id(subject),

@@ -18,9 +18,15 @@ webhooks_cli = AppGroup("webhooks", help="Signed webhooks of registry events.")
 @webhooks_cli.command("deliver")
 @with_appcontext
 @click.option("--once", is_flag=True, help="Deliver what is due, then exit (for cron).")
-@click.option("--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True, help="Deliveries per claim.")
 @click.option(
-    "--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help="Requests in flight at once."
+    "--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True, help="Deliveries per claim."
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Requests in flight at once.",
 )
 @click.option("--poll", "poll_seconds", type=click.FloatRange(0.05), default=1.0, show_default=True)
 def deliver_command(once: bool, batch_size: int, concurrency: int, poll_seconds: float) -> None:

@@ -8,6 +8,7 @@ from registry.events.models import DELIVERY_STATUSES
 from registry.events.service import EVENT_TYPES
 from registry.schemas import PageArgs, UtcDateTime
 
+
 def _events(required: bool) -> fields.List:
     return fields.List(
         fields.String(validate=validate.OneOf(EVENT_TYPES)),
@@ -21,7 +22,9 @@ def _url(required: bool) -> fields.String:
     return fields.String(
         required=required,
         validate=[validate.Length(max=2048), validate.URL(schemes={"http", "https"}, require_tld=False)],
-        metadata={"description": "Where events are POSTed (http or https; see REGISTRY_WEBHOOK_ALLOWED_HOSTS)."},
+        metadata={
+            "description": "Where events are POSTed (http or https; see REGISTRY_WEBHOOK_ALLOWED_HOSTS)."
+        },
     )
 
 

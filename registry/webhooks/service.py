@@ -223,12 +223,16 @@ def retry_delivery(delivery_id: int, *, actor: str) -> dict[str, Any]:
 def event_body(event: OutboxEvent) -> bytes:
     """The request body: ``{"id", "type", "at", "data"}``, compact, keys sorted (same bytes on a repeat)."""
     doc = {"id": event.id, "type": event.type, "at": json_default(event.at), "data": event.data}
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default).encode()
+    return json.dumps(
+        doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default
+    ).encode()
 
 
 def backoff(attempts: int, settings: Settings, rng: Callable[[], float] = random.random) -> float:
     """Seconds before the next try: base * 2^(attempts-1), capped, with jitter (half to all of it)."""
-    delay = min(settings.webhook_retry_max_seconds, settings.webhook_retry_base_seconds * 2 ** max(0, attempts - 1))
+    delay = min(
+        settings.webhook_retry_max_seconds, settings.webhook_retry_base_seconds * 2 ** max(0, attempts - 1)
+    )
     return float(delay * (0.5 + 0.5 * rng()))
 
 
@@ -282,7 +286,9 @@ class Deliverer:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         s = self.settings
         self.sender = Sender(
-            connect_timeout=s.webhook_connect_timeout, read_timeout=s.webhook_read_timeout, pool_size=self.concurrency
+            connect_timeout=s.webhook_connect_timeout,
+            read_timeout=s.webhook_read_timeout,
+            pool_size=self.concurrency,
         )
         # Every send of a batch may take both timeouts; the lease covers the batch with room to spare.
         rounds = -(-batch_size // self.concurrency)
@@ -392,7 +398,9 @@ class Deliverer:
             answer = self.sender.post(target, job.body, headers)
             out.status = answer.status
             if not 200 <= answer.status < 300:
-                out.error = f"HTTP {answer.status}" + (" (redirects are not followed)" if 300 <= answer.status < 400 else "")
+                out.error = f"HTTP {answer.status}" + (
+                    " (redirects are not followed)" if 300 <= answer.status < 400 else ""
+                )
         except Refused as exc:
             out.error = f"refused: {exc}"
         except Exception as exc:  # noqa: BLE001 - any failure of one send is that delivery's error, retried
@@ -409,7 +417,9 @@ class Deliverer:
             rows = {
                 r.id: r
                 for r in db.session.scalars(
-                    sa.select(d).where(d.id.in_([o.job.delivery_id for o in outcomes]), d.leased_by == self.worker_id)
+                    sa.select(d).where(
+                        d.id.in_([o.job.delivery_id for o in outcomes]), d.leased_by == self.worker_id
+                    )
                 )
             }
             pause: dict[str, str] = {}
@@ -484,4 +494,9 @@ def next_due(now: datetime | None = None) -> int:
     """Count deliveries due now (for tests and the command's summary)."""
     now = now or utcnow()
     d = WebhookDelivery
-    return int(db.session.scalar(sa.select(sa.func.count()).select_from(d).where(d.status == "pending", d.next_at <= now)) or 0)
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(d).where(d.status == "pending", d.next_at <= now)
+        )
+        or 0
+    )

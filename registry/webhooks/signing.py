@@ -33,7 +33,9 @@ def new_secret() -> str:
 
 
 def _key(audit_key: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LABEL).derive(audit_key.encode("utf-8"))
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LABEL).derive(
+        audit_key.encode("utf-8")
+    )
 
 
 def seal(audit_key: str, subscription_id: str, secret: str) -> str:
@@ -57,7 +59,9 @@ def unseal(audit_key: str, subscription_id: str, sealed: str) -> str:
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """Return the hex HMAC-SHA256 of ``timestamp + "." + body`` under the secret (its UTF-8 bytes)."""
-    return hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+    return hmac.new(
+        secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256
+    ).hexdigest()
 
 
 def signature_header(secrets_: Iterable[str], timestamp: int, body: bytes) -> str:

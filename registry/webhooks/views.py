@@ -22,7 +22,9 @@ from registry.webhooks.schemas import (
     WebhookWithSecret,
 )
 
-blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description="Signed webhooks of registry events")
+blp = Blueprint(
+    "webhooks", __name__, url_prefix="/v1/webhooks", description="Signed webhooks of registry events"
+)
 
 
 @blp.route("")

@@ -65,7 +65,10 @@ def test_each_answer_is_the_single_check_answer_in_order(app, client, headers, b
 @pytest.mark.parametrize(
     ("checks", "field"),
     [
-        ([{"username": "a"}, {"username": "b"}, {"username": "c"}, {"username": "d", "email": 5}], "checks[3].email"),
+        (
+            [{"username": "a"}, {"username": "b"}, {"username": "c"}, {"username": "d", "email": 5}],
+            "checks[3].email",
+        ),
         ([{"username": "a"}, {"display_name": "no username"}], "checks[1].username"),
         ([{"username": "a", "account_type": "robot"}], "checks[0].account_type"),
         ([{"username": "a"}, "not an object"], "checks[1]"),
@@ -85,4 +88,7 @@ def test_a_thousand_checks_in_one_request_and_the_scope(client, headers, auth):
     response = client.post("/v1/check/batch", json={"checks": bodies}, headers=headers)
     assert response.status_code == 200
     assert len(response.json["results"]) == 1000
-    assert client.post("/v1/check/batch", json={"checks": bodies[:1]}, headers=auth("bans:read")).status_code == 403
+    assert (
+        client.post("/v1/check/batch", json={"checks": bodies[:1]}, headers=auth("bans:read")).status_code
+        == 403
+    )

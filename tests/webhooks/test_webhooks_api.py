@@ -35,7 +35,9 @@ def admin(auth):
 
 
 def subscribe(client, admin, receiver, events=ALL, **extra):
-    response = client.post("/v1/webhooks", json={"url": receiver.url, "events": events, **extra}, headers=admin)
+    response = client.post(
+        "/v1/webhooks", json={"url": receiver.url, "events": events, **extra}, headers=admin
+    )
     assert response.status_code == 201, response.json
     receiver.secrets.append(response.json["secret"])
     return response.json
@@ -72,7 +74,11 @@ def test_subscribe_read_patch_delete_and_the_secret_is_shown_once(client, admin,
     assert client.delete(f"/v1/webhooks/{made['id']}", headers=admin).status_code == 204
     assert client.get(f"/v1/webhooks/{made['id']}", headers=admin).status_code == 404
     actions = [e["action"] for e in client.get("/v1/audit?order=asc", headers=admin).json["items"]]
-    assert [a for a in actions if a.startswith("webhook.")] == ["webhook.create", "webhook.update", "webhook.delete"]
+    assert [a for a in actions if a.startswith("webhook.")] == [
+        "webhook.create",
+        "webhook.update",
+        "webhook.delete",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -95,12 +101,21 @@ def test_loopback_and_private_addresses_are_refused_unless_listed(app_factory, a
     app = app_factory(webhook_allowed_hosts=("10.1.0.0/16", "hooks.internal"))
     client = app.test_client()
     admin = auth("admin", app=app)
-    for url in ("http://127.0.0.1:8080/x", "http://localhost/x", "http://169.254.169.254/latest", "http://10.2.0.1/x",
-                "http://[::1]/x", "http://[::ffff:127.0.0.1]/x", "http://192.168.1.1/x"):
+    for url in (
+        "http://127.0.0.1:8080/x",
+        "http://localhost/x",
+        "http://169.254.169.254/latest",
+        "http://10.2.0.1/x",
+        "http://[::1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://192.168.1.1/x",
+    ):
         response = client.post("/v1/webhooks", json={"url": url, "events": ["ban.created"]}, headers=admin)
         assert response.status_code == 422, (url, response.json)
         assert "url" in response.json["errors"]["json"]
-    ok = client.post("/v1/webhooks", json={"url": "http://10.1.2.3/x", "events": ["ban.created"]}, headers=admin)
+    ok = client.post(
+        "/v1/webhooks", json={"url": "http://10.1.2.3/x", "events": ["ban.created"]}, headers=admin
+    )
     assert ok.status_code == 201, ok.json
 
 
@@ -115,13 +130,21 @@ def test_events_arrive_signed_with_ids_statuses_and_masks_only(app, client, admi
     assert ban.status_code == 201, ban.json
     lifted = client.post(f"/v1/bans/{ban.json['id']}/lift", json={"reason": "appeal upheld"}, headers=admin)
     assert lifted.status_code == 200, lifted.json
-    tier = client.put("/v1/accounts/u1/tier", json={"tier": "watch", "reason": "spam", "rule": "R2"}, headers=admin)
+    tier = client.put(
+        "/v1/accounts/u1/tier", json={"tier": "watch", "reason": "spam", "rule": "R2"}, headers=admin
+    )
     assert tier.status_code == 200, tier.json
     stats = deliver(app)
     assert stats.delivered == 5 and stats.failed == 0
     types = [e["type"] for e in receiver.events()]
     assert sorted(types) == sorted(
-        ["ban.created", "account.status_changed", "ban.lifted", "account.status_changed", "account.tier_changed"]
+        [
+            "ban.created",
+            "account.status_changed",
+            "ban.lifted",
+            "account.status_changed",
+            "account.tier_changed",
+        ]
     )
     for r in receiver.requests:
         assert r["verified"] == [True], r["headers"]
@@ -132,18 +155,28 @@ def test_events_arrive_signed_with_ids_statuses_and_masks_only(app, client, admi
     by_type = {e["type"]: e["data"] for e in receiver.events()}
     assert by_type["ban.created"]["ban_id"] == ban.json["id"]
     assert sorted(by_type["ban.created"]["identifiers"]["phone"]) == ["+86 138****8000", "+86 139****5678"]
-    assert by_type["account.tier_changed"] == {"account_id": "u1", "from": "standard", "to": "watch", "rule": "R2", "automatic": False}
+    assert by_type["account.tier_changed"] == {
+        "account_id": "u1",
+        "from": "standard",
+        "to": "watch",
+        "rule": "R2",
+        "automatic": False,
+    }
     statuses = [(e["data"]["from"], e["data"]["to"]) for e in receiver.events("account.status_changed")]
     assert statuses == [("active", "banned"), ("banned", "active")]  # one subject, in order
     page = client.get(f"/v1/webhooks/{sub['id']}/deliveries", headers=admin).json
-    assert len(page["items"]) == 5 and all(d["status"] == "delivered" and d["last_status"] == 200 for d in page["items"])
+    assert len(page["items"]) == 5 and all(
+        d["status"] == "delivered" and d["last_status"] == 200 for d in page["items"]
+    )
     assert page["items"][0]["log"][0]["status"] == 200
 
 
 def test_a_rolled_back_change_sends_nothing(app, client, admin, receiver):
     subscribe(client, admin, receiver)
     refused = client.post(
-        "/v1/bans", json={"account_id": "nobody", "reason": "x", "rule": "R1", "names": ["zhangsan"]}, headers=admin
+        "/v1/bans",
+        json={"account_id": "nobody", "reason": "x", "rule": "R1", "names": ["zhangsan"]},
+        headers=admin,
     )
     assert refused.status_code == 422
     with app.app_context():
@@ -155,7 +188,12 @@ def test_only_the_subscribed_types_and_not_while_paused(app, client, admin, rece
     subscribe(client, admin, receiver, events=["ban.lifted"])
     paused = subscribe(client, admin, receiver, events=["ban.created"], paused=True)
     account(client, admin, "u1")
-    assert client.post("/v1/bans", json={"account_id": "u1", "reason": "x", "rule": "R1"}, headers=admin).status_code == 201
+    assert (
+        client.post(
+            "/v1/bans", json={"account_id": "u1", "reason": "x", "rule": "R1"}, headers=admin
+        ).status_code
+        == 201
+    )
     assert deliver(app).sent == 0
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 0
@@ -164,11 +202,20 @@ def test_only_the_subscribed_types_and_not_while_paused(app, client, admin, rece
 
 def test_checks_open_reviews_and_resolving_tells_it(app, client, admin, receiver):
     subscribe(client, admin, receiver, events=["review.opened", "review.resolved"])
-    assert client.post("/v1/bans", json={"names": ["zhangsan_88"], "reason": "spam", "rule": "R3"}, headers=admin).status_code == 201
-    check = client.post("/v1/check", json={"username": "zhangsam_88", "phone": "13700001111"}, headers=admin).json
+    assert (
+        client.post(
+            "/v1/bans", json={"names": ["zhangsan_88"], "reason": "spam", "rule": "R3"}, headers=admin
+        ).status_code
+        == 201
+    )
+    check = client.post(
+        "/v1/check", json={"username": "zhangsam_88", "phone": "13700001111"}, headers=admin
+    ).json
     assert check["decision"] == "review", check
     review = client.get("/v1/reviews?status=open", headers=admin).json["items"][0]
-    done = client.post(f"/v1/reviews/{review['id']}/resolve", json={"outcome": "false_positive"}, headers=admin)
+    done = client.post(
+        f"/v1/reviews/{review['id']}/resolve", json={"outcome": "false_positive"}, headers=admin
+    )
     assert done.status_code == 200, done.json
     deliver(app)
     opened, resolved = receiver.events("review.opened"), receiver.events("review.resolved")
@@ -179,7 +226,9 @@ def test_checks_open_reviews_and_resolving_tells_it(app, client, admin, receiver
 
 
 def test_failures_back_off_keep_the_subject_order_then_die(app_factory, auth, receiver):
-    app = app_factory(webhook_allowed_hosts=("127.0.0.1/32",), webhook_retry_base_seconds=60, webhook_retry_seconds=3600)
+    app = app_factory(
+        webhook_allowed_hosts=("127.0.0.1/32",), webhook_retry_base_seconds=60, webhook_retry_seconds=3600
+    )
     client, admin = app.test_client(), auth("admin", app=app)
     sub = subscribe(client, admin, receiver, events=["account.status_changed", "ban.created"])
     account(client, admin, "u1")
@@ -271,7 +320,9 @@ def test_rotation_signs_with_both_secrets_during_the_overlap(app, client, admin,
     from registry.events.models import WebhookSubscription
 
     with app.app_context():
-        db.session.execute(sa.update(WebhookSubscription).values(previous_until=utcnow() - timedelta(seconds=1)))
+        db.session.execute(
+            sa.update(WebhookSubscription).values(previous_until=utcnow() - timedelta(seconds=1))
+        )
         db.session.commit()
     client.post("/v1/bans", json={"names": ["c_name"], "reason": "x", "rule": "R1"}, headers=admin)
     deliver(app)

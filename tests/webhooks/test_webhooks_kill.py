@@ -38,7 +38,17 @@ def _env(database_url, tmp_path):
 def _deliverer(env, log):
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [REGISTRY, "webhooks", "deliver", "--batch-size", str(BATCH), "--concurrency", "2", "--poll", "0.1"],
+            [
+                REGISTRY,
+                "webhooks",
+                "deliver",
+                "--batch-size",
+                str(BATCH),
+                "--concurrency",
+                "2",
+                "--poll",
+                "0.1",
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=out,
@@ -54,7 +64,9 @@ def _wait(predicate, timeout):
     return False
 
 
-def test_sigkill_mid_batch_then_two_deliverers_every_event_arrives(committing_app, database_url, receiver, tmp_path):
+def test_sigkill_mid_batch_then_two_deliverers_every_event_arrives(
+    committing_app, database_url, receiver, tmp_path
+):
     app = committing_app
     client = app.test_client()
     with app.app_context():
@@ -67,15 +79,25 @@ def test_sigkill_mid_batch_then_two_deliverers_every_event_arrives(committing_ap
         **{**app.config["REGISTRY"].__dict__, "webhook_allowed_hosts": ("127.0.0.1/32",)}
     )
     made = client.post(
-        "/v1/webhooks", json={"url": receiver.url, "events": ["account.status_changed", "ban.created", "ban.lifted"]},
+        "/v1/webhooks",
+        json={"url": receiver.url, "events": ["account.status_changed", "ban.created", "ban.lifted"]},
         headers=admin,
     )
     assert made.status_code == 201, made.json
     receiver.secrets.append(made.json["secret"])
     for i in range(ACCOUNTS):
-        assert client.post("/v1/accounts", json={"id": f"k{i}", "username": f"killer_{i}"}, headers=admin).status_code == 201
-        ban = client.post("/v1/bans", json={"account_id": f"k{i}", "reason": "x", "rule": "R1"}, headers=admin).json
-        assert client.post(f"/v1/bans/{ban['id']}/lift", json={"reason": "y"}, headers=admin).status_code == 200
+        assert (
+            client.post(
+                "/v1/accounts", json={"id": f"k{i}", "username": f"killer_{i}"}, headers=admin
+            ).status_code
+            == 201
+        )
+        ban = client.post(
+            "/v1/bans", json={"account_id": f"k{i}", "reason": "x", "rule": "R1"}, headers=admin
+        ).json
+        assert (
+            client.post(f"/v1/bans/{ban['id']}/lift", json={"reason": "y"}, headers=admin).status_code == 200
+        )
     total = ACCOUNTS * 4
 
     receiver.delay = 0.05
