@@ -6,7 +6,7 @@ from registry.auth.models import ApiKey
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.check.models import CheckRecord
 from registry.credit.models import Violation
-from registry.events.models import OutboxEvent, WebhookDelivery, WebhookSubscription
+from registry.events.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from registry.reviews.models import NameSuppression, Review
 from registry.sweep.models import DormantNotice, Lock, SweepRun
 from registry.tiers.models import TierChange
@@ -30,6 +30,7 @@ __all__ = [
     "SweepRun",
     "TierChange",
     "Violation",
+    "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

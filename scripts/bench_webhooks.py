@@ -7,7 +7,7 @@ Usage: python scripts/bench_webhooks.py [--sqlite] [--events 10000] [--bans 300]
    the app in a fresh process per pass, on one throwaway database (PostgreSQL at 127.0.0.1:5432 by
    default, REGISTRY_BENCH_PG_URL overrides; --sqlite for a file). Passes alternate, --rounds times:
    the tree before webhooks (``--old-ref``, default the parent of the commit that added
-   registry/events/, checked out in a temporary git worktree: the baseline), this tree with no
+   registry/events/, its registry package exported with git archive: the baseline), this tree with no
    subscription (the outbox row only), and this tree with one subscription to every type (outbox rows
    and deliveries). Prints the median bans/s of each and the cost against the baseline (target <= 10%).
 2. Delivery: --events events written to the outbox, then ``registry webhooks deliver --once`` sends
@@ -233,12 +233,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     old_tree = work / "old-tree"
     old_ref = args.old_ref or default_old_ref()
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(old_tree), old_ref],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
+    # The old package only (git archive: no worktree registered, nothing to clean up in the repository).
+    old_tree.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", old_ref, "registry"], cwd=ROOT, check=True, capture_output=True
     )
+    subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
     dbname = f"bench_webhooks_{os.getpid()}"
     admin = os.environ.get("REGISTRY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     conn = None
@@ -335,7 +335,6 @@ def main() -> None:
         print(f"  registry webhooks deliver      {rate:8.0f} events/s  ({rate / raw:.2f}x the baseline)")
         print(f"  arrived {delivered}/{args.events} distinct, {receiver.bad} bad signatures")
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT, capture_output=True)
         if conn is not None:
             conn.cursor().execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
             conn.close()

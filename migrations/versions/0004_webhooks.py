@@ -58,7 +58,6 @@ def upgrade():
         sa.Column("delivered_at", sa.DateTime(), nullable=True),
         sa.Column("last_status", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
-        sa.Column("log", sa.JSON(), nullable=False),
         sa.CheckConstraint(
             "status IN ('pending', 'delivered', 'dead')", name=op.f("ck_webhook_deliveries_status")
         ),
@@ -82,8 +81,30 @@ def upgrade():
         unique=False,
     )
 
+    op.create_table(
+        "webhook_attempts",
+        sa.Column("id", BigId, autoincrement=True, nullable=False),
+        sa.Column("delivery_id", BigId, nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("error", sa.String(length=500), nullable=True),
+        sa.Column("ms", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["webhook_deliveries.id"],
+            name=op.f("fk_webhook_attempts_delivery_id_webhook_deliveries"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempts")),
+    )
+    op.create_index(
+        op.f("ix_webhook_attempts_delivery_id"), "webhook_attempts", ["delivery_id"], unique=False
+    )
+
 
 def downgrade():
+    op.drop_index(op.f("ix_webhook_attempts_delivery_id"), table_name="webhook_attempts")
+    op.drop_table("webhook_attempts")
     op.drop_index("ix_webhook_deliveries_order", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_due", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")

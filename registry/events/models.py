@@ -66,7 +66,6 @@ class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
     delivered_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
     last_status: Mapped[int | None] = mapped_column(sa.Integer)
     last_error: Mapped[str | None] = mapped_column(sa.String(500))
-    log: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
 
     __table_args__ = (
         sa.UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_pair"),
@@ -74,3 +73,18 @@ class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]
         sa.Index("ix_webhook_deliveries_order", "subscription_id", "subject", "status", "id"),
         sa.CheckConstraint(f"status IN {DELIVERY_STATUSES}", name="status"),
     )
+
+
+class WebhookAttempt(db.Model):  # type: ignore[name-defined,misc]
+    """One try of a delivery: when, the receiver's status or the error, how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    status: Mapped[int | None] = mapped_column(sa.Integer)
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+    ms: Mapped[int] = mapped_column(sa.Integer, default=0)

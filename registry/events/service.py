@@ -80,7 +80,6 @@ def emit_events(session: Session, events: Iterable[Event]) -> list[str]:
                 "created_at": now,
                 "next_at": now,
                 "give_up_at": give_up,
-                "log": [],
             }
             for row in rows
             for sub_id, wanted in subs

@@ -31,7 +31,7 @@ from sqlalchemy.orm import aliased
 from registry.audit.service import record
 from registry.db import get_or_404, keyset_page, writing
 from registry.domain_errors import Conflict, InvalidField
-from registry.events.models import OutboxEvent, WebhookDelivery, WebhookSubscription
+from registry.events.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from registry.events.service import EVENT_TYPES
 from registry.extensions import db
 from registry.ids import new_id
@@ -138,6 +138,8 @@ def delete_subscription(sub_id: str, *, actor: str) -> None:
     """Delete a subscription and its deliveries (sent or not); commit."""
     sub = get_subscription(sub_id, for_update=True)
     _audit(sub, "webhook.delete", actor)
+    mine = sa.select(WebhookDelivery.id).where(WebhookDelivery.subscription_id == sub_id)
+    db.session.execute(sa.delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(mine)))
     db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.subscription_id == sub_id))
     db.session.delete(sub)
     db.session.commit()
@@ -159,7 +161,27 @@ def rotate_secret(sub_id: str, *, actor: str) -> dict[str, Any]:
     return subscription_doc(sub, secret)
 
 
-def delivery_doc(row: WebhookDelivery, event_type: str | None = None) -> dict[str, Any]:
+def _attempts(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The last LOG_KEEP attempts of each delivery, oldest first."""
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    a = WebhookAttempt
+    rows = db.session.execute(
+        sa.select(a.delivery_id, a.at, a.status, a.error, a.ms)
+        .where(a.delivery_id.in_(ids))
+        .order_by(a.id.desc())
+    ).all()
+    for delivery_id, at, status, error, ms in rows:
+        kept = out[delivery_id]
+        if len(kept) < LOG_KEEP:
+            kept.insert(0, {"at": json_default(at), "status": status, "error": error, "ms": ms})
+    return out
+
+
+def delivery_doc(
+    row: WebhookDelivery, event_type: str | None = None, log: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "id": row.id,
         "subscription_id": row.subscription_id,
@@ -174,7 +196,7 @@ def delivery_doc(row: WebhookDelivery, event_type: str | None = None) -> dict[st
         "delivered_at": row.delivered_at,
         "last_status": row.last_status,
         "last_error": row.last_error,
-        "log": list(row.log or []),
+        "log": log if log is not None else _attempts([row.id])[row.id],
     }
 
 
@@ -190,7 +212,8 @@ def list_deliveries(sub_id: str, args: Mapping[str, Any]) -> tuple[list[dict[str
             sa.select(OutboxEvent.id, OutboxEvent.type).where(OutboxEvent.id.in_({r.event_id for r in rows}))
         ).all()
     )
-    return [delivery_doc(r, types.get(r.event_id)) for r in rows], nxt
+    logs = _attempts([r.id for r in rows])
+    return [delivery_doc(r, types.get(r.event_id), logs[r.id]) for r in rows], nxt
 
 
 def retry_delivery(delivery_id: int, *, actor: str) -> dict[str, Any]:
@@ -222,7 +245,11 @@ def retry_delivery(delivery_id: int, *, actor: str) -> dict[str, Any]:
 
 def event_body(event: OutboxEvent) -> bytes:
     """The request body: ``{"id", "type", "at", "data"}``, compact, keys sorted (same bytes on a repeat)."""
-    doc = {"id": event.id, "type": event.type, "at": json_default(event.at), "data": event.data}
+    return event_body_of(event.id, event.type, event.at, event.data)
+
+
+def event_body_of(event_id: str, event_type: str, at: datetime, data: Any) -> bytes:
+    doc = {"id": event_id, "type": event_type, "at": json_default(at), "data": data}
     return json.dumps(
         doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=json_default
     ).encode()
@@ -347,36 +374,39 @@ class Deliverer:
         return ids
 
     def _jobs(self, ids: list[int], claimed_at: float) -> list[_Job]:
+        d, e, w = WebhookDelivery, OutboxEvent, WebhookSubscription
         rows = db.session.execute(
-            sa.select(WebhookDelivery, OutboxEvent, WebhookSubscription)
-            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-            .where(WebhookDelivery.id.in_(ids))
-            .order_by(WebhookDelivery.id)
+            sa.select(
+                d.id,
+                w.id,
+                w.url,
+                w.secret_sealed,
+                w.previous_secret_sealed,
+                w.previous_until,
+                e.id,
+                e.type,
+                e.at,
+                e.data,
+            )
+            .join(e, e.id == d.event_id)
+            .join(w, w.id == d.subscription_id)
+            .where(d.id.in_(ids))
+            .order_by(d.id)
         ).all()
+        db.session.rollback()
         now = utcnow()
         key = self.settings.audit_key
         secrets: dict[str, list[str]] = {}
+        deadline = claimed_at + self.lease_seconds - self.send_bound - 2.0
         jobs = []
-        for delivery, event, sub in rows:
-            if sub.id not in secrets:
-                current = [unseal(key, sub.id, sub.secret_sealed)]
-                if sub.previous_secret_sealed and sub.previous_until and sub.previous_until > now:
-                    current.append(unseal(key, sub.id, sub.previous_secret_sealed))
-                secrets[sub.id] = current
-            jobs.append(
-                _Job(
-                    delivery.id,
-                    sub.id,
-                    sub.url,
-                    secrets[sub.id],
-                    event_body(event),
-                    event.id,
-                    event.type,
-                    claimed_at + self.lease_seconds - self.send_bound - 2.0,
-                )
-            )
-        db.session.rollback()
+        for delivery_id, sub_id, url, sealed, previous, until, event_id, event_type, at, data in rows:
+            if sub_id not in secrets:
+                current = [unseal(key, sub_id, sealed)]
+                if previous and until and until > now:
+                    current.append(unseal(key, sub_id, previous))
+                secrets[sub_id] = current
+            body = event_body_of(event_id, event_type, at, data)
+            jobs.append(_Job(delivery_id, sub_id, url, secrets[sub_id], body, event_id, event_type, deadline))
         return jobs
 
     def _send(self, job: _Job) -> _Outcome:
@@ -409,46 +439,92 @@ class Deliverer:
         return out
 
     def _record(self, outcomes: list[_Outcome]) -> None:
-        """Write every outcome of a batch in one transaction; release the leases."""
+        """Write every outcome of a batch in one transaction (a few statements); release the leases."""
         now = utcnow()
         s = self.settings
         d = WebhookDelivery
         with writing():
             rows = {
                 r.id: r
-                for r in db.session.scalars(
-                    sa.select(d).where(
+                for r in db.session.execute(
+                    sa.select(d.id, d.subscription_id, d.attempts, d.give_up_at).where(
                         d.id.in_([o.job.delivery_id for o in outcomes]), d.leased_by == self.worker_id
                     )
                 )
             }
+            released: list[int] = []
+            delivered: list[tuple[int, int]] = []  # (id, 2xx status)
+            failed: list[dict[str, Any]] = []
+            tries: list[dict[str, Any]] = []
             pause: dict[str, str] = {}
             for out in outcomes:
                 row = rows.get(out.job.delivery_id)
                 if row is None:
                     continue  # retried by staff or taken over meanwhile: theirs to record
-                row.lease_until, row.leased_by = None, None
                 if out.skipped:
+                    released.append(row.id)
                     continue
-                row.attempts += 1
-                row.last_status, row.last_error = out.status, out.error
-                entry = {"at": json_default(now), "status": out.status, "error": out.error, "ms": out.ms}
-                row.log = [*(row.log or [])[-(LOG_KEEP - 1) :], entry]
+                tries.append(
+                    {"delivery_id": row.id, "at": now, "status": out.status, "error": out.error, "ms": out.ms}
+                )
                 self.stats.sent += 1
                 if out.error is None:
-                    row.status, row.delivered_at = "delivered", now
+                    delivered.append((row.id, int(out.status or 200)))
                     self.stats.delivered += 1
                     continue
                 self.stats.failed += 1
+                attempts = row.attempts + 1
+                change = {
+                    "b_id": row.id,
+                    "b_status": "pending",
+                    "b_next": now,
+                    "b_code": out.status,
+                    "b_error": out.error,
+                }
                 if out.status == 410:
                     # The receiver says it is gone: pause; this delivery waits for an un-pause.
                     pause[row.subscription_id] = f"the receiver answered 410 Gone at {json_default(now)}"
-                    row.next_at = now
                 elif now >= row.give_up_at:
-                    row.status = "dead"
+                    change["b_status"] = "dead"
                     self.stats.dead += 1
                 else:
-                    row.next_at = now + timedelta(seconds=backoff(row.attempts, s))
+                    change["b_next"] = now + timedelta(seconds=backoff(attempts, s))
+                failed.append(change)
+            lease_off = {"lease_until": None, "leased_by": None}
+            if released:
+                db.session.execute(sa.update(d).where(d.id.in_(released)).values(**lease_off))
+            for code in sorted({c for _i, c in delivered}):
+                db.session.execute(
+                    sa.update(d)
+                    .where(d.id.in_([i for i, c in delivered if c == code]))
+                    .values(
+                        status="delivered",
+                        delivered_at=now,
+                        attempts=d.attempts + 1,
+                        last_status=code,
+                        last_error=None,
+                        **lease_off,
+                    )
+                )
+            if failed:
+                # Core, so that executemany binds each row's values (the ORM wants primary keys by name).
+                t = WebhookDelivery.__table__
+                db.session.execute(
+                    sa.update(t)
+                    .where(t.c.id == sa.bindparam("b_id"))
+                    .values(
+                        status=sa.bindparam("b_status"),
+                        next_at=sa.bindparam("b_next"),
+                        last_status=sa.bindparam("b_code"),
+                        last_error=sa.bindparam("b_error"),
+                        attempts=t.c.attempts + 1,
+                        lease_until=None,
+                        leased_by=None,
+                    ),
+                    failed,
+                )
+            if tries:
+                db.session.execute(sa.insert(WebhookAttempt), tries)
             for sub_id, reason in pause.items():
                 sub = db.session.get(WebhookSubscription, sub_id)
                 if sub is not None and not sub.paused:
