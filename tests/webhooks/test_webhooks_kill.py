@@ -10,8 +10,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import TEST_AUDIT_KEY, TEST_PII_KEY
-
 from registry.extensions import db
 
 REGISTRY = str(Path(sys.executable).parent / "registry")
@@ -19,13 +17,13 @@ ACCOUNTS = 20
 BATCH = 4
 
 
-def _env(database_url, tmp_path):
+def _env(settings, database_url, tmp_path):
     return {
         **os.environ,
         "REGISTRY_ENV": "testing",
         "REGISTRY_DATABASE_URL": database_url,
-        "REGISTRY_PII_KEY": TEST_PII_KEY,
-        "REGISTRY_AUDIT_KEY": TEST_AUDIT_KEY,
+        "REGISTRY_PII_KEY": settings.pii_key,
+        "REGISTRY_AUDIT_KEY": settings.audit_key,
         "REGISTRY_INSTANCE_PATH": str(tmp_path),
         "REGISTRY_AUDIT_CHECKPOINTS": str(tmp_path / "checkpoints.jsonl"),
         "REGISTRY_AUDIT_CHECKPOINT_SECONDS": "0",
@@ -101,7 +99,7 @@ def test_sigkill_mid_batch_then_two_deliverers_every_event_arrives(
     total = ACCOUNTS * 4
 
     receiver.delay = 0.05
-    env = _env(database_url, tmp_path)
+    env = _env(app.config["REGISTRY"], database_url, tmp_path)
     log = tmp_path / "deliverers.log"
     first = _deliverer(env, log)
     try:
