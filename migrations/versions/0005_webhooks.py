@@ -1,7 +1,7 @@
 """webhooks: the event outbox, subscriptions and deliveries
 
-Revision ID: 0004_webhooks
-Revises: 0003_avatars
+Revision ID: 0005_webhooks
+Revises: 0004_index_changes
 Create Date: 2026-12-02 00:40:00
 
 """
@@ -9,8 +9,8 @@ Create Date: 2026-12-02 00:40:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_webhooks"
-down_revision = "0003_avatars"
+revision = "0005_webhooks"
+down_revision = "0004_index_changes"
 branch_labels = None
 depends_on = None
 
