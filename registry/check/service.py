@@ -177,6 +177,7 @@ def _decide_steps(data: Mapping[str, Any], index: CheckIndex) -> Generator[_Ask,
     threshold = int(settings.identifier_accounts_review)
     reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
     w = weights(settings)
+    facts = evidence.mark_echoes(facts, data)
     if facts:
         early = evidence.decide(facts, w)
         if early.decision == "allow" and not early.reasons:
