@@ -27,12 +27,15 @@ FEATURES = (
     "registry.sweep",
     "registry.tiers",
     "registry.verification",
+    "registry.webhooks",
 )
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # An incoming request id is echoed into the response and the logs: only a short plain token is kept.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Checks decide read-only and write (a flagged check) in a transaction of their own.
+_READ_FIRST_PATHS = frozenset({"/v1/check", "/v1/check/batch"})
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -158,7 +161,7 @@ def _request_hooks(app: Flask) -> None:
         ):
             # PostgreSQL cannot compare text with a NUL in it; refuse before any query sees one.
             errors.abort(400, "The path or query string contains a NUL character.")
-        if request.method in _WRITE_METHODS and path != "/v1/check":
+        if request.method in _WRITE_METHODS and path not in _READ_FIRST_PATHS:
             g.write_token = write_intent.set(True)
 
     @app.after_request

@@ -7,6 +7,7 @@ from registry.bans.models import Ban, BanIdentifier, BanName
 from registry.check.models import CheckRecord
 from registry.console.models import StaffSession, StaffUser
 from registry.credit.models import Violation
+from registry.events.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from registry.index_changes.models import IndexChange
 from registry.reviews.models import NameSuppression, Review
 from registry.sweep.models import DormancyNotice, Lock, SweepRun
@@ -26,10 +27,14 @@ __all__ = [
     "IndexChange",
     "Lock",
     "NameSuppression",
+    "OutboxEvent",
     "Review",
     "StaffSession",
     "StaffUser",
     "SweepRun",
     "TierChange",
     "Violation",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -111,6 +111,18 @@ class Settings:
     # Activity events may be this far ahead of the server clock; further ahead is refused (422).
     activity_future_skew_seconds: int = 300
 
+    # Webhooks (registry/webhooks): host names and CIDR ranges a subscription may reach beyond the
+    # public internet (loopback, private and link-local addresses are refused unless listed here).
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    # After a secret rotation the old secret still signs (a second v1=) this many seconds.
+    webhook_secret_overlap: float = 86400.0
+    # A delivery is retried (exponential back-off from base to max, with jitter) this long, then dead.
+    webhook_retry_seconds: float = 259200.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_connect_timeout: float = 3.0
+    webhook_read_timeout: float = 10.0
+
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -223,10 +235,19 @@ class Settings:
             raise ConfigError("REGISTRY_AVATAR_MAX_DISTANCE must be between 0 and 64 (bits of 256)")
         if self.avatar_qr_decision not in {"allow", "review", "deny", "off"}:
             raise ConfigError("REGISTRY_AVATAR_QR_DECISION must be one of allow, review, deny, off")
+        self._check_webhook_values()
         for name in ("rules_file", "name_rules_file"):
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise ConfigError(f"REGISTRY_{name.upper()} names {path!r}, which is not a readable file")
+
+    def _check_webhook_values(self) -> None:
+        """Raise ConfigError for a webhook setting out of its range."""
+        for name in ("webhook_connect_timeout", "webhook_read_timeout", "webhook_retry_base_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"REGISTRY_{name.upper()} must be more than 0")
+        if self.webhook_secret_overlap < 0 or self.webhook_retry_seconds < 0:
+            raise ConfigError("REGISTRY_WEBHOOK_SECRET_OVERLAP and _RETRY_SECONDS must be 0 or more")
 
 
 def _parse(var: str, raw: str, f: dataclasses.Field[Any]) -> Any:

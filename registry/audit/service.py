@@ -20,6 +20,7 @@ from registry.audit.keys import AuditKeys
 from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.personal import KeyRing, needs_key, open_entries
 from registry.db import keyset_page
+from registry.events.service import events_for_audit
 from registry.extensions import db
 from registry.pgcopy import COPY_MIN_ROWS
 from registry.timeutil import json_default, utcnow
@@ -132,6 +133,8 @@ def record_many(
         head.seq, head.hash = seq, prev
         db.session.flush()
         note_append(db.session(), before, seq, prev)
+        # The audited changes that are events go to the webhook outbox in this same transaction.
+        events_for_audit(db.session(), entries)
     return rows
 
 

@@ -20,6 +20,7 @@ ROOT = Path(registry.__file__).parent
 DOMAIN = {
     "audit": 2,
     "auth": 2,
+    "events": 2,
     "index_changes": 2,
     "accounts": 3,
     "tiers": 4,
@@ -32,6 +33,7 @@ DOMAIN = {
     "sweep": 9,
     # The staff console: its staff service and plumbing sit above every service its screens call.
     "console": 10,
+    "webhooks": 10,
 }
 # Shared helpers and pure logic (no domain package below them): rank 0. Tables (every package's
 # ``models``): rank 1, so any service may read any table. Lock helpers over the tables: rank 2.
