@@ -6,6 +6,7 @@ from registry.auth.models import ApiKey
 from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
 from registry.check.models import CheckRecord
 from registry.credit.models import Violation
+from registry.reports.models import ReportCount
 from registry.reviews.models import NameSuppression, Review
 from registry.sweep.models import DormantNotice, Lock, SweepRun
 from registry.tiers.models import TierChange
@@ -24,6 +25,7 @@ __all__ = [
     "DormantNotice",
     "Lock",
     "NameSuppression",
+    "ReportCount",
     "Review",
     "SweepRun",
     "TierChange",

@@ -104,6 +104,13 @@ class Settings:
     sweep_lock_stale_seconds: int = 900
     # Activity events may be this far ahead of the server clock; further ahead is refused (422).
     activity_future_skew_seconds: int = 300
+    # The yearly report (registry/reports): the zone its months are cut in, the platform named on its
+    # cover, a TrueType font with CJK glyphs (empty: the first one found, see reports/fonts.py), and how
+    # often each process writes out its counters of allowed checks and refused names.
+    report_timezone: str = "Asia/Shanghai"
+    platform_name: str = "本平台"
+    report_font: str = ""
+    report_flush_seconds: float = 1.0
 
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -195,11 +202,25 @@ class Settings:
             raise ConfigError("REGISTRY_AVATAR_MAX_DISTANCE must be between 0 and 64 (bits of 256)")
         if self.avatar_qr_decision not in {"allow", "review", "deny", "off"}:
             raise ConfigError("REGISTRY_AVATAR_QR_DECISION must be one of allow, review, deny, off")
+        _check_zone(self.report_timezone)
+        if self.report_flush_seconds < 0:
+            raise ConfigError("REGISTRY_REPORT_FLUSH_SECONDS must be 0 (every request) or more")
+        if self.report_font and not Path(self.report_font).is_file():
+            raise ConfigError(f"REGISTRY_REPORT_FONT names {self.report_font!r}, which is not a readable file")
         for name in ("rules_file", "name_rules_file"):
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise ConfigError(f"REGISTRY_{name.upper()} names {path!r}, which is not a readable file")
         return dataclasses.replace(self, **changes) if changes else self
+
+
+def _check_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"REGISTRY_REPORT_TIMEZONE {name!r} is not a known IANA time zone") from None
 
 
 def _parse(var: str, raw: str, f: dataclasses.Field[Any]) -> Any:

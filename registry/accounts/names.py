@@ -19,6 +19,7 @@ from registry.domain_errors import Invalid
 from registry.matching.fold import canonical
 from registry.names import FIELDS, NameFinding, NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
+from registry.reports import models as report_counts
 from registry.settings import app_settings
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ def evaluate_names(
                 f"Refused by the name rules: {f.code} ({f.rule}) on {f.term!r}."
             )
     if denied:
+        # The 422 rolls the transaction back: the yearly report counts refusals in memory instead.
+        report_counts.note("name_rule", sorted({f"deny:{f.rule}" for f in findings if f.decision == "deny"}))
         raise Invalid("The name breaks the account-name rules.", {"json": denied})
     return findings
 
@@ -106,6 +109,7 @@ def record_name_review(
     reasons: list[dict[str, Any]] = [finding_doc(f) for f in findings if f.decision == "review"]
     if not reasons:
         return None
+    report_counts.note("name_rule", sorted({f"review:{r['rule']}" for r in reasons}))
     # layering: a name held for review is filed as a check record, which the check layer owns.
     from registry.check.service import record_check
 

@@ -20,6 +20,7 @@ from registry.bans.models import Ban, BanIdentifier, ban_is_live
 from registry.check import evidence
 from registry.check.engine import CheckEngine, get_engine, readiness_probe
 from registry.check.models import CheckRecord
+from registry.reports import models as report_counts
 from registry.db import engine_options, writing
 from registry.extensions import db
 from registry.health import add_probe
@@ -312,6 +313,8 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
     """Answer POST /v1/check; store the check (and open a review) only when it is not allowed."""
     result, masked = decide(data, get_engine())
     decision = result.decision
+    # Counted in memory for the yearly report (allowed checks are not stored); written out later.
+    report_counts.note_check(decision, result.reasons)
     check_id = new_id("chk_")
     if decision != "allow":
         fields: dict[str, Any] = {

@@ -29,6 +29,7 @@ DOMAIN = {
     "check": 7,
     "reviews": 8,
     "sweep": 9,
+    "reports": 10,
 }
 # Shared helpers and pure logic (no domain package below them): rank 0. Tables (every package's
 # ``models``): rank 1, so any service may read any table. Lock helpers over the tables: rank 2.
