@@ -206,7 +206,7 @@ class Settings:
         if self.report_flush_seconds < 0:
             raise ConfigError("REGISTRY_REPORT_FLUSH_SECONDS must be 0 (every request) or more")
         if self.report_font and not Path(self.report_font).is_file():
-            raise ConfigError(f"REGISTRY_REPORT_FONT names {self.report_font!r}, which is not a readable file")
+            raise ConfigError(f"REGISTRY_REPORT_FONT names {self.report_font!r}, which is not a file")
         for name in ("rules_file", "name_rules_file"):
             path = getattr(self, name)
             if path and not Path(path).is_file():

@@ -19,7 +19,7 @@ from registry.domain_errors import Invalid
 from registry.matching.fold import canonical
 from registry.names import FIELDS, NameFinding, NamePolicy
 from registry.names.policy import PLATFORM_VERIFIED
-from registry.reports import models as report_counts
+from registry.reports.models import note as note_count
 from registry.settings import app_settings
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def evaluate_names(
             )
     if denied:
         # The 422 rolls the transaction back: the yearly report counts refusals in memory instead.
-        report_counts.note("name_rule", sorted({f"deny:{f.rule}" for f in findings if f.decision == "deny"}))
+        note_count("name_rule", sorted({f"deny:{f.rule}" for f in findings if f.decision == "deny"}))
         raise Invalid("The name breaks the account-name rules.", {"json": denied})
     return findings
 
@@ -109,7 +109,7 @@ def record_name_review(
     reasons: list[dict[str, Any]] = [finding_doc(f) for f in findings if f.decision == "review"]
     if not reasons:
         return None
-    report_counts.note("name_rule", sorted({f"review:{r['rule']}" for r in reasons}))
+    note_count("name_rule", sorted({f"review:{r['rule']}" for r in reasons}))
     # layering: a name held for review is filed as a check record, which the check layer owns.
     from registry.check.service import record_check
 

@@ -20,7 +20,6 @@ from registry.bans.models import Ban, BanIdentifier, ban_is_live
 from registry.check import evidence
 from registry.check.engine import CheckEngine, get_engine, readiness_probe
 from registry.check.models import CheckRecord
-from registry.reports import models as report_counts
 from registry.db import engine_options, writing
 from registry.extensions import db
 from registry.health import add_probe
@@ -29,6 +28,7 @@ from registry.ids import new_id
 from registry.matching import NameMatch
 from registry.names import mask_contacts
 from registry.pii import hasher
+from registry.reports.models import note_check
 from registry.reviews.models import Review
 from registry.settings import app_settings
 from registry.timeutil import utcnow
@@ -314,7 +314,7 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
     result, masked = decide(data, get_engine())
     decision = result.decision
     # Counted in memory for the yearly report (allowed checks are not stored); written out later.
-    report_counts.note_check(decision, result.reasons)
+    note_check(decision, result.reasons)
     check_id = new_id("chk_")
     if decision != "allow":
         fields: dict[str, Any] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask
@@ -14,22 +15,25 @@ report_cli = AppGroup("report", help="The yearly report to the regulator and the
 FORMATS = ("pdf", "html", "json")
 
 
-def _produce(report: dict[str, object], fmt: str, output: str | None) -> None:
+def _produce(report: dict[str, Any], fmt: str, output: str | None) -> None:
     from registry.reports import render, service
 
     if fmt == "json":
-        data = service.signed_json(report)  # type: ignore[arg-type]
+        data = service.signed_json(report)
     else:
-        body = render.to_pdf(report) if fmt == "pdf" else render.to_html(report)  # type: ignore[arg-type]
-        data = service.signed_file(body, report, fmt)  # type: ignore[arg-type]
-    if output in (None, "-"):
+        body = render.to_pdf(report) if fmt == "pdf" else render.to_html(report)
+        data = service.signed_file(body, report, fmt)
+    if output is None or output == "-":
         if fmt == "pdf" and sys.stdout.isatty():
             raise click.UsageError("a PDF goes to a file: give --output FILE")
-        click.get_binary_stream("stdout").write(data)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
         return
-    Path(output).write_bytes(data)  # type: ignore[arg-type]
+    Path(output).write_bytes(data)
     audit = report["audit"]
-    click.echo(f"report written to {output} ({len(data)} bytes), audit head seq {audit['head_seq']}", err=True)  # type: ignore[index]
+    click.echo(
+        f"report written to {output} ({len(data)} bytes), audit head seq {audit['head_seq']}", err=True
+    )
 
 
 @report_cli.command("annual")

@@ -94,40 +94,54 @@ class Figures:
                 out[int(b) - 1] += int(n or 0)
         return out
 
-    def series(self, fid: str, label: str, col: Any, *where: Any, chart: str | None = None,
-               count: Any = None) -> dict[str, Any]:
+    def series(
+        self, fid: str, label: str, col: Any, *where: Any, chart: str | None = None, count: Any = None
+    ) -> dict[str, Any]:
         b = _bucket(col, self.p.bounds).label("b")
-        stmt = sa.select(b, count if count is not None else sa.func.count()).where(
-            col >= self.p.start, col < self.p.end, *where
-        ).group_by(b)
+        stmt = (
+            sa.select(b, count if count is not None else sa.func.count())
+            .where(col >= self.p.start, col < self.p.end, *where)
+            .group_by(b)
+        )
         m = self._months_of(_run(stmt))
         fig: dict[str, Any] = {"id": fid, "kind": "series", "label": label, "total": sum(m), "months": m}
         if chart:
             fig["chart"] = chart
         return fig
 
-    def breakdown(self, fid: str, label: str, col: Any, key: Any, *where: Any, count: Any = None,
-                  strip: str = "") -> dict[str, Any]:
+    def breakdown(
+        self, fid: str, label: str, col: Any, key: Any, *where: Any, count: Any = None, strip: str = ""
+    ) -> dict[str, Any]:
         b = _bucket(col, self.p.bounds).label("b")
         k = key.label("k")
-        stmt = sa.select(k, b, count if count is not None else sa.func.count()).where(
-            col >= self.p.start, col < self.p.end, *where
-        ).group_by(k, b)
+        stmt = (
+            sa.select(k, b, count if count is not None else sa.func.count())
+            .where(col >= self.p.start, col < self.p.end, *where)
+            .group_by(k, b)
+        )
         by: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
         for kv, bv, n in _run(stmt):
             name = UNSPECIFIED if kv is None or kv == "" else str(kv)
             if strip and name.startswith(strip):
-                name = name[len(strip):]
+                name = name[len(strip) :]
             by[name].append((bv, n))
-        rows = []
+        rows: list[dict[str, Any]] = []
         for name in sorted(by):
             m = self._months_of(by[name])
             rows.append({"key": name, "total": sum(m), "months": m})
         rows.sort(key=lambda r: (-r["total"], r["key"]))
         return {"id": fid, "kind": "breakdown", "label": label, "rows": rows}
 
-    def counted(self, fid: str, label: str, metric: str, *, key: str | None = None, prefix: str = "",
-                chart: str | None = None) -> dict[str, Any]:
+    def counted(
+        self,
+        fid: str,
+        label: str,
+        metric: str,
+        *,
+        key: str | None = None,
+        prefix: str = "",
+        chart: str | None = None,
+    ) -> dict[str, Any]:
         """From the hourly counters: a series of one ``key``, or a breakdown of the keys under ``prefix``."""
         c = ReportCount
         total = sa.func.sum(c.n)
@@ -138,7 +152,9 @@ class Figures:
 
     # -- sections -------------------------------------------------------------------------------------
 
-    def audit_series(self, fid: str, label: str, action: str, *where: Any, chart: str | None = None) -> dict[str, Any]:
+    def audit_series(
+        self, fid: str, label: str, action: str, *where: Any, chart: str | None = None
+    ) -> dict[str, Any]:
         return self.series(fid, label, AuditEntry.at, AuditEntry.action == action, *where, chart=chart)
 
     def registration(self) -> list[dict[str, Any]]:
@@ -147,8 +163,14 @@ class Figures:
         verification = AuditEntry.action == "verification.change"
         return [
             self.series("accounts_registered", "注册账号数", Account.registered_at, chart="bar"),
-            self.breakdown("verified_by_method", "完成真实身份认证（按认证方式）", AuditEntry.at, method,
-                           verification, to == "verified"),
+            self.breakdown(
+                "verified_by_method",
+                "完成真实身份认证（按认证方式）",
+                AuditEntry.at,
+                method,
+                verification,
+                to == "verified",
+            ),
             self.audit_series("verification_rejected", "认证未通过", "verification.change", to == "rejected"),
             self.audit_series("verification_revoked", "认证被撤销", "verification.change", to == "revoked"),
             self.audit_series("verification_expired", "认证过期", "verification.change", to == "expired"),
@@ -167,12 +189,25 @@ class Figures:
         in_entity = AuditEntry.subject.in_(entity_subjects)
         verification = AuditEntry.action == "verification.change"
         return [
-            self.breakdown("entity_registered", "公众账号与机构账号注册（按类型）", Account.registered_at,
-                           Account.account_type, entity),
-            self.series("entity_verified", "经主体（统一社会信用代码）核验通过", AuditEntry.at, verification,
-                        to == "verified", in_entity, chart="bar"),
-            self.series("entity_refused", "主体核验未通过", AuditEntry.at, verification, to == "rejected",
-                        in_entity),
+            self.breakdown(
+                "entity_registered",
+                "公众账号与机构账号注册（按类型）",
+                Account.registered_at,
+                Account.account_type,
+                entity,
+            ),
+            self.series(
+                "entity_verified",
+                "经主体（统一社会信用代码）核验通过",
+                AuditEntry.at,
+                verification,
+                to == "verified",
+                in_entity,
+                chart="bar",
+            ),
+            self.series(
+                "entity_refused", "主体核验未通过", AuditEntry.at, verification, to == "rejected", in_entity
+            ),
         ]
 
     def _tier_levels(self) -> dict[str, list[int]]:
@@ -184,13 +219,17 @@ class Figures:
             # How many month ends are at or before ``col``: 0..n.
             return sa.case(*[(col < e, i) for i, e in enumerate(ends)], else_=n)
 
-        rb = sa.case(*[(Account.registered_at < e, i) for i, e in enumerate(ends, 1)], else_=n + 1).label("rb")
+        rb = sa.case(*[(Account.registered_at < e, i) for i, e in enumerate(ends, 1)], else_=n + 1).label(
+            "rb"
+        )
         levels: dict[str, list[int]] = defaultdict(lambda: [0] * n)
         for tier, r, cnt in _run(sa.select(Account.tier, rb, sa.func.count()).group_by(Account.tier, rb)):
             for m in range(int(r), n + 1):
                 levels[tier][m - 1] += int(cnt)
         cb = after(TierChange.at).label("cb")
-        rb2 = sa.case(*[(Account.registered_at < e, i) for i, e in enumerate(ends, 1)], else_=n + 1).label("rb")
+        rb2 = sa.case(*[(Account.registered_at < e, i) for i, e in enumerate(ends, 1)], else_=n + 1).label(
+            "rb"
+        )
         stmt = (
             sa.select(TierChange.from_tier, TierChange.to_tier, cb, rb2, sa.func.count())
             .join(Account, Account.id == TierChange.account_id)
@@ -211,13 +250,29 @@ class Figures:
         tiers = [{"key": t, "total": v[-1], "months": v} for t, v in sorted(levels.items())]
         watch = levels.get(WATCH_TIER, [0] * self.p.n)
         return [
-            {"id": "tiers_at_end", "kind": "breakdown", "label": "期末各级账号数（分类分级）", "rows": tiers,
-             "level": True},
-            self.series("tier_moves_automatic", "自动调级（信用触发）", TierChange.at,
-                        TierChange.automatic.is_(True), chart="bar"),
+            {
+                "id": "tiers_at_end",
+                "kind": "breakdown",
+                "label": "期末各级账号数（分类分级）",
+                "rows": tiers,
+                "level": True,
+            },
+            self.series(
+                "tier_moves_automatic",
+                "自动调级（信用触发）",
+                TierChange.at,
+                TierChange.automatic.is_(True),
+                chart="bar",
+            ),
             self.series("tier_moves_manual", "人工调级", TierChange.at, TierChange.automatic.is_(False)),
-            {"id": "watch_directory", "kind": "value", "label": "重点关注名录账号数（月末）", "value": watch[-1],
-             "months": watch, "chart": "line"},
+            {
+                "id": "watch_directory",
+                "kind": "value",
+                "label": "重点关注名录账号数（月末）",
+                "value": watch[-1],
+                "months": watch,
+                "chart": "line",
+            },
         ]
 
     def _median_hours(self) -> tuple[float | None, list[float | None]]:
@@ -238,7 +293,9 @@ class Figures:
         return med(every), [med(xs) for xs in per]
 
     def blacklist(self) -> list[dict[str, Any]]:
-        expired = sa.and_(Ban.expires_at.is_not(None), sa.or_(Ban.lifted_at.is_(None), Ban.lifted_at > Ban.expires_at))
+        expired = sa.and_(
+            Ban.expires_at.is_not(None), sa.or_(Ban.lifted_at.is_(None), Ban.lifted_at > Ban.expires_at)
+        )
         median, median_months = self._median_hours()
         return [
             self.series("bans_created", "新增封禁（黑名单）", Ban.created_at, chart="bar"),
@@ -251,10 +308,20 @@ class Figures:
             self.counted("caught_by_field", "拦截的重新注册（按字段）", "check_field"),
             self.counted("caught_by_trick", "拦截的重新注册（按手法）", "check_trick"),
             self.series("reviews_opened", "新开审核", Review.created_at),
-            self.breakdown("reviews_resolved", "审核办结（按结论）", Review.resolved_at, Review.outcome,
-                           Review.status == "resolved"),
-            {"id": "review_median_hours", "kind": "value", "label": "审核办结用时中位数（小时）", "value": median,
-             "months": median_months},
+            self.breakdown(
+                "reviews_resolved",
+                "审核办结（按结论）",
+                Review.resolved_at,
+                Review.outcome,
+                Review.status == "resolved",
+            ),
+            {
+                "id": "review_median_hours",
+                "kind": "value",
+                "label": "审核办结用时中位数（小时）",
+                "value": median,
+                "months": median_months,
+            },
         ]
 
     def sweep(self) -> list[dict[str, Any]]:
@@ -273,22 +340,38 @@ class Figures:
             self.series("violations", "违规记录", Violation.at, chart="bar"),
             self.breakdown("violations_by_rule", "违规（按规则）", Violation.at, Violation.rule),
             self.breakdown("violations_by_severity", "违规（按严重程度）", Violation.at, Violation.severity),
-            {"id": "credit_moved_tier", "kind": "value", "label": "信用变化触发调级的账号数",
-             "value": int(db.session.scalar(moved) or 0)},
+            {
+                "id": "credit_moved_tier",
+                "kind": "value",
+                "label": "信用变化触发调级的账号数",
+                "value": int(db.session.scalar(moved) or 0),
+            },
         ]
 
     def rules_alike(self) -> list[dict[str, Any]]:
         rule = AuditEntry.data["rule"].as_string()
         return [
-            {"id": "catalogue", "kind": "catalogue", "label": "在用规则目录",
-             "configured": rules.describe()["configured"],
-             "rows": [{"code": r.code, "title": r.title, "actions": list(r.actions)}
-                      for r in rules.describe()["items"]]},
+            {
+                "id": "catalogue",
+                "kind": "catalogue",
+                "label": "在用规则目录",
+                "configured": rules.describe()["configured"],
+                "rows": [
+                    {"code": r.code, "title": r.title, "actions": list(r.actions)}
+                    for r in rules.describe()["items"]
+                ],
+            },
             self.breakdown("actions_bans", "封禁（按规则）", Ban.created_at, Ban.rule),
             self.breakdown("actions_violations", "违规处理（按规则）", Violation.at, Violation.rule),
             self.breakdown("actions_tiers", "调级（按规则）", TierChange.at, TierChange.rule),
-            self.breakdown("actions_verification", "认证处理（按规则）", AuditEntry.at, rule,
-                           AuditEntry.action == "verification.change", rule.is_not(None)),
+            self.breakdown(
+                "actions_verification",
+                "认证处理（按规则）",
+                AuditEntry.at,
+                rule,
+                AuditEntry.action == "verification.change",
+                rule.is_not(None),
+            ),
         ]
 
     def records(self) -> list[dict[str, Any]]:
@@ -316,6 +399,9 @@ def compute(period: Period) -> list[dict[str, Any]]:
 
 def stored_checks(period: Period) -> int:
     """Return the stored (non-allow) checks of the period, for cross-checking the counters."""
-    return int(db.session.scalar(
-        sa.select(sa.func.count()).where(CheckRecord.at >= period.start, CheckRecord.at < period.end)
-    ) or 0)
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count()).where(CheckRecord.at >= period.start, CheckRecord.at < period.end)
+        )
+        or 0
+    )

@@ -45,14 +45,19 @@ def cjk_font() -> str:
     if path is None:
         from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 
-        log.warning("no TrueType CJK font found (install fonts-wqy-microhei or set REGISTRY_REPORT_FONT); "
-                    "the PDF names %s without embedding it", FALLBACK)
+        log.warning(
+            "no TrueType CJK font found (install fonts-wqy-microhei or set REGISTRY_REPORT_FONT); "
+            "the PDF names %s without embedding it",
+            FALLBACK,
+        )
         pdfmetrics.registerFont(UnicodeCIDFont(FALLBACK))
         _registered[key] = FALLBACK
         return FALLBACK
     from reportlab.pdfbase.ttfonts import TTFont
 
     name = "RegistryCJK" + str(len(_registered))
-    pdfmetrics.registerFont(TTFont(name, path, subfontIndex=0) if path.endswith(".ttc") else TTFont(name, path))
+    pdfmetrics.registerFont(
+        TTFont(name, path, subfontIndex=0) if path.endswith(".ttc") else TTFont(name, path)
+    )
     _registered[key] = name
     return name

@@ -11,8 +11,14 @@ from registry.reports.fonts import cjk_font
 
 KIND_TITLE = {"annual": "年度账号管理主体责任履行情况报告", "monthly": "账号管理月度台账"}
 FIELD_NAMES = {
-    "username": "用户名", "display_name": "昵称", "phone": "手机号", "email": "电子邮箱",
-    "id_number": "身份证件号", "device_id": "设备标识", "ip": "IP 地址", "avatar": "头像",
+    "username": "用户名",
+    "display_name": "昵称",
+    "phone": "手机号",
+    "email": "电子邮箱",
+    "id_number": "身份证件号",
+    "device_id": "设备标识",
+    "ip": "IP 地址",
+    "avatar": "头像",
 }
 
 
@@ -156,7 +162,7 @@ def to_html(report: dict[str, Any]) -> bytes:
 # -- PDF --------------------------------------------------------------------------------------------
 
 
-def to_pdf(report: dict[str, Any]) -> bytes:  # noqa: C901 - one pass over sections, figures and their charts
+def to_pdf(report: dict[str, Any]) -> bytes:
     """Return the report as a PDF in Chinese with bar and line charts (reportlab)."""
     from reportlab.graphics.charts.barcharts import VerticalBarChart
     from reportlab.graphics.charts.linecharts import HorizontalLineChart
@@ -169,14 +175,22 @@ def to_pdf(report: dict[str, Any]) -> bytes:  # noqa: C901 - one pass over secti
 
     font = cjk_font()
     h1 = ParagraphStyle("h1", fontName=font, fontSize=20, leading=28, spaceAfter=12, wordWrap="CJK")
-    h2 = ParagraphStyle("h2", fontName=font, fontSize=14, leading=20, spaceBefore=10, spaceAfter=6, wordWrap="CJK")
+    h2 = ParagraphStyle(
+        "h2", fontName=font, fontSize=14, leading=20, spaceBefore=10, spaceAfter=6, wordWrap="CJK"
+    )
     body = ParagraphStyle("body", fontName=font, fontSize=10, leading=14, wordWrap="CJK")
     small = ParagraphStyle("small", fontName=font, fontSize=8, leading=10, wordWrap="CJK")
     labels = report["period"]["months"]
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
-        buf, pagesize=landscape(A4), title=title(report), author=report["platform"],
-        leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm, bottomMargin=12 * mm,
+        buf,
+        pagesize=landscape(A4),
+        title=title(report),
+        author=report["platform"],
+        leftMargin=12 * mm,
+        rightMargin=12 * mm,
+        topMargin=12 * mm,
+        bottomMargin=12 * mm,
     )
     story: list[Any] = [Spacer(1, 30 * mm), Paragraph(html.escape(title(report)), h1)]
     for label, value in cover_lines(report):
@@ -208,7 +222,9 @@ def to_pdf(report: dict[str, Any]) -> bytes:  # noqa: C901 - one pass over secti
             if fig["kind"] == "catalogue":
                 story.append(Paragraph(html.escape(fig["label"]), body))
                 if not fig["rows"]:
-                    story.append(Paragraph("未配置规则目录（REGISTRY_RULES_FILE）：任何规则代码均可使用。", small))
+                    story.append(
+                        Paragraph("未配置规则目录（REGISTRY_RULES_FILE）：任何规则代码均可使用。", small)
+                    )
                 for r in fig["rows"]:
                     text = f"{r['code']} {r['title']}：{'、'.join(r['actions'])}"
                     story.append(Paragraph(html.escape(text), small))
@@ -218,17 +234,23 @@ def to_pdf(report: dict[str, Any]) -> bytes:  # noqa: C901 - one pass over secti
                 story.append(chart(fig))
             data: list[list[Any]] = [["项目", "合计"] + [f"{m[5:] or m}月" for m in labels]]
             for label, total, per in rows_of(fig):
-                data.append([Paragraph(html.escape(label), small), _fmt(total)]
-                            + [_fmt(v) for v in (per or [None] * len(labels))])
+                data.append(
+                    [Paragraph(html.escape(label), small), _fmt(total)]
+                    + [_fmt(v) for v in (per or [None] * len(labels))]
+                )
             widths = [70 * mm, 18 * mm] + [(273 - 88) * mm / len(labels)] * len(labels)
             table = Table(data, colWidths=widths, repeatRows=1)
-            table.setStyle(TableStyle([
-                ("FONTNAME", (0, 0), (-1, -1), font),
-                ("FONTSIZE", (0, 0), (-1, -1), 8),
-                ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-                ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
-            ]))
+            table.setStyle(
+                TableStyle(
+                    [
+                        ("FONTNAME", (0, 0), (-1, -1), font),
+                        ("FONTSIZE", (0, 0), (-1, -1), 8),
+                        ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                        ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                    ]
+                )
+            )
             story.append(table)
             story.append(Spacer(1, 3 * mm))
     doc.build(story)

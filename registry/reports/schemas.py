@@ -39,6 +39,8 @@ class Report(Schema):
     period = fields.Dict(metadata={"description": "label, months (YYYY-MM), zone, start and end (UTC)."})
     produced_at = fields.String()
     audit = fields.Dict(
-        metadata={"description": "head_seq and head_hash the figures were read at; chain_verified, chain_entries."}
+        metadata={
+            "description": "head_seq and head_hash the figures were read at; chain_verified, chain_entries."
+        }
     )
     sections = fields.List(fields.Nested(Section))

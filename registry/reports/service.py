@@ -172,7 +172,11 @@ def verify_file(data: bytes, public_key: str | None = None) -> list[str]:
     seq, digest = sig.get("head_seq"), sig.get("head_hash")
     if seq == 0 and digest == GENESIS:
         return problems
-    stored = db.session.scalar(sa.select(AuditEntry.hash).where(AuditEntry.seq == seq)) if isinstance(seq, int) else None
+    stored = (
+        db.session.scalar(sa.select(AuditEntry.hash).where(AuditEntry.seq == seq))
+        if isinstance(seq, int)
+        else None
+    )
     if stored is None:
         problems.append(f"the audit head it was computed at (seq {seq}) is not in the trail")
     elif stored != digest:

@@ -12,7 +12,10 @@ from registry.reports import service
 from registry.reports.schemas import AnnualArgs, MonthlyArgs, Report
 
 blp = Blueprint(
-    "reports", __name__, url_prefix="/v1/reports", description="The yearly report to the regulator and its monthly ledger"
+    "reports",
+    __name__,
+    url_prefix="/v1/reports",
+    description="The yearly report to the regulator and its monthly ledger",
 )
 
 

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
 from registry.bans.models import Ban
+from registry.check.models import CheckRecord
 from registry.credit.models import Violation
 from registry.extensions import db
 from registry.reviews.models import Review
-from registry.check.models import CheckRecord
 from registry.tiers.models import TierChange
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -88,26 +88,79 @@ def records(app):
             db.session.add(Account(id=f"edge{i}", username=f"edge_{i}", tier="standard", registered_at=at))
             rule = "R1" if i % 2 else "R2"
             expires = at + timedelta(days=1) if i == 4 else None
-            db.session.add(Ban(id=f"ban_edge{i}", reason="r", rule=rule, created_at=at, created_by="t",
-                               expires_at=expires))
-            db.session.add(Violation(id=f"vio{i}", account_id=f"edge{i}", rule=rule,
-                                     severity="minor" if i % 2 else "severe", deduction=5, actor="t", at=at))
-        db.session.add(Ban(id="ban_lifted", reason="r", rule="R1", created_by="t", created_at=EDGES[1],
-                           status="lifted", lifted_at=EDGES[3], lifted_by="t"))
+            db.session.add(
+                Ban(
+                    id=f"ban_edge{i}",
+                    reason="r",
+                    rule=rule,
+                    created_at=at,
+                    created_by="t",
+                    expires_at=expires,
+                )
+            )
+            db.session.add(
+                Violation(
+                    id=f"vio{i}",
+                    account_id=f"edge{i}",
+                    rule=rule,
+                    severity="minor" if i % 2 else "severe",
+                    deduction=5,
+                    actor="t",
+                    at=at,
+                )
+            )
+        db.session.add(
+            Ban(
+                id="ban_lifted",
+                reason="r",
+                rule="R1",
+                created_by="t",
+                created_at=EDGES[1],
+                status="lifted",
+                lifted_at=EDGES[3],
+                lifted_by="t",
+            )
+        )
         # Tier history: a moves standard -> watch in March; b is registered into watch in May; c leaves
         # watch at the first second of August (local).
         db.session.add(Account(id="ta", username="ta", tier="watch", registered_at=local(2025, 6, 1)))
-        db.session.add(TierChange(account_id="ta", from_tier="standard", to_tier="watch", reason="x",
-                                  actor="t", automatic=True, at=local(2026, 3, 10, 9)))
+        db.session.add(
+            TierChange(
+                account_id="ta",
+                from_tier="standard",
+                to_tier="watch",
+                reason="x",
+                actor="t",
+                automatic=True,
+                at=local(2026, 3, 10, 9),
+            )
+        )
         db.session.add(Account(id="tb", username="tb", tier="watch", registered_at=local(2026, 5, 1)))
         db.session.add(Account(id="tc", username="tc", tier="standard", registered_at=local(2025, 6, 1)))
-        db.session.add(TierChange(account_id="tc", from_tier="watch", to_tier="standard", reason="x",
-                                  actor="t", rule="R9", automatic=False, at=local(2026, 8, 1, 0, 0, 0)))
+        db.session.add(
+            TierChange(
+                account_id="tc",
+                from_tier="watch",
+                to_tier="standard",
+                reason="x",
+                actor="t",
+                rule="R9",
+                automatic=False,
+                at=local(2026, 8, 1, 0, 0, 0),
+            )
+        )
         for i, (opened, hours) in enumerate([(EDGES[1], 2), (EDGES[4], 10), (EDGES[4], 4)]):
             db.session.add(CheckRecord(id=f"chk_t{i}", actor="t", decision="review"))
-            db.session.add(Review(id=f"rev_t{i}", check_id=f"chk_t{i}", status="resolved", created_at=opened,
-                                  resolved_at=opened + timedelta(hours=hours),
-                                  outcome="confirmed" if i else "false_positive"))
+            db.session.add(
+                Review(
+                    id=f"rev_t{i}",
+                    check_id=f"chk_t{i}",
+                    status="resolved",
+                    created_at=opened,
+                    resolved_at=opened + timedelta(hours=hours),
+                    outcome="confirmed" if i else "false_positive",
+                )
+            )
         db.session.commit()
 
 
@@ -121,7 +174,9 @@ def test_figures_equal_counts_made_here_at_month_and_year_edges(app, client, hea
     expected = per_month(EDGES)
     assert expected == [2, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]
     registered = figure(report, "accounts_registered")
-    assert registered["months"] == [a + b for a, b in zip(expected, per_month([local(2026, 5, 1)]), strict=True)]
+    assert registered["months"] == [
+        a + b for a, b in zip(expected, per_month([local(2026, 5, 1)]), strict=True)
+    ]
     assert registered["total"] == 6
     assert figure(report, "bans_created")["months"][:2] == [expected[0] + 1, expected[1]]
     assert breakdown(report, "bans_by_rule")["R1"] == [
@@ -180,14 +235,19 @@ def test_checks_and_refused_names_are_counted_by_decision_field_and_trick(app, c
         response = client.post("/v1/check", json=payload, headers=headers)
         assert response.status_code == 200
         decisions.append(response.json["decision"])
-    refused = client.post("/v1/accounts", json={"id": "n1", "username": "n1", "display_name": "人民日报"},
-                          headers=headers)
+    refused = client.post(
+        "/v1/accounts", json={"id": "n1", "username": "n1", "display_name": "人民日报"}, headers=headers
+    )
     assert refused.status_code == 422
 
     report = client.get("/v1/reports/annual?year=2026", headers=headers).json
     now = month_of(datetime.now(UTC).replace(tzinfo=None))
     index = int(now[5:]) - 1 if now.startswith("2026-") else None
-    for decision, fid in (("allow", "checks_allowed"), ("deny", "checks_denied"), ("review", "checks_reviewed")):
+    for decision, fid in (
+        ("allow", "checks_allowed"),
+        ("deny", "checks_denied"),
+        ("review", "checks_reviewed"),
+    ):
         assert figure(report, fid)["total"] == (decisions.count(decision) if index is not None else 0)
     if index is None:
         return
@@ -230,7 +290,9 @@ def test_the_pdf_carries_the_figures_in_chinese_and_verifies(app, client, header
     from pypdf import PdfReader
 
     # One audited change, so the head the report names is a real entry of the trail.
-    assert client.post("/v1/accounts", json={"id": "p1", "username": "p1"}, headers=headers).status_code == 201
+    assert (
+        client.post("/v1/accounts", json={"id": "p1", "username": "p1"}, headers=headers).status_code == 201
+    )
     runner = app.test_cli_runner()
     out = _produce(runner, tmp_path, "pdf")
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(out.read_bytes())).pages)
@@ -255,7 +317,9 @@ def test_the_pdf_carries_the_figures_in_chinese_and_verifies(app, client, header
 
 
 def test_json_and_html_reports_verify_and_fail_when_changed(app, client, headers, records, tmp_path):
-    assert client.post("/v1/accounts", json={"id": "p1", "username": "p1"}, headers=headers).status_code == 201
+    assert (
+        client.post("/v1/accounts", json={"id": "p1", "username": "p1"}, headers=headers).status_code == 201
+    )
     runner = app.test_cli_runner()
     for fmt in ("json", "html"):
         out = _produce(runner, tmp_path, fmt)
@@ -265,7 +329,9 @@ def test_json_and_html_reports_verify_and_fail_when_changed(app, client, headers
             figure(doc["report"], "accounts_registered")["total"] = 4
             out.write_text(json.dumps(doc))
         else:
-            out.write_bytes(out.read_bytes().replace(b'<td class="total">7</td>', b'<td class="total">4</td>', 1))
+            out.write_bytes(
+                out.read_bytes().replace(b'<td class="total">7</td>', b'<td class="total">4</td>', 1)
+            )
         result = runner.invoke(args=["report", "verify", str(out)])
         assert result.exit_code == 1 and "altered" in result.output, (fmt, result.output)
     # A report whose head is not in this trail (another database, or the trail cut back) fails too.
@@ -290,8 +356,13 @@ def _browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--no-first-run"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(driver), options=options)
 
