@@ -93,12 +93,12 @@ def generate(url: str, scale: float) -> dict[str, int]:
             FROM generate_series(1, {bans}) i""")
         cur.execute(f"""
             INSERT INTO tier_changes (account_id, from_tier, to_tier, reason, rule, actor, automatic, at)
-            SELECT 'a' || (1 + (i * 7919) % {accounts}), 'standard', 'watch', 'r',
+            SELECT 'a' || (1 + (i::bigint * 7919) % {accounts}), 'standard', 'watch', 'r',
                 CASE WHEN i % 2 = 0 THEN 'R' || (i % 20) END, 'bench', i % 2 = 1, {spread("i", moves)}
             FROM generate_series(1, {moves}) i""")
         cur.execute(f"""
             INSERT INTO violations (id, account_id, rule, severity, deduction, actor, at)
-            SELECT 'v' || i, 'a' || (1 + (i * 104729) % {accounts}), 'R' || (i % 20),
+            SELECT 'v' || i, 'a' || (1 + (i::bigint * 104729) % {accounts}), 'R' || (i % 20),
                 (ARRAY['minor','moderate','severe'])[1 + i % 3], 5, 'bench', {spread("i", violations)}
             FROM generate_series(1, {violations}) i""")
         cur.execute(f"""
@@ -119,7 +119,7 @@ def generate(url: str, scale: float) -> dict[str, int]:
             SELECT i, {spread("i", audit)}, 'bench',
                 (ARRAY['verification.change','account.dormant','account.suspend','account.purge',
                        'account.reactivate','account.create'])[1 + i % 6],
-                'account:a' || (1 + (i * 31) % {accounts}),
+                'account:a' || (1 + (i::bigint * 31) % {accounts}),
                 CASE WHEN i % 6 = 0
                     THEN json_build_object('to', (ARRAY['verified','rejected','revoked'])[1 + i % 3],
                     'method', 'id_card', 'rule', 'R' || (i % 20)) ELSE '{{}}'::json END,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -205,8 +206,20 @@ def flush_counts(force: bool = False) -> None:
         raise
 
 
+def _flush_at_exit(app: Flask) -> None:
+    if not counts.due(0):
+        return
+    try:
+        with app.app_context():
+            flush_counts(force=True)
+    except Exception:  # exiting anyway: say what was lost
+        log.exception("could not write the report counters at exit")
+
+
 def init_app(app: Flask) -> None:
-    """Flush the counters after each request (when due)."""
+    """Flush the counters after each request (when due), and at a served process's exit."""
+    if app_settings(app).env != "testing":
+        atexit.register(_flush_at_exit, app)
 
     @app.teardown_request
     def _flush(_exc: BaseException | None) -> None:
