@@ -386,3 +386,18 @@ def test_the_html_report_opens_in_the_browser(app, records, tmp_path):
         assert charts[0].size["width"] > 100
     finally:
         browser.quit()
+
+
+def test_the_monthly_ledger_from_the_command_line(app, records, tmp_path):
+    runner = app.test_cli_runner()
+    out = tmp_path / "ledger.json"
+    args = ["report", "monthly", "--month", "2026-02", "--format", "json", "--output", str(out)]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["report"]["period"]["months"] == ["2026-02"]
+    assert figure(doc["report"], "accounts_registered")["months"] == [1]
+    assert runner.invoke(args=["report", "verify", str(out)]).exit_code == 0
+    bad = runner.invoke(args=["report", "annual", "--year", "nineteen", "--format", "json"])
+    # The test runner sees the refusal itself; `registry` prints its message and exits 1.
+    assert bad.exit_code == 1 and getattr(bad.exception, "field", None) == "year"
