@@ -40,23 +40,25 @@ def _produce(report: dict[str, Any], fmt: str, output: str | None) -> None:
 @click.option("--year", required=True, help="The report year, e.g. 2026.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="pdf", show_default=True)
 @click.option("--output", default=None, help="File to write (default: standard output).")
-def annual_command(year: str, fmt: str, output: str | None) -> None:
+@click.option("--skip-chain-walk", is_flag=True, help="Do not walk the audit chain (the cover says so).")
+def annual_command(year: str, fmt: str, output: str | None, skip_chain_walk: bool) -> None:
     """Produce the signed yearly report (Chinese, charts of the monthly figures)."""
     from registry.reports import service
 
-    _produce(service.annual(service.parse_year(year)), fmt, output)
+    _produce(service.annual(service.parse_year(year), verify=not skip_chain_walk), fmt, output)
 
 
 @report_cli.command("monthly")
 @click.option("--month", required=True, help="The ledger month, YYYY-MM.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="pdf", show_default=True)
 @click.option("--output", default=None, help="File to write (default: standard output).")
-def monthly_command(month: str, fmt: str, output: str | None) -> None:
+@click.option("--skip-chain-walk", is_flag=True, help="Do not walk the audit chain (the cover says so).")
+def monthly_command(month: str, fmt: str, output: str | None, skip_chain_walk: bool) -> None:
     """Produce the signed ledger of one month."""
     from registry.reports import service
 
     year, mon = service.parse_month(month)
-    _produce(service.monthly(year, mon), fmt, output)
+    _produce(service.monthly(year, mon, verify=not skip_chain_walk), fmt, output)
 
 
 @report_cli.command("verify")
