@@ -3,9 +3,10 @@
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry, AuditHead, AuditSubjectKey
 from registry.auth.models import ApiKey
-from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
+from registry.bans.models import Ban, BanIdentifier, BanName
 from registry.check.models import CheckRecord
 from registry.credit.models import Violation
+from registry.index_changes.models import IndexChange
 from registry.reports.models import ReportCount
 from registry.reviews.models import NameSuppression, Review
 from registry.sweep.models import DormantNotice, Lock, SweepRun
@@ -18,11 +19,11 @@ __all__ = [
     "AuditHead",
     "AuditSubjectKey",
     "Ban",
-    "BanEvent",
     "BanIdentifier",
     "BanName",
     "CheckRecord",
     "DormantNotice",
+    "IndexChange",
     "Lock",
     "NameSuppression",
     "ReportCount",

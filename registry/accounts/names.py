@@ -28,15 +28,15 @@ POLICY_KEY = "registry.name_policy"
 
 
 def name_policy() -> NamePolicy:
-    """Return the app's name policy: the check engine's (verified names protected) when it exists."""
+    """Return the app's name policy: the check index's (verified names protected) when it exists."""
     try:
         # layering: the check index holds the live policy (verified names protected); accounts sit below.
-        from registry.check.engine import get_engine
+        from registry.check.index import get_index
     except ImportError:  # pragma: no cover - the check feature is part of the service
-        get_engine = None  # type: ignore[assignment]
-    if get_engine is not None:
-        engine = get_engine()
-        # Catch up with the ban log so a just-verified organisation's name is protected here too.
+        get_index = None  # type: ignore[assignment]
+    if get_index is not None:
+        engine = get_index()
+        # Catch up with the change log so a just-verified organisation's name is protected here too.
         engine.maybe_sync()
         return engine.policy
     ext = current_app.extensions
@@ -66,10 +66,12 @@ def evaluate_names(
 ) -> list[NameFinding]:
     """Evaluate the given name fields; abort 422 naming the field on a ``deny``; return the rest.
 
-    An organisation or public account may carry an organ's or a medium's listed name, because it is
-    verified only with an entity whose registered name agrees: such findings go to review instead of
-    being refused. Names of the platform's verified accounts stay refused. ``own_names`` are the
-    account's current names: a verified organisation renaming itself is not refused for its own name.
+    An organisation or public account may carry an organ's or a medium's listed name, or the name of
+    one of the platform's verified entities, because it is verified only with an entity whose
+    registered name agrees (an organisation often holds an organisation and a public account of one
+    name): such findings go to review instead of being refused. A personal account is refused.
+    ``own_names`` are the account's current names: a verified organisation renaming itself is not
+    refused for its own name.
     """
     policy = name_policy()
     own = {canonical(n) for n in own_names if n}
@@ -83,7 +85,6 @@ def evaluate_names(
                 continue
             if (
                 finding.code == "impersonation"
-                and finding.rule != PLATFORM_VERIFIED
                 and finding.decision == "deny"
                 and account_type in ENTITY_ACCOUNT_TYPES
             ):

@@ -106,14 +106,3 @@ class BanAvatar(db.Model):  # type: ignore[name-defined,misc]
     ban: Mapped[Ban] = relationship(back_populates="avatars")
 
     __table_args__ = (sa.CheckConstraint("kind IN ('image', 'crop', 'band', 'side', 'hash')", name="kind"),)
-
-
-class BanEvent(db.Model):  # type: ignore[name-defined,misc]
-    """Change log every worker polls to keep its in-memory index in step with the database."""
-
-    __tablename__ = "ban_events"
-
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
-    ban_id: Mapped[str] = mapped_column(sa.String(40))
-    op: Mapped[str] = mapped_column(sa.String(16))
-    at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
