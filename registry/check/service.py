@@ -148,6 +148,7 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
     threshold = int(settings.identifier_accounts_review)
     reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
     w = weights(settings)
+    facts = evidence.mark_echoes(facts, data)
     if facts:
         early = evidence.decide(facts, w)
         if early.decision == "allow" and not early.reasons:
