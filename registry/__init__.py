@@ -23,6 +23,7 @@ FEATURES = (
     "registry.check",
     "registry.audit",
     "registry.credit",
+    "registry.reports",
     "registry.reviews",
     "registry.sweep",
     "registry.tiers",

@@ -9,6 +9,7 @@ from registry.console.models import StaffSession, StaffUser
 from registry.credit.models import Violation
 from registry.events.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from registry.index_changes.models import IndexChange
+from registry.reports.models import ReportCount
 from registry.reviews.models import NameSuppression, Review
 from registry.sweep.models import DormancyNotice, Lock, SweepRun
 from registry.tiers.models import TierChange
@@ -28,6 +29,7 @@ __all__ = [
     "Lock",
     "NameSuppression",
     "OutboxEvent",
+    "ReportCount",
     "Review",
     "StaffSession",
     "StaffUser",

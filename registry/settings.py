@@ -110,6 +110,13 @@ class Settings:
     sweep_lock_stale_seconds: int = 900
     # Activity events may be this far ahead of the server clock; further ahead is refused (422).
     activity_future_skew_seconds: int = 300
+    # The yearly report (registry/reports): the zone its months are cut in, the platform named on its
+    # cover, a TrueType font with CJK glyphs (empty: the first one found, see reports/fonts.py), and how
+    # often each process writes out its counters of allowed checks and refused names.
+    report_timezone: str = "Asia/Shanghai"
+    platform_name: str = "本平台"
+    report_font: str = ""
+    report_flush_seconds: float = 1.0
 
     # Webhooks (registry/webhooks): host names and CIDR ranges a subscription may reach beyond the
     # public internet (loopback, private and link-local addresses are refused unless listed here).
@@ -236,10 +243,19 @@ class Settings:
         if self.avatar_qr_decision not in {"allow", "review", "deny", "off"}:
             raise ConfigError("REGISTRY_AVATAR_QR_DECISION must be one of allow, review, deny, off")
         self._check_webhook_values()
+        self._check_report_values()
         for name in ("rules_file", "name_rules_file"):
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise ConfigError(f"REGISTRY_{name.upper()} names {path!r}, which is not a readable file")
+
+    def _check_report_values(self) -> None:
+        """Raise ConfigError for a report setting out of its range."""
+        _check_zone(self.report_timezone)
+        if self.report_flush_seconds < 0:
+            raise ConfigError("REGISTRY_REPORT_FLUSH_SECONDS must be 0 (every request) or more")
+        if self.report_font and not Path(self.report_font).is_file():
+            raise ConfigError(f"REGISTRY_REPORT_FONT names {self.report_font!r}, which is not a file")
 
     def _check_webhook_values(self) -> None:
         """Raise ConfigError for a webhook setting out of its range."""
@@ -248,6 +264,15 @@ class Settings:
                 raise ConfigError(f"REGISTRY_{name.upper()} must be more than 0")
         if self.webhook_secret_overlap < 0 or self.webhook_retry_seconds < 0:
             raise ConfigError("REGISTRY_WEBHOOK_SECRET_OVERLAP and _RETRY_SECONDS must be 0 or more")
+
+
+def _check_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"REGISTRY_REPORT_TIMEZONE {name!r} is not a known IANA time zone") from None
 
 
 def _parse(var: str, raw: str, f: dataclasses.Field[Any]) -> Any:

@@ -19,6 +19,7 @@ from registry.domain_errors import Invalid
 from registry.matching.fold import canonical
 from registry.name_rules import FIELDS, NameFinding, NamePolicy
 from registry.name_rules.policy import PLATFORM_VERIFIED
+from registry.reports.models import note as note_count
 from registry.settings import app_settings
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ def evaluate_names(
                 f"Refused by the name rules: {f.code} ({f.rule}) on {f.term!r}."
             )
     if denied:
+        # The 422 rolls the transaction back: the yearly report counts refusals in memory instead.
+        note_count("name_rule", sorted({f"deny:{f.rule}" for f in findings if f.decision == "deny"}))
         raise Invalid("The name breaks the account-name rules.", {"json": denied})
     return findings
 
@@ -100,4 +103,5 @@ def record_name_review(
     reasons: list[dict[str, Any]] = [finding_doc(f) for f in findings if f.decision == "review"]
     if not reasons:
         return None
+    note_count("name_rule", sorted({f"review:{r['rule']}" for r in reasons}))
     return hooks.file_name_review.call(reasons, username=username, display_name=display_name, actor=actor)

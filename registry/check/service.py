@@ -29,6 +29,7 @@ from registry.ids import new_id
 from registry.matching import NameMatch
 from registry.name_rules import NamePolicy, mask_contacts
 from registry.pii import hasher
+from registry.reports.models import note_check
 from registry.reviews.models import Review
 from registry.settings import Settings, app_settings
 from registry.timeutil import utcnow
@@ -424,6 +425,8 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
     """Answer POST /v1/check; store the check (and open a review) only when it is not allowed."""
     result, masked = decide(data, get_index())
     decision = result.decision
+    # Counted in memory for the yearly report (allowed checks are not stored); written out later.
+    note_check(decision, result.reasons)
     check_id = new_id("chk_")
     if decision != "allow":
         fields: dict[str, Any] = {

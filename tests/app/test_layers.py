@@ -34,6 +34,7 @@ DOMAIN = {
     # The staff console: its staff service and plumbing sit above every service its screens call.
     "console": 10,
     "webhooks": 10,
+    "reports": 10,
 }
 # Shared helpers and pure logic (no domain package below them): rank 0. Tables (every package's
 # ``models``): rank 1, so any service may read any table. Lock helpers over the tables: rank 2.
