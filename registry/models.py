@@ -3,7 +3,8 @@
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry, AuditHead, AuditSubjectKey
 from registry.auth.models import ApiKey
-from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
+from registry.backcheck.models import BackcheckProgress
+from registry.bans.models import Ban, BanAccount, BanEvent, BanIdentifier, BanName
 from registry.check.models import CheckRecord
 from registry.credit.models import Violation
 from registry.reviews.models import NameSuppression, Review
@@ -16,7 +17,9 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "AuditSubjectKey",
+    "BackcheckProgress",
     "Ban",
+    "BanAccount",
     "BanEvent",
     "BanIdentifier",
     "BanName",

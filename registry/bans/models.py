@@ -108,6 +108,23 @@ class BanAvatar(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (sa.CheckConstraint("kind IN ('image', 'crop', 'band', 'side', 'hash')", name="kind"),)
 
 
+class BanAccount(db.Model):  # type: ignore[name-defined,misc]
+    """An account a registrant ban covers (POST /v1/bans with "registrant": true), and why."""
+
+    __tablename__ = "ban_accounts"
+
+    ban_id: Mapped[str] = mapped_column(sa.ForeignKey("bans.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True, index=True)
+    # What ties it to the banned registrant: "account" (the ban's own), "id_number", "phone", "uscc".
+    via: Mapped[str] = mapped_column(sa.String(64))
+
+
+def ban_names_account(account_id: sa.ColumnElement[str] | str) -> sa.ColumnElement[bool]:
+    """Return the SQL condition "the ban (``Ban``) names this account": its own, or one it covers."""
+    covered = sa.select(BanAccount.ban_id).where(BanAccount.account_id == account_id)
+    return sa.or_(Ban.account_id == account_id, Ban.id.in_(covered))
+
+
 class BanEvent(db.Model):  # type: ignore[name-defined,misc]
     """Change log every worker polls to keep its in-memory index in step with the database."""
 
