@@ -19,10 +19,12 @@ from registry.settings import Settings
 FEATURES = (
     "registry.accounts",
     "registry.activity",
+    "registry.backcheck",
     "registry.bans",
     "registry.check",
     "registry.audit",
     "registry.credit",
+    "registry.links",
     "registry.reviews",
     "registry.sweep",
     "registry.tiers",

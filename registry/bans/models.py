@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -44,6 +45,8 @@ class Ban(db.Model):  # type: ignore[name-defined,misc]
     avatars: Mapped[list[BanAvatar]] = relationship(
         back_populates="ban", cascade="all, delete-orphan", lazy="selectin"
     )
+    # The accounts a registrant ban covers (none for other bans).
+    covered: Mapped[list[BanAccount]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     __table_args__ = (sa.CheckConstraint(f"status IN {BAN_STATUSES}", name="status"),)
 
@@ -119,7 +122,7 @@ class BanAccount(db.Model):  # type: ignore[name-defined,misc]
     via: Mapped[str] = mapped_column(sa.String(64))
 
 
-def ban_names_account(account_id: sa.ColumnElement[str] | str) -> sa.ColumnElement[bool]:
+def ban_names_account(account_id: Any) -> sa.ColumnElement[bool]:
     """Return the SQL condition "the ban (``Ban``) names this account": its own, or one it covers."""
     covered = sa.select(BanAccount.ban_id).where(BanAccount.account_id == account_id)
     return sa.or_(Ban.account_id == account_id, Ban.id.in_(covered))

@@ -7,7 +7,9 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from registry.actor import current_actor
 from registry.auth import require_scope
+from registry.backcheck import service as backcheck
 from registry.bans import service
 from registry.bans.schemas import BanIn, BanListArgs, BanOut, BanPage, LiftIn
 
@@ -20,8 +22,11 @@ class Bans(MethodView):
     @blp.arguments(BanIn)
     @blp.response(201, BanOut)
     def post(self, data: dict[str, Any]) -> Any:
-        """Ban identifiers, names and/or an account."""
-        return service.create_ban(data)
+        """Ban identifiers, names and/or an account (with "registrant": every account of its registrant)."""
+        ban = service.create_ban(data)
+        # After the commit: existing accounts matching the new ban open reviews (registry/backcheck).
+        backcheck.after_commit([ban.id], actor=current_actor())
+        return ban
 
     @require_scope("bans:read")
     @blp.arguments(BanListArgs, location="query")

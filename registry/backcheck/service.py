@@ -1,0 +1,398 @@
+"""Judge new bans against the accounts that already exist; open reviews, never ban.
+
+Decisions taken here:
+- Which bans: every ban created (``ban_events`` rows with op "create": API, import, a confirmed
+  review) and still live when it is judged. Which accounts: not banned, not purged, not the ban's own
+  nor one a registrant ban covers.
+- Recall is by indexed equality, so one ban costs a few index probes whatever the population: the
+  ban's identifier hashes against the accounts' ``<field>_hash`` columns (phone, ID number, device
+  id, email, IP; sealed IP ranges are not recalled), and the ban's names' match keys (canonical,
+  base, pinyin, reordered; ``registry.matching.keys``) against the accounts' folded ``username_key`` /
+  ``display_key``. Disguises on the account's side (a typo, an affix the ban's name lacks) are not
+  recalled: that would need every account's match keys indexed.
+- Judging is the signup check's evidence model, not a copy: the recalled account's names are searched
+  in a ``NameIndex`` holding the batch's banned names (the check index's matcher), turned into facts by
+  ``check.evidence.name_facts`` with the same commonness counts (``name_key_counts``, or this process's
+  check index when built), identifiers become ``IdentifierEvidence``, and ``check.evidence.decide``
+  judges each (account, ban). A ``review`` or ``deny`` verdict opens one review (kind "backcheck")
+  with that ban's reasons; ``allow`` opens none. Suppressed (ban, name) pairs are honoured.
+- One review per (account, ban), ever (``uq_reviews_backcheck_pair``): a re-run, or the cron pass after
+  the in-process one, opens nothing twice, and a false positive stays closed.
+- Batched and resumable: ``run`` walks ``ban_events`` after the cursor in ``backcheck_progress`` and
+  commits each batch's reviews with the cursor moved past it (the progress row is locked first, so two
+  passes never race on a pair). ``since`` re-judges bans created from that time without moving the
+  cursor back. ``after_commit`` judges the bans one request just made, after its commit, and never
+  raises: a failure is logged and left to the next ``run``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from registry.accounts.models import IDENTIFIER_FIELDS, Account, NameKeyCount
+from registry.accounts.service import name_key
+from registry.audit.service import record_many
+from registry.backcheck.models import BackcheckProgress
+from registry.bans.models import Ban, BanAccount, BanEvent, BanIdentifier, BanName, ban_is_live
+from registry.check import evidence
+from registry.check.service import weights
+from registry.extensions import db
+from registry.ids import new_id
+from registry.matching import MatchConfig, NameIndex, NameMatch
+from registry.matching.commonness import key_hash
+from registry.matching.keys import decode_keys
+from registry.reviews.models import NameSuppression, Review
+from registry.settings import app_settings
+from registry.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+PASS = "bans"
+NAME_FIELDS = ("username", "display_name")
+_CHUNK = 500
+_OUT = ("banned", "purged")
+# Matches a name search keeps per field (as the check's NAME_MATCHES_WANTED, a batch holds many bans).
+_WANTED = 20
+
+
+@dataclass
+class BatchResult:
+    bans: int = 0
+    candidates: int = 0
+    reviews: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    bans: int = 0
+    candidates: int = 0
+    reviews: int = 0
+    last_event_id: int = 0
+
+
+@dataclass
+class _Bans:
+    """What the batch's live bans cover, loaded once."""
+
+    ids: set[str] = field(default_factory=set)
+    rule: dict[str, str] = field(default_factory=dict)
+    own: dict[str, set[str]] = field(default_factory=dict)  # ban -> accounts it already names
+    by_hash: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (field, hash) -> bans
+    keys: set[str] = field(default_factory=set)
+    names: NameIndex | None = None
+    suppressed: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _load(ban_ids: Sequence[str], now: datetime, config: MatchConfig) -> _Bans:
+    out = _Bans()
+    for chunk in _chunks(list(dict.fromkeys(ban_ids))):
+        rows = db.session.execute(
+            sa.select(Ban.id, Ban.account_id, Ban.rule).where(Ban.id.in_(chunk), ban_is_live(now))
+        )
+        for row in rows:
+            out.ids.add(row.id)
+            out.rule[row.id] = row.rule
+            out.own[row.id] = {row.account_id} if row.account_id else set()
+    if not out.ids:
+        return out
+    live = sorted(out.ids)
+    names = NameIndex(config)
+    for chunk in _chunks(live):
+        for covered in db.session.execute(
+            sa.select(BanAccount.ban_id, BanAccount.account_id).where(BanAccount.ban_id.in_(chunk))
+        ):
+            out.own[covered.ban_id].add(covered.account_id)
+        for ident in db.session.execute(
+            sa.select(BanIdentifier.ban_id, BanIdentifier.kind, BanIdentifier.value_hash).where(
+                BanIdentifier.ban_id.in_(chunk), BanIdentifier.kind != "ip_range"
+            )
+        ):
+            if ident.value_hash:
+                out.by_hash.setdefault((ident.kind, ident.value_hash), set()).add(ident.ban_id)
+        for banned in db.session.execute(
+            sa.select(BanName.ban_id, BanName.name, BanName.encoded).where(BanName.ban_id.in_(chunk))
+        ):
+            names.add(banned.ban_id, banned.name, banned.encoded)
+            try:
+                out.keys |= decode_keys(banned.encoded).distinct()
+            except ValueError:
+                key = name_key(banned.name)
+                if key:
+                    out.keys.add(key)
+        for pair in db.session.execute(
+            sa.select(NameSuppression.ban_id, NameSuppression.name_key).where(
+                NameSuppression.ban_id.in_(chunk)
+            )
+        ):
+            out.suppressed.add((pair.ban_id, pair.name_key))
+    out.keys = {k[:256] for k in out.keys}
+    out.names = names
+    return out
+
+
+_COLUMNS = (
+    Account.id,
+    Account.username,
+    Account.display_name,
+    Account.status,
+    *(getattr(Account, f"{f}_hash") for f in IDENTIFIER_FIELDS),
+)
+
+
+def _candidates(bans: _Bans) -> dict[str, Any]:
+    """Return the accounts in good standing recalled by the bans' identifier hashes or name keys."""
+    found: dict[str, Any] = {}
+    by_field: dict[str, list[str]] = {}
+    for kind, digest in bans.by_hash:
+        by_field.setdefault(kind, []).append(digest)
+    probes: list[tuple[Any, list[str]]] = [(getattr(Account, f"{f}_hash"), v) for f, v in by_field.items()]
+    if bans.keys:
+        keys = sorted(bans.keys)
+        probes += [(Account.username_key, keys), (Account.display_key, keys)]
+    for column, values in probes:
+        for chunk in _chunks(sorted(values)):
+            stmt = sa.select(*_COLUMNS).where(column.in_(chunk), Account.status.not_in(_OUT))
+            for row in db.session.execute(stmt):
+                found[row.id] = row
+    return found
+
+
+class _Counts:
+    """How many accounts in good standing (and banned names) hold a key: the check's own counts."""
+
+    def __init__(self, names: NameIndex) -> None:
+        engine = current_app.extensions.get("registry.check_engine")
+        self._engine = engine if engine is not None and engine.ready else None
+        self._names = names
+        self._accounts: dict[str, int] = {}
+
+    def accounts(self, key: str) -> int:
+        if self._engine is not None:
+            return int(self._engine.key_accounts(key))
+        if key not in self._accounts:
+            n = db.session.scalar(
+                sa.select(NameKeyCount.accounts).where(NameKeyCount.key_hash == key_hash(key))
+            )
+            self._accounts[key] = int(n or 0)
+        return self._accounts[key]
+
+    def bans(self, key: str) -> int:
+        if self._engine is not None:
+            return int(self._engine.key_bans(key))
+        return int(self._names.key_bans(key))
+
+
+def _facts(
+    account: Any, bans: _Bans, counts: _Counts, min_score: float, prior: int
+) -> list[evidence.Evidence]:
+    facts: list[evidence.Evidence] = []
+    for f in IDENTIFIER_FIELDS:
+        digest = getattr(account, f"{f}_hash")
+        for ban_id in bans.by_hash.get((f, digest), ()) if digest else ():
+            facts.append(evidence.IdentifierEvidence(ban_id, f))
+    assert bans.names is not None
+    for f in NAME_FIELDS:
+        name = getattr(account, f)
+        if not name:
+            continue
+        key = name_key(name) or ""
+
+        def keep(m: NameMatch, key: str = key) -> bool:
+            return (m.ban_id, key) not in bans.suppressed
+
+        matches = [m for m in bans.names.search(name, limit=_WANTED, min_score=min_score) if keep(m)]
+        facts += evidence.name_facts(f, name, matches, counts.accounts, counts.bans, prior)
+    return [e for e in facts if account.id not in bans.own.get(e.ban_id, ())]
+
+
+def judge_bans(ban_ids: Sequence[str], *, actor: str) -> BatchResult:
+    """Back-check these bans; open a review per (account, ban) the model flags; the caller commits."""
+    settings = app_settings()
+    now = utcnow()
+    config = MatchConfig(review_threshold=float(settings.name_review_score))
+    bans = _load(ban_ids, now, config)
+    result = BatchResult(bans=len(bans.ids))
+    if not bans.ids:
+        return result
+    candidates = _candidates(bans)
+    result.candidates = len(candidates)
+    if not candidates:
+        return result
+    w = weights(settings)
+    counts = _Counts(bans.names) if bans.names is not None else None
+    assert counts is not None
+    min_score = float(settings.name_review_score)
+    prior = int(settings.name_prior_population)
+    flagged: list[tuple[Any, str, list[dict[str, Any]]]] = []
+    for account in candidates.values():
+        by_ban: dict[str, list[evidence.Evidence]] = {}
+        for e in _facts(account, bans, counts, min_score, prior):
+            by_ban.setdefault(e.ban_id, []).append(e)
+        for ban_id, facts in sorted(by_ban.items()):
+            outcome = evidence.decide(facts, w)
+            if outcome.decision != "allow" and outcome.reasons:
+                reasons = [{**r, "rule": bans.rule[ban_id]} for r in outcome.reasons]
+                flagged.append((account, ban_id, reasons))
+    if flagged:
+        result.reviews = _open_reviews(flagged, actor=actor, now=now)
+    return result
+
+
+def _lock_progress() -> BackcheckProgress:
+    """Lock (creating it) the progress row: back-check writers take their turn (before the audit head)."""
+    row = db.session.scalar(
+        sa.select(BackcheckProgress).where(BackcheckProgress.name == PASS).with_for_update()
+    )
+    if row is None:
+        db.session.add(
+            BackcheckProgress(
+                name=PASS, last_event_id=0, bans_checked=0, reviews_opened=0, updated_at=utcnow()
+            )
+        )
+        db.session.flush()
+        row = db.session.scalar(
+            sa.select(BackcheckProgress).where(BackcheckProgress.name == PASS).with_for_update()
+        )
+    assert row is not None
+    return row
+
+
+def _open_reviews(
+    flagged: list[tuple[Any, str, list[dict[str, Any]]]], *, actor: str, now: datetime
+) -> list[str]:
+    progress = _lock_progress()
+    pairs = sorted({(a.id, b) for a, b, _ in flagged})
+    existing: set[tuple[str, str]] = set()
+    for chunk in _chunks(pairs):
+        stmt = sa.select(Review.account_id, Review.matched_ban_id).where(
+            sa.tuple_(Review.account_id, Review.matched_ban_id).in_(list(chunk))
+        )
+        existing |= {(r.account_id, r.matched_ban_id) for r in db.session.execute(stmt)}
+    rows: list[dict[str, Any]] = []
+    entries: list[tuple[str, str, dict[str, Any]]] = []
+    for account, ban_id, reasons in flagged:
+        if (account.id, ban_id) in existing:
+            continue
+        existing.add((account.id, ban_id))
+        review_id = new_id("rev_")
+        rows.append(
+            {
+                "id": review_id,
+                "check_id": None,
+                "kind": "backcheck",
+                "matched_ban_id": ban_id,
+                "account_id": account.id,
+                "status": "open",
+                "reasons": reasons,
+                "username": account.username,
+                "display_name": account.display_name,
+                "created_at": now,
+            }
+        )
+        entries.append(
+            (
+                "review.open",
+                f"review:{review_id}",
+                {
+                    "kind": "backcheck",
+                    "account_id": account.id,
+                    "ban_id": ban_id,
+                    "codes": sorted({str(r.get("code")) for r in reasons}),
+                },
+            )
+        )
+    if rows:
+        db.session.execute(sa.insert(Review), rows)
+        progress.reviews_opened += len(rows)
+        record_many(entries, actor=actor)
+    return [r["id"] for r in rows]
+
+
+def after_commit(ban_ids: Sequence[str], *, actor: str) -> list[str]:
+    """Back-check bans one request has just committed (bounded: that request's bans); never raise."""
+    ids = [b for b in ban_ids if b]
+    if not ids:
+        return []
+    try:
+        result = judge_bans(ids, actor=actor)
+        db.session.commit()
+        return result.reviews
+    except Exception:  # the ban is committed; the cron pass (registry bans backcheck) redoes it
+        db.session.rollback()
+        log.exception("back-check of %d new ban(s) failed; `registry bans backcheck` will redo it", len(ids))
+        return []
+
+
+def pending(since: datetime | None = None) -> tuple[int, int]:
+    """Return (cursor start, create events after it): what a run would judge."""
+    start = _start(since)
+    n = db.session.scalar(
+        sa.select(sa.func.count()).select_from(BanEvent).where(BanEvent.op == "create", BanEvent.id > start)
+    )
+    return start, int(n or 0)
+
+
+def _start(since: datetime | None) -> int:
+    if since is not None:
+        first = db.session.scalar(
+            sa.select(sa.func.min(BanEvent.id)).where(BanEvent.op == "create", BanEvent.at >= since)
+        )
+        return (
+            int(first) - 1
+            if first is not None
+            else int(db.session.scalar(sa.select(sa.func.max(BanEvent.id))) or 0)
+        )
+    row = db.session.get(BackcheckProgress, PASS)
+    return int(row.last_event_id) if row is not None else 0
+
+
+def run(
+    *,
+    actor: str,
+    since: datetime | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> RunReport:
+    """Back-check every ban created after the cursor (or from ``since``), a committed batch at a time."""
+    size = int(batch_size or app_settings().backcheck_batch_size)
+    report = RunReport()
+    after = _start(since)
+    db.session.rollback()
+    while True:
+        events = list(
+            db.session.execute(
+                sa.select(BanEvent.id, BanEvent.ban_id)
+                .where(BanEvent.op == "create", BanEvent.id > after)
+                .order_by(BanEvent.id)
+                .limit(size)
+            )
+        )
+        if not events:
+            break
+        result = judge_bans([e.ban_id for e in events], actor=actor)
+        after = int(events[-1].id)
+        row = _lock_progress()
+        if after > row.last_event_id:
+            row.last_event_id = after
+        row.bans_checked += len(events)
+        row.updated_at = utcnow()
+        db.session.commit()
+        report.bans += len(events)
+        report.candidates += result.candidates
+        report.reviews += len(result.reviews)
+        report.last_event_id = after
+        if progress is not None:
+            progress(len(events))
+    return report
