@@ -50,19 +50,6 @@ class BanIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     rule = fields.String(required=True, validate=validate.Length(min=1, max=64))
     expires_at = UtcDateTime(load_default=None, allow_none=True)
-    registrant = fields.Boolean(
-        load_default=False,
-        metadata={
-            "description": "With account_id: also ban every account of its registrant (same identity "
-            "number or USCC, or sharing its phone or ID number); listed in accounts."
-        },
-    )
-
-    @validates_schema
-    def _registrant_needs_account(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if data.get("registrant") and not data.get("account_id"):
-            raise ValidationError("A ban on the registrant needs the account_id.", "registrant")
-
     @validates_schema
     def _covers_something(self, data: dict[str, Any], **_kwargs: Any) -> None:
         idents = data.get("identifiers") or {}
@@ -75,6 +62,23 @@ class BanIn(Schema):
             raise ValidationError(
                 "Give at least one of account_id, identifiers, names, avatars.", "account_id"
             )
+
+
+class BanCreateIn(BanIn):
+    """POST /v1/bans: an import line's document, and the ban on the registrant (not by import)."""
+
+    registrant = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "With account_id: also ban every account of its registrant (same identity "
+            "number or USCC, or sharing its phone or ID number); listed in accounts."
+        },
+    )
+
+    @validates_schema
+    def _registrant_needs_account(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("registrant") and not data.get("account_id"):
+            raise ValidationError("A ban on the registrant needs the account_id.", "registrant")
 
 
 class LiftIn(Schema):

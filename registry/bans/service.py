@@ -750,8 +750,6 @@ def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepa
             continue
         try:
             data = fast_load(doc) or schema.load(doc)
-            if data.get("registrant"):
-                raise BanInputError({"registrant": ["Not by import: send it to POST /v1/bans."]})
             if data.get("expires_at") is not None and data["expires_at"] <= now:
                 raise BanInputError({"expires_at": ["must be in the future"]})
             out.append((number, prepare_ban(data, pii), None))
