@@ -9,7 +9,9 @@ Decisions taken here:
   id, email, IP; sealed IP ranges are not recalled), and the ban's names' match keys (canonical,
   base, pinyin, reordered; ``registry.matching.keys``) against the accounts' folded ``username_key`` /
   ``display_key``. Disguises on the account's side (a typo, an affix the ban's name lacks) are not
-  recalled: that would need every account's match keys indexed.
+  recalled: that would need every account's match keys indexed. Keys held by
+  ``REGISTRY_COMMON_NAME_ACCOUNTS`` accounts or more are not recalled by name (the model can only
+  answer ``common_name`` for them; see ``_rare``).
 - Judging is the signup check's evidence model, not a copy: the recalled account's names are searched
   in a ``NameIndex`` holding the batch's banned names (the check index's matcher), turned into facts by
   ``check.evidence.name_facts`` with the same commonness counts (``name_key_counts``, or this process's
@@ -95,51 +97,99 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
+def _ban_parts() -> Any:
+    """Return one statement reading what a batch of bans covers (built once: it runs per ban)."""
+    ids: Any = sa.bindparam("ids", expanding=True)
+    now: Any = sa.bindparam("now")
+    text = sa.String()
+
+    def part(tag: str, ban: Any, a: Any, b: Any, *where: Any) -> Any:
+        return sa.select(
+            sa.literal(tag, text).label("tag"),
+            sa.cast(ban, text).label("ban_id"),
+            sa.cast(a, text).label("a"),
+            sa.cast(b, text).label("b"),
+        ).where(*where)
+
+    return sa.union_all(
+        part("ban", Ban.id, Ban.account_id, Ban.rule, Ban.id.in_(ids), ban_is_live(now)),
+        part("account", BanAccount.ban_id, BanAccount.account_id, None, BanAccount.ban_id.in_(ids)),
+        part(
+            "identifier",
+            BanIdentifier.ban_id,
+            BanIdentifier.kind,
+            BanIdentifier.value_hash,
+            BanIdentifier.ban_id.in_(ids),
+            BanIdentifier.kind != "ip_range",
+        ),
+        part("name", BanName.ban_id, BanName.name, BanName.encoded, BanName.ban_id.in_(ids)),
+        part(
+            "suppressed",
+            NameSuppression.ban_id,
+            NameSuppression.name_key,
+            None,
+            NameSuppression.ban_id.in_(ids),
+        ),
+    )
+
+
+_BAN_PARTS = _ban_parts()
+
+
 def _load(ban_ids: Sequence[str], now: datetime, config: MatchConfig) -> _Bans:
     out = _Bans()
-    for chunk in _chunks(list(dict.fromkeys(ban_ids))):
-        rows = db.session.execute(
-            sa.select(Ban.id, Ban.account_id, Ban.rule).where(Ban.id.in_(chunk), ban_is_live(now))
-        )
-        for row in rows:
-            out.ids.add(row.id)
-            out.rule[row.id] = row.rule
-            out.own[row.id] = {row.account_id} if row.account_id else set()
-    if not out.ids:
-        return out
-    live = sorted(out.ids)
     names = NameIndex(config)
-    for chunk in _chunks(live):
-        for covered in db.session.execute(
-            sa.select(BanAccount.ban_id, BanAccount.account_id).where(BanAccount.ban_id.in_(chunk))
-        ):
-            out.own[covered.ban_id].add(covered.account_id)
-        for ident in db.session.execute(
-            sa.select(BanIdentifier.ban_id, BanIdentifier.kind, BanIdentifier.value_hash).where(
-                BanIdentifier.ban_id.in_(chunk), BanIdentifier.kind != "ip_range"
-            )
-        ):
-            if ident.value_hash:
-                out.by_hash.setdefault((ident.kind, ident.value_hash), set()).add(ident.ban_id)
-        for banned in db.session.execute(
-            sa.select(BanName.ban_id, BanName.name, BanName.encoded).where(BanName.ban_id.in_(chunk))
-        ):
-            names.add(banned.ban_id, banned.name, banned.encoded)
+    rows: list[Any] = []
+    for chunk in _chunks(list(dict.fromkeys(ban_ids))):
+        rows += db.session.execute(_BAN_PARTS, {"ids": list(chunk), "now": now}).all()
+    for row in rows:
+        if row.tag == "ban":
+            out.ids.add(row.ban_id)
+            out.rule[row.ban_id] = row.b
+            out.own.setdefault(row.ban_id, set()).update([row.a] if row.a else [])
+    for row in rows:
+        if row.ban_id not in out.ids:
+            continue  # lifted or expired since: nothing to check
+        if row.tag == "account":
+            out.own[row.ban_id].add(row.a)
+        elif row.tag == "identifier" and row.b:
+            out.by_hash.setdefault((row.a, row.b), set()).add(row.ban_id)
+        elif row.tag == "name":
+            names.add(row.ban_id, row.a, row.b)
             try:
-                out.keys |= decode_keys(banned.encoded).distinct()
+                out.keys |= decode_keys(row.b).distinct()
             except ValueError:
-                key = name_key(banned.name)
+                key = name_key(row.a)
                 if key:
                     out.keys.add(key)
-        for pair in db.session.execute(
-            sa.select(NameSuppression.ban_id, NameSuppression.name_key).where(
-                NameSuppression.ban_id.in_(chunk)
-            )
-        ):
-            out.suppressed.add((pair.ban_id, pair.name_key))
-    out.keys = {k[:256] for k in out.keys}
+        elif row.tag == "suppressed":
+            out.suppressed.add((row.ban_id, row.a))
+    out.keys = _rare(k[:256] for k in out.keys) if out.keys else set()
     out.names = names
     return out
+
+
+def _rare(keys: Iterable[str]) -> set[str]:
+    """Drop the keys held by REGISTRY_COMMON_NAME_ACCOUNTS accounts or more from the name recall.
+
+    On names alone such a key can only be judged ``common_name`` (allow): the account recalled through it
+    holds it, so its own name counts at least as many holders. Recalling thousands of 王伟 would cost
+    time and open nothing; an account sharing an identifier with the ban is still judged on its names.
+    """
+    wanted = {key_hash(k): k for k in keys}
+    common = int(app_settings().common_name_accounts)
+    out = set(wanted.values())
+    hashes = sorted(wanted)
+    for chunk in _chunks(hashes):
+        for h in db.session.scalars(_COMMON_KEYS, {"hashes": list(chunk), "common": common}):
+            out.discard(wanted[h])
+    return out
+
+
+_COMMON_KEYS = sa.select(NameKeyCount.key_hash).where(
+    NameKeyCount.key_hash.in_(sa.bindparam("hashes", expanding=True)),
+    NameKeyCount.accounts >= sa.bindparam("common"),
+)
 
 
 _COLUMNS = (
@@ -151,21 +201,40 @@ _COLUMNS = (
 )
 
 
+_PROBED = (*(f"{f}_hash" for f in IDENTIFIER_FIELDS), "username_key", "display_key")
+
+
+def _candidate_statement(columns: tuple[str, ...]) -> Any:
+    """Return one statement recalling accounts by any of these columns (an OR of indexed IN lists)."""
+    return sa.select(*_COLUMNS).where(
+        sa.or_(*(getattr(Account, c).in_(sa.bindparam(c, expanding=True)) for c in columns)),
+        Account.status.not_in(_OUT),
+    )
+
+
+# One statement per set of probed columns (a ban probes a few), built once.
+_STATEMENTS: dict[tuple[str, ...], Any] = {}
+
+
 def _candidates(bans: _Bans) -> dict[str, Any]:
     """Return the accounts in good standing recalled by the bans' identifier hashes or name keys."""
-    found: dict[str, Any] = {}
-    by_field: dict[str, list[str]] = {}
+    values: dict[str, list[str]] = {}
     for kind, digest in bans.by_hash:
-        by_field.setdefault(kind, []).append(digest)
-    probes: list[tuple[Any, list[str]]] = [(getattr(Account, f"{f}_hash"), v) for f, v in by_field.items()]
+        values.setdefault(f"{kind}_hash", []).append(digest)
     if bans.keys:
-        keys = sorted(bans.keys)
-        probes += [(Account.username_key, keys), (Account.display_key, keys)]
-    for column, values in probes:
-        for chunk in _chunks(sorted(values)):
-            stmt = sa.select(*_COLUMNS).where(column.in_(chunk), Account.status.not_in(_OUT))
-            for row in db.session.execute(stmt):
-                found[row.id] = row
+        values["username_key"] = values["display_key"] = sorted(bans.keys)
+    found: dict[str, Any] = {}
+    # Chunks of at most _CHUNK values per column keep every statement under the parameter limits.
+    queue = {c: sorted(v) for c, v in values.items()}
+    while queue:
+        params = {c: v[:_CHUNK] for c, v in queue.items()}
+        columns = tuple(c for c in _PROBED if c in params)
+        stmt = _STATEMENTS.get(columns)
+        if stmt is None:
+            stmt = _STATEMENTS[columns] = _candidate_statement(columns)
+        for row in db.session.execute(stmt, params):
+            found[row.id] = row
+        queue = {c: v[_CHUNK:] for c, v in queue.items() if len(v) > _CHUNK}
     return found
 
 
