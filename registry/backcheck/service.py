@@ -88,6 +88,8 @@ class _Bans:
     own: dict[str, set[str]] = field(default_factory=dict)  # ban -> accounts it already names
     by_hash: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (field, hash) -> bans
     keys: set[str] = field(default_factory=set)
+    by_key: dict[str, set[str]] = field(default_factory=dict)  # name match key -> bans
+    rows: list[tuple[str, str, str]] = field(default_factory=list)  # (ban, name, encoded)
     names: NameIndex | None = None
     suppressed: set[tuple[str, str]] = field(default_factory=set)
 
@@ -137,8 +139,7 @@ _BAN_PARTS = _ban_parts()
 
 
 def _load(ban_ids: Sequence[str], now: datetime, config: MatchConfig) -> _Bans:
-    out = _Bans()
-    names = NameIndex(config)
+    out = _Bans(names=NameIndex(config))
     rows: list[Any] = []
     for chunk in _chunks(list(dict.fromkeys(ban_ids))):
         rows += db.session.execute(_BAN_PARTS, {"ids": list(chunk), "now": now}).all()
@@ -155,18 +156,33 @@ def _load(ban_ids: Sequence[str], now: datetime, config: MatchConfig) -> _Bans:
         elif row.tag == "identifier" and row.b:
             out.by_hash.setdefault((row.a, row.b), set()).add(row.ban_id)
         elif row.tag == "name":
-            names.add(row.ban_id, row.a, row.b)
+            out.rows.append((row.ban_id, row.a, row.b))
             try:
-                out.keys |= decode_keys(row.b).distinct()
+                keys = decode_keys(row.b).distinct()
             except ValueError:
-                key = name_key(row.a)
-                if key:
-                    out.keys.add(key)
+                keys = {name_key(row.a) or ""} - {""}
+            for key in keys:
+                out.by_key.setdefault(key[:256], set()).add(row.ban_id)
         elif row.tag == "suppressed":
             out.suppressed.add((row.ban_id, row.a))
-    out.keys = _rare(k[:256] for k in out.keys) if out.keys else set()
-    out.names = names
+    out.keys = _rare(out.by_key) if out.by_key else set()
     return out
+
+
+def _index_for(bans: _Bans, candidates: dict[str, Any]) -> None:
+    """Fill the name index with the names of the bans that recalled an account (few of a batch's)."""
+    wanted: set[str] = set()
+    for account in candidates.values():
+        for f in IDENTIFIER_FIELDS:
+            digest = getattr(account, f"{f}_hash")
+            if digest:
+                wanted |= bans.by_hash.get((f, digest), set())
+        for key in (name_key(account.username), name_key(account.display_name)):
+            if key and key in bans.keys:
+                wanted |= bans.by_key.get(key, set())
+    for ban_id, name, encoded in bans.rows:
+        if ban_id in wanted:
+            bans.names.add(ban_id, name, encoded)  # type: ignore[union-attr]
 
 
 def _rare(keys: Iterable[str]) -> set[str]:
@@ -180,7 +196,7 @@ def _rare(keys: Iterable[str]) -> set[str]:
     common = int(app_settings().common_name_accounts)
     out = set(wanted.values())
     hashes = sorted(wanted)
-    for chunk in _chunks(hashes):
+    for chunk in _chunks(hashes, 4 * _CHUNK):
         for h in db.session.scalars(_COMMON_KEYS, {"hashes": list(chunk), "common": common}):
             out.discard(wanted[h])
     return out
@@ -299,6 +315,7 @@ def judge_bans(ban_ids: Sequence[str], *, actor: str) -> BatchResult:
     result.candidates = len(candidates)
     if not candidates:
         return result
+    _index_for(bans, candidates)
     w = weights(settings)
     counts = _Counts(bans.names) if bans.names is not None else None
     assert counts is not None
