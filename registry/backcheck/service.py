@@ -257,11 +257,15 @@ def _candidates(bans: _Bans) -> dict[str, Any]:
 class _Counts:
     """How many accounts in good standing (and banned names) hold a key: the check's own counts."""
 
-    def __init__(self, names: NameIndex) -> None:
+    def __init__(self, names: NameIndex, cache: dict[str, int] | None = None) -> None:
         engine = current_app.extensions.get("registry.check_engine")
+        # A serving worker's check index is built (and kept in step): its counts cost no round trip.
         self._engine = engine if engine is not None and engine.ready else None
         self._names = names
-        self._accounts: dict[str, int] = {}
+        # A run shares one cache over its batches (the same common keys come back); bounded.
+        self._accounts: dict[str, int] = cache if cache is not None else {}
+        if len(self._accounts) > 1_000_000:
+            self._accounts.clear()
 
     def accounts(self, key: str) -> int:
         if self._engine is not None:
@@ -302,7 +306,7 @@ def _facts(
     return [e for e in facts if account.id not in bans.own.get(e.ban_id, ())]
 
 
-def judge_bans(ban_ids: Sequence[str], *, actor: str) -> BatchResult:
+def judge_bans(ban_ids: Sequence[str], *, actor: str, cache: dict[str, int] | None = None) -> BatchResult:
     """Back-check these bans; open a review per (account, ban) the model flags; the caller commits."""
     settings = app_settings()
     now = utcnow()
@@ -317,7 +321,7 @@ def judge_bans(ban_ids: Sequence[str], *, actor: str) -> BatchResult:
         return result
     _index_for(bans, candidates)
     w = weights(settings)
-    counts = _Counts(bans.names) if bans.names is not None else None
+    counts = _Counts(bans.names, cache) if bans.names is not None else None
     assert counts is not None
     min_score = float(settings.name_review_score)
     prior = int(settings.name_prior_population)
@@ -454,6 +458,7 @@ def run(
     """Back-check every ban created after the cursor (or from ``since``), a committed batch at a time."""
     size = int(batch_size or app_settings().backcheck_batch_size)
     report = RunReport()
+    cache: dict[str, int] = {}
     after = _start(since)
     db.session.rollback()
     while True:
@@ -467,7 +472,7 @@ def run(
         )
         if not events:
             break
-        result = judge_bans([e.ban_id for e in events], actor=actor)
+        result = judge_bans([e.ban_id for e in events], actor=actor, cache=cache)
         after = int(events[-1].id)
         row = _lock_progress()
         if after > row.last_event_id:
