@@ -32,7 +32,7 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     """Apply the migrations over a connection, in one transaction."""
 
-    def process_revision_directives(context, revision, directives):  # noqa: ANN001
+    def process_revision_directives(context, revision, directives):
         if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
             directives[:] = []
             logger.info("No changes in schema detected.")

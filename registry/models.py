@@ -4,9 +4,10 @@ from registry.accounts.models import Account
 from registry.audit.models import AuditEntry, AuditHead, AuditSubjectKey
 from registry.auth.models import ApiKey
 from registry.backcheck.models import BackcheckProgress
-from registry.bans.models import Ban, BanAccount, BanEvent, BanIdentifier, BanName
+from registry.bans.models import Ban, BanAccount, BanIdentifier, BanName
 from registry.check.models import CheckRecord
 from registry.credit.models import Violation
+from registry.index_changes.models import IndexChange
 from registry.reviews.models import NameSuppression, Review
 from registry.sweep.models import DormantNotice, Lock, SweepRun
 from registry.tiers.models import TierChange
@@ -20,11 +21,11 @@ __all__ = [
     "BackcheckProgress",
     "Ban",
     "BanAccount",
-    "BanEvent",
     "BanIdentifier",
     "BanName",
     "CheckRecord",
     "DormantNotice",
+    "IndexChange",
     "Lock",
     "NameSuppression",
     "Review",

@@ -78,7 +78,7 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
     blocking until the request is complete (the way nginx buffers in front of an app server), so
     threads only ever run requests that are ready; a request not complete within the read timeout is
     dropped. No library does this for gunicorn; an evented worker (gevent) would need psycopg2 and the
-    check engine's locks patched as well.
+    check index's locks patched as well.
     """
 
     read_timeout: float = DEFAULT_READ_TIMEOUT
@@ -203,7 +203,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         app = create_app()
         if self.options.get("preload_app"):
             # Built once here, before fork: the workers share the index pages copy-on-write.
-            from registry.check.engine import warm
+            from registry.check.index import warm
             from registry.extensions import db
 
             warm(app)
@@ -217,8 +217,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def _warm_worker(worker: Any) -> None:
-    """Build (or, when preloaded, catch up) the worker's check engine before it accepts connections."""
-    from registry.check.engine import warm
+    """Build (or, when preloaded, catch up) the worker's check index before it accepts connections."""
+    from registry.check.index import warm
 
     # The arbiter kills a worker silent for --timeout seconds, and a build of a large index takes
     # longer than that: keep telling it this worker is alive while it builds.

@@ -68,7 +68,7 @@ class Settings:
     ban_sync_seconds: float = 1.0
     name_rules_file: str = ""
     identifier_accounts_review: int = 5
-    # Under `registry serve`, build the check engine once in the gunicorn master and fork the workers
+    # Under `registry serve`, build the check index once in the gunicorn master and fork the workers
     # from it (pages shared copy-on-write, one build instead of one per worker competing for CPU).
     check_preload: bool = True
     # The check index saved after a build and loaded by the next process instead of building

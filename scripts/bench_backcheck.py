@@ -206,7 +206,7 @@ def singles(db: str, bodies: list[dict], n: int, instance: Path) -> dict[str, fl
     from registry.backcheck.service import judge_bans
     from registry.bans.schemas import BanIn
     from registry.bans.service import add_ban
-    from registry.check.engine import get_engine
+    from registry.check.index import get_index
     from registry.db import writing
     from registry.extensions import db as sqla
 
@@ -218,7 +218,7 @@ def singles(db: str, bodies: list[dict], n: int, instance: Path) -> dict[str, fl
     with app.app_context(), writing():
         # A serving worker has its check index built (registry serve preloads it): its name-key counts
         # are what the in-process pass reads.
-        get_engine(app).ensure_ready()
+        get_index(app).ensure_ready()
         schema = BanIn()
         # Warm up (pinyin and confusables tables, statement caches), as a serving worker is.
         for body in bodies[-3:]:

@@ -150,7 +150,7 @@ def table_counts(url: str) -> dict[str, int]:
 
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         out = {}
-        for table in ("bans", "ban_identifiers", "ban_names", "ban_events"):
+        for table in ("bans", "ban_identifiers", "ban_names", "index_changes"):
             cur.execute(f"SELECT count(*) FROM {table}")
             out[table] = int(cur.fetchone()[0])
     conn.close()
@@ -345,7 +345,7 @@ def child_inproc(args: argparse.Namespace) -> None:
     """Build an app and its engine in this fresh process, time decide() over the queries."""
     queries = json.loads(Path(args.queries_file).read_text(encoding="utf-8"))
     from registry import create_app
-    from registry.check.engine import warm
+    from registry.check.index import warm
     from registry.check.service import decide
     from registry.extensions import db
     from registry.matching.keys import name_keys
@@ -529,10 +529,10 @@ def _analyze(url: str) -> dict[str, bool]:
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT relname, last_autoanalyze IS NOT NULL FROM pg_stat_user_tables "
-                "WHERE relname IN ('bans', 'ban_identifiers', 'ban_names', 'ban_events')"
+                "WHERE relname IN ('bans', 'ban_identifiers', 'ban_names', 'index_changes')"
             )
             seen = {name: bool(done) for name, done in cur.fetchall()}
-            cur.execute("ANALYZE bans, ban_identifiers, ban_names, ban_events")
+            cur.execute("ANALYZE bans, ban_identifiers, ban_names, index_changes")
         return seen
     finally:
         conn.close()
@@ -730,14 +730,14 @@ def phase_http(
                 raise SystemExit(f"server exited:\n{log_path.read_text()[-3000:]}")
             if first_ok is None and http_get(f"http://127.0.0.1:{port}/healthz") == 200:
                 first_ok = time.perf_counter() - t0
-            built = log_path.read_text(errors="replace").count("check engine built in")
+            built = log_path.read_text(errors="replace").count("check index built in")
             if first_ok is not None and built >= builds_expected:
                 break
             time.sleep(0.1)
         out["first_healthz_s"] = first_ok
         out["both_workers_built_s"] = time.perf_counter() - t0
         out["worker_build_s"] = [
-            float(x) for x in re.findall(r"check engine built in ([\d.]+) s", log_path.read_text())
+            float(x) for x in re.findall(r"check index built in ([\d.]+) s", log_path.read_text())
         ]
         time.sleep(1.0)
         out["memory"] = server_memory(server.pid)

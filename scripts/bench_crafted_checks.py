@@ -101,7 +101,7 @@ def main() -> None:
     client = app.test_client()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
-    from registry.check.engine import get_engine
+    from registry.check.index import get_index
     from registry.check.schemas import CheckIn
     from registry.check.service import decide
 
@@ -112,7 +112,7 @@ def main() -> None:
         data = json.loads(json.dumps(body, ensure_ascii=False))
         with app.test_request_context("/v1/check", method="POST"):
             started = time.perf_counter()
-            decide(schema.load(data), get_engine())
+            decide(schema.load(data), get_index())
             return time.perf_counter() - started
 
     def timed_request(body: dict[str, object]) -> float:

@@ -255,7 +255,7 @@ def child_inproc(bodies_path: Path, out_path: Path, rounds: int) -> None:
     import statistics
 
     from registry import create_app
-    from registry.check.engine import warm
+    from registry.check.index import warm
     from registry.check.service import decide
     from registry.extensions import db
 

@@ -63,7 +63,7 @@ def child(args: argparse.Namespace) -> None:
     import registry
     from registry import create_app
     from registry.auth.service import create_key
-    from registry.check.engine import warm
+    from registry.check.index import warm
     from registry.check.schemas import CheckIn
     from registry.check.service import run_check as run_check_service
     from registry.extensions import db

@@ -106,12 +106,12 @@ def snapshot_times(db: str, instance: Path) -> dict[str, float]:
 _LATENCY = r"""
 import json, sys, time, statistics
 from registry import create_app
-from registry.check.engine import get_engine
+from registry.check.index import get_index
 from registry.check.service import decide
 bodies = json.load(open(sys.argv[1]))
 app = create_app()
 with app.app_context():
-    engine = get_engine(app)
+    engine = get_index(app)
     engine.ensure_ready()
     for b in bodies[:200]:
         decide(b, engine)

@@ -214,3 +214,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def count(model: Any, *where: Any) -> int:
     """Count rows of a model (call inside an app context)."""
     return int(db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where)) or 0)
+
+
+@pytest.fixture
+def fresh_url(database_url: str, tmp_path: Any) -> Iterator[str]:
+    """A database of its own for migration tests (the suite's stays at head): SQLite file or PostgreSQL."""
+    if make_url(database_url).get_backend_name() != "postgresql":
+        yield f"sqlite:///{tmp_path / 'migrate.sqlite3'}"
+        return
+    import psycopg2
+
+    url = make_url(database_url)
+    name = f"registry_migrate_{os.getpid()}_{secrets.token_hex(3)}"
+    conn = psycopg2.connect(host=url.host, port=url.port, dbname=url.database, user=url.username)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()

@@ -6,9 +6,8 @@ Create Date: 2026-12-01 20:45:00
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0002_audit"
 down_revision = "0001"

@@ -5,9 +5,8 @@ Revises: 0001
 Create Date: 2026-12-01 20:40:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002_avatars'
 down_revision = '0002_audit'

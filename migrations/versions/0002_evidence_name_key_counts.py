@@ -7,9 +7,8 @@ Create Date: 2026-12-01 20:50:00
 """
 from collections import Counter
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002_evidence'
 down_revision = '0002_locks'

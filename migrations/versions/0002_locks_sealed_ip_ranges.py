@@ -36,7 +36,7 @@ def _cipher() -> RangeCipher:
     return RangeCipher(current_app.config["REGISTRY"].pii_key_bytes)
 
 
-def _ranges(conn):  # noqa: ANN001, ANN202
+def _ranges(conn):
     return conn.execute(
         sa.select(_idents.c.id, _idents.c.value).where(
             _idents.c.kind == "ip_range", _idents.c.value.is_not(None)

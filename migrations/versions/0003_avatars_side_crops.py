@@ -5,9 +5,8 @@ Revises: 0002_evidence
 Create Date: 2026-12-01 21:55:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003_avatars'
 down_revision = '0002_evidence'

@@ -22,7 +22,7 @@ accounts_cli = AppGroup("accounts", help="Bulk account operations.")
 def import_command(file: str, batch_size: int, workers: int | None) -> None:
     """Bulk-load accounts from JSON Lines (one POST /v1/accounts body per line)."""
     from registry.accounts.service import import_accounts
-    from registry.bans.service import default_workers
+    from registry.bans.importer import default_workers
     from registry.db import writing
 
     started = time.perf_counter()

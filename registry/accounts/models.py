@@ -89,8 +89,8 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
 class NameKeyCount(db.Model):  # type: ignore[name-defined,misc]
     """How many accounts in good standing hold a name match key (registry.matching.commonness).
 
-    Keyed by the key's stable 64-bit digest; ``event_id`` is the ``ban_events`` row of the last change,
-    so every worker's check engine re-reads exactly the counts a change touched.
+    Keyed by the key's stable 64-bit digest; ``event_id`` is the ``index_changes`` row of the last change,
+    so every worker's check index re-reads exactly the counts a change touched.
     """
 
     __tablename__ = "name_key_counts"

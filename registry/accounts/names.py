@@ -27,15 +27,15 @@ POLICY_KEY = "registry.name_policy"
 
 
 def name_policy() -> NamePolicy:
-    """Return the app's name policy: the check engine's (verified names protected) when it exists."""
+    """Return the app's name policy: the check index's (verified names protected) when it exists."""
     try:
         # layering: the check index holds the live policy (verified names protected); accounts sit below.
-        from registry.check.engine import get_engine
+        from registry.check.index import get_index
     except ImportError:  # pragma: no cover - the check feature is part of the service
-        get_engine = None  # type: ignore[assignment]
-    if get_engine is not None:
-        engine = get_engine()
-        # Catch up with the ban log so a just-verified organisation's name is protected here too.
+        get_index = None  # type: ignore[assignment]
+    if get_index is not None:
+        engine = get_index()
+        # Catch up with the change log so a just-verified organisation's name is protected here too.
         engine.maybe_sync()
         return engine.policy
     ext = current_app.extensions

@@ -21,6 +21,7 @@ from registry.avatars.inputs import AvatarError, AvatarInput, read_avatar
 from registry.db import analyze, get_or_404, keyset_page
 from registry.domain_errors import Conflict, Invalid, InvalidField
 from registry.extensions import db
+from registry.index_changes import ChangeKind, notify_index_changed
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
 from registry.matching.commonness import GOOD_STANDING, account_keys, key_deltas
 from registry.matching.fold import canonical
@@ -71,19 +72,15 @@ def read_account_avatar(
 
 
 def count_name_keys(delta: Mapping[int, int]) -> None:
-    """Apply changes to the name key counts and log them for every worker's check engine; caller commits.
+    """Apply changes to the name key counts and log them for every worker's check index; caller commits.
 
-    One ``ban_events`` row ("counts") per call: workers re-read the counts whose ``event_id`` it is, in
+    One ``index_changes`` row (name counts) per call: workers re-read the counts whose ``event_id`` it is, in
     the same poll that brings them new bans, so a burst of accounts costs one event, not one per key.
     """
-    from registry.bans.models import BanEvent
-
     changes = sorted((h, n) for h, n in delta.items() if n)
     if not changes:
         return
-    event = BanEvent(ban_id="name-counts", op="counts", at=utcnow())
-    db.session.add(event)
-    db.session.flush()
+    event = notify_index_changed(db.session, ChangeKind.NAME_COUNTS)
     dialect = db.session.get_bind().dialect.name
     # Sorted keys: two transactions upserting overlapping keys lock them in the same order (no deadlock).
     _add_key_counts([(h, n) for h, n in changes if n > 0], event.id, dialect)
@@ -283,8 +280,6 @@ NAME_FIELDS = ("username", "display_name")
 
 def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
     """Change an account's names (and news licence flag) under the name rules, audited; commit."""
-    from registry.bans.models import BanEvent
-
     account = get_account(account_id, for_update=True)
     if account.status == "purged":
         raise Conflict(f"Account {account_id!r} is purged: only a tombstone remains.")
@@ -366,8 +361,8 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         )
     record("account.rename", f"account:{account.id}", entry)
     if entity_verified and "display_name" in changed:
-        # Every worker's check engine swaps the protected name for the new one.
-        db.session.add(BanEvent(ban_id=f"account:{account.id}", op="protect", at=utcnow()))
+        # Every worker's check index swaps the protected name for the new one.
+        notify_index_changed(db.session, ChangeKind.ACCOUNT_PROTECTED, account.id)
     db.session.commit()
     account.name_flags = flags  # type: ignore[attr-defined]
     return account

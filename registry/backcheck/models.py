@@ -1,4 +1,4 @@
-"""Where the back-check of new bans has got to: the last ``ban_events`` row it has judged."""
+"""Where the back-check of new bans has got to: the last ``index_changes`` row it has judged."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class BackcheckProgress(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "backcheck_progress"
 
     name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
-    # The id of the last ``ban_events`` "create" row whose ban was back-checked and committed.
+    # The id of the last ``index_changes`` "create" row whose ban was back-checked and committed.
     last_event_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     bans_checked: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     reviews_opened: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -1,7 +1,7 @@
 """Judge new bans against the accounts that already exist; open reviews, never ban.
 
 Decisions taken here:
-- Which bans: every ban created (``ban_events`` rows with op "create": API, import, a confirmed
+- Which bans: every ban created (``index_changes`` rows with op "create": API, import, a confirmed
   review) and still live when it is judged. Which accounts: not banned, not purged, not the ban's own
   nor one a registrant ban covers.
 - Recall is by indexed equality, so one ban costs a few index probes whatever the population: the
@@ -20,7 +20,7 @@ Decisions taken here:
   with that ban's reasons; ``allow`` opens none. Suppressed (ban, name) pairs are honoured.
 - One review per (account, ban), ever (``uq_reviews_backcheck_pair``): a re-run, or the cron pass after
   the in-process one, opens nothing twice, and a false positive stays closed.
-- Batched and resumable: ``run`` walks ``ban_events`` after the cursor in ``backcheck_progress`` and
+- Batched and resumable: ``run`` walks ``index_changes`` after the cursor in ``backcheck_progress`` and
   commits each batch's reviews with the cursor moved past it (the progress row is locked first, so two
   passes never race on a pair). ``since`` re-judges bans created from that time without moving the
   cursor back. ``after_commit`` judges the bans one request just made, after its commit, and never
@@ -42,11 +42,13 @@ from registry.accounts.models import IDENTIFIER_FIELDS, Account, NameKeyCount
 from registry.accounts.service import name_key
 from registry.audit.service import record_many
 from registry.backcheck.models import BackcheckProgress
-from registry.bans.models import Ban, BanAccount, BanEvent, BanIdentifier, BanName, ban_is_live
+from registry.bans.models import Ban, BanAccount, BanIdentifier, BanName, ban_is_live
 from registry.check import evidence
 from registry.check.service import weights
 from registry.extensions import db
 from registry.ids import new_id
+from registry.index_changes import INDEX_EXTENSION_KEY, ChangeKind
+from registry.index_changes.models import IndexChange
 from registry.matching import MatchConfig, NameIndex, NameMatch
 from registry.matching.commonness import key_hash
 from registry.matching.keys import decode_keys
@@ -258,7 +260,7 @@ class _Counts:
     """How many accounts in good standing (and banned names) hold a key: the check's own counts."""
 
     def __init__(self, names: NameIndex, cache: dict[str, int] | None = None) -> None:
-        engine = current_app.extensions.get("registry.check_engine")
+        engine = current_app.extensions.get(INDEX_EXTENSION_KEY)
         # A serving worker's check index is built (and kept in step): its counts cost no round trip.
         self._engine = engine if engine is not None and engine.ready else None
         self._names = names
@@ -425,11 +427,14 @@ def after_commit(ban_ids: Sequence[str], *, actor: str) -> list[str]:
         return []
 
 
+_CREATED = IndexChange.kind == ChangeKind.BAN_CREATED.value
+
+
 def pending(since: datetime | None = None) -> tuple[int, int]:
     """Return (cursor start, create events after it): what a run would judge."""
     start = _start(since)
     n = db.session.scalar(
-        sa.select(sa.func.count()).select_from(BanEvent).where(BanEvent.op == "create", BanEvent.id > start)
+        sa.select(sa.func.count()).select_from(IndexChange).where(_CREATED, IndexChange.id > start)
     )
     return start, int(n or 0)
 
@@ -437,12 +442,12 @@ def pending(since: datetime | None = None) -> tuple[int, int]:
 def _start(since: datetime | None) -> int:
     if since is not None:
         first = db.session.scalar(
-            sa.select(sa.func.min(BanEvent.id)).where(BanEvent.op == "create", BanEvent.at >= since)
+            sa.select(sa.func.min(IndexChange.id)).where(_CREATED, IndexChange.at >= since)
         )
         return (
             int(first) - 1
             if first is not None
-            else int(db.session.scalar(sa.select(sa.func.max(BanEvent.id))) or 0)
+            else int(db.session.scalar(sa.select(sa.func.max(IndexChange.id))) or 0)
         )
     row = db.session.get(BackcheckProgress, PASS)
     return int(row.last_event_id) if row is not None else 0
@@ -464,9 +469,9 @@ def run(
     while True:
         events = list(
             db.session.execute(
-                sa.select(BanEvent.id, BanEvent.ban_id)
-                .where(BanEvent.op == "create", BanEvent.id > after)
-                .order_by(BanEvent.id)
+                sa.select(IndexChange.id, IndexChange.subject.label("ban_id"))
+                .where(_CREATED, IndexChange.id > after)
+                .order_by(IndexChange.id)
                 .limit(size)
             )
         )

@@ -26,7 +26,7 @@ bans_cli = AppGroup("bans", help="Bulk ban operations.")
 )
 def import_command(file: str, batch_size: int, workers: int | None, no_backcheck: bool) -> None:
     """Bulk-load bans from JSON Lines (one POST /v1/bans body per line); re-runs create nothing new."""
-    from registry.bans.service import default_workers, import_bans
+    from registry.bans.importer import default_workers, import_bans
     from registry.db import writing
 
     started = time.perf_counter()

@@ -126,14 +126,3 @@ def ban_names_account(account_id: Any) -> sa.ColumnElement[bool]:
     """Return the SQL condition "the ban (``Ban``) names this account": its own, or one it covers."""
     covered = sa.select(BanAccount.ban_id).where(BanAccount.account_id == account_id)
     return sa.or_(Ban.account_id == account_id, Ban.id.in_(covered))
-
-
-class BanEvent(db.Model):  # type: ignore[name-defined,misc]
-    """Change log every worker polls to keep its in-memory index in step with the database."""
-
-    __tablename__ = "ban_events"
-
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
-    ban_id: Mapped[str] = mapped_column(sa.String(40))
-    op: Mapped[str] = mapped_column(sa.String(16))
-    at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)

@@ -18,24 +18,24 @@ def snapshot_command(path: str | None) -> None:
     """Build the check index from the database and write its snapshot (the next start loads it)."""
     from flask import current_app
 
-    from registry.check.engine import CheckEngine
+    from registry.check.index import CheckIndex
 
-    engine = CheckEngine(current_app._get_current_object())  # type: ignore[attr-defined]
-    target = path or engine.snapshot_path
+    index = CheckIndex(current_app._get_current_object())  # type: ignore[attr-defined]
+    target = path or index.snapshot_path
     if not target:
         click.echo("index snapshot: REGISTRY_INDEX_SNAPSHOT is off; give --path", err=True)
         sys.exit(2)
     # Always from the database: a snapshot of a snapshot would carry its flaws forward.
-    engine.rebuild()
+    index.rebuild()
     started = time.perf_counter()
-    written = engine.write_snapshot(target)
+    written = index.write_snapshot(target)
     if written is None:
-        click.echo("index snapshot: the ban log is empty; nothing to save (a build is instant)")
+        click.echo("index snapshot: the change log is empty; nothing to save (a build is instant)")
         return
-    stats = engine.stats()
+    stats = index.stats()
     click.echo(
         f"index snapshot: {written[0]} ({written[1]:,} bytes), {stats.bans} bans, {stats.names} names, "
-        f"to event {stats.last_event}; built in {engine.build_seconds:.1f} s, "
+        f"to event {stats.last_event}; built in {index.build_seconds:.1f} s, "
         f"written in {time.perf_counter() - started:.1f} s"
     )
 
@@ -46,18 +46,18 @@ def load_command(path: str | None) -> None:
     """Load the snapshot as a worker would and report whether it is used, and how long it took."""
     from flask import current_app
 
-    from registry.check.engine import CheckEngine
+    from registry.check.index import CheckIndex
 
-    engine = CheckEngine(current_app._get_current_object())  # type: ignore[attr-defined]
+    index = CheckIndex(current_app._get_current_object())  # type: ignore[attr-defined]
     if path:
-        engine.snapshot_path = path
-    engine.ensure_ready()
+        index.snapshot_path = path
+    index.ensure_ready()
     applied = 0
-    while n := engine.sync():
+    while n := index.sync():
         applied += n
-    stats = engine.stats()
+    stats = index.stats()
     click.echo(
-        f"index load: from the {engine.source} in {engine.build_seconds:.2f} s, {stats.bans} bans, "
+        f"index load: from the {index.source} in {index.build_seconds:.2f} s, {stats.bans} bans, "
         f"{stats.names} names; {applied} later events applied, now at event {stats.last_event}"
     )
 

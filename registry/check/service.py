@@ -18,7 +18,7 @@ from registry.actor import current_actor
 from registry.avatars.check import check_avatar
 from registry.bans.models import Ban, BanIdentifier, ban_is_live
 from registry.check import evidence
-from registry.check.engine import CheckEngine, get_engine, readiness_probe
+from registry.check.index import CheckIndex, get_index, readiness_probe
 from registry.check.models import CheckRecord
 from registry.db import engine_options, writing
 from registry.extensions import db
@@ -72,15 +72,15 @@ def weights(settings: Any) -> evidence.Weights:
     )
 
 
-def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict[str, str]]:  # noqa: C901 - the check's decision, one case per evidence kind, read top to bottom
+def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[str, str]]:  # noqa: C901 - the check's decision, one case per evidence kind, read top to bottom
     """Evaluate one check read-only; return its reasons and the masked identifiers.
 
     This only gathers facts (identifier digests, name matches with their tricks and commonness) and
     confirms the bans they name are active; registry.check.evidence weighs them and decides.
     """
     settings = app_settings()
-    engine.ensure_ready()
-    engine.maybe_sync()
+    index.ensure_ready()
+    index.maybe_sync()
     now = utcnow()
     out = _Reasons()
     pii = hasher()
@@ -100,14 +100,14 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
         digests[f] = pii.digest(f, canonical)
         masked[f] = pii.mask(f, canonical)
 
-    maybe = {f: d for f, d in digests.items() if engine.maybe_banned(d)}
+    maybe = {f: d for f, d in digests.items() if index.maybe_banned(d)}
 
     # Everything in memory first; what the database has to confirm is gathered and asked in one query.
     # Facts the database still has to confirm as naming an active ban: IP ranges and name matches.
     facts: list[evidence.Evidence] = []
     if "ip" in digests:
-        for ban_id in sorted(engine.range_bans(str(data["ip"]))):
-            if engine.is_active(ban_id, now):
+        for ban_id in sorted(index.range_bans(str(data["ip"]))):
+            if index.is_active(ban_id, now):
                 facts.append(evidence.IdentifierEvidence(ban_id, "ip"))
 
     candidate_score = float(settings.name_review_score)
@@ -119,11 +119,11 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
         key = name_key(name) or ""
 
         def live_pair(m: NameMatch, key: str = key) -> bool:
-            return engine.is_active(m.ban_id, now) and not engine.is_suppressed(m.ban_id, key)
+            return index.is_active(m.ban_id, now) and not index.is_suppressed(m.ban_id, key)
 
-        matches = engine.search_names(name, min_score=candidate_score, keep=live_pair)
-        facts += evidence.name_facts(f, name, matches, engine.key_accounts, engine.key_bans, prior_population)
-        for finding in engine.policy.evaluate(name, field=f):
+        matches = index.search_names(name, min_score=candidate_score, keep=live_pair)
+        facts += evidence.name_facts(f, name, matches, index.key_accounts, index.key_bans, prior_population)
+        for finding in index.policy.evaluate(name, field=f):
             out.add(
                 finding.decision,
                 {"code": finding.code, "field": finding.field, "rule": finding.rule, "term": finding.term},
@@ -134,10 +134,10 @@ def decide(data: Mapping[str, Any], engine: CheckEngine) -> tuple[_Reasons, dict
     max_distance = int(settings.avatar_max_distance)
     seen = check_avatar(
         data,
-        engine.search_avatars,
+        index.search_avatars,
         max_distance=max_distance,
         qr_decision=settings.avatar_qr_decision,
-        keep=lambda m: engine.is_active(m.ban_id, now),
+        keep=lambda m: index.is_active(m.ban_id, now),
     )
     for decision, reason in seen.reasons:
         out.add(decision, reason)
@@ -278,7 +278,7 @@ def _confirm(
 
     One UNION ALL of (tag, a, b, n) rows: Bloom hits confirmed against active bans, candidate bans
     still active, and how many accounts share each reusable identifier. (How many accounts hold a name
-    is known in memory: the engine's name key counts.)
+    is known in memory: the index's name key counts.)
     """
     out = _Confirmed()
     if not maybe and not ban_ids and not reuse:
@@ -310,7 +310,7 @@ def _confirm(
 
 def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
     """Answer POST /v1/check; store the check (and open a review) only when it is not allowed."""
-    result, masked = decide(data, get_engine())
+    result, masked = decide(data, get_index())
     decision = result.decision
     check_id = new_id("chk_")
     if decision != "allow":
@@ -414,5 +414,5 @@ def record_check(
 
 
 def init_app(app: Flask) -> None:
-    """Register the readiness probe; the engine itself is built on first use, not here."""
+    """Register the readiness probe; the index itself is built on first use, not here."""
     add_probe(app, readiness_probe)

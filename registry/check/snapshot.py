@@ -1,11 +1,12 @@
-"""Save the check engine's indexes to a file and load them back, refusing anything not provably ours.
+"""Save the check index's indexes to a file and load them back, refusing anything not provably ours.
 
 File layout: ``MAGIC``, a 4-byte header length, the JSON header, the pickled payload, and an
 HMAC-SHA256 over everything before it, keyed by a key derived from the PII key. The header says what
-the snapshot covers (the ``ban_events`` id it is current to, that event's ban and time, so a snapshot of
-another database is told apart), the format version and the match settings it was built with. A file
-that is truncated, altered, of another format, built under another PII key or other match settings is
-refused with ``SnapshotRefused``; the caller logs it and builds from the database instead.
+the snapshot covers (the ``index_changes`` id it is current to, that change's subject and time, so a
+snapshot of another database is told apart), the format version and the match settings it was built
+with. A file that is truncated, altered, of another format, built under another PII key or other
+match settings is refused with ``SnapshotRefused``; the caller logs it and builds from the database
+instead.
 
 Pickle (protocol 5) carries the flat arrays of the indexes at memory speed; it is safe here only because
 the HMAC is checked before anything is unpickled: whoever can forge it holds the PII key already.
@@ -26,7 +27,7 @@ from typing import Any
 
 MAGIC = b"RGIDXSNP"
 # Bump whenever the payload's shape or any index's layout or hashing changes.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _TAG = 32
 
 
@@ -40,7 +41,7 @@ class SnapshotHeader:
 
     format: int
     low_water: int
-    event_ban: str
+    event_subject: str
     event_at: str
     config: str
     pii_key_version: int

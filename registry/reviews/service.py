@@ -12,7 +12,7 @@ Decisions taken here:
   highest-scoring ``similar_to_banned_name`` reason, else any reason naming a ban, else a reason's
   own ``rule``); the body's ``rule`` overrides that. No rule to cite: 422 naming ``rule``.
 - ``false_positive`` stores a (ban, name key) suppression for every ``similar_to_banned_name``
-  reason, and logs a ``suppress`` ban event so every worker's check engine reloads them.
+  reason, and logs a ban-suppressed change so every worker's check index reloads them.
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from marshmallow import ValidationError
 
 from registry import rules
 from registry.accounts.models import Account
 from registry.accounts.service import name_key
 from registry.audit.service import record
-from registry.bans.models import Ban, BanEvent
+from registry.bans.models import Ban
 from registry.check.models import CheckRecord
 from registry.db import get_or_404
 from registry.domain_errors import Conflict, InvalidCursor, InvalidField
 from registry.extensions import db
+from registry.index_changes import ChangeKind, notify_index_changed
 from registry.locking import lock_accounts
 from registry.reviews.models import NameSuppression, Review
 from registry.schemas import decode_cursor, encode_cursor
@@ -180,11 +180,6 @@ def resolve_review(review_id: str, data: Mapping[str, Any], *, actor: str) -> Re
         review.assignee, review.claimed_at = actor, now
     record("review.resolve", f"review:{review.id}", _audit_data(review, **extra), actor=actor)
     db.session.commit()
-    if suppressed:
-        # This worker reloads at once; the others see the suppress event on their next poll.
-        engine = current_app.extensions.get("registry.check_engine")
-        if engine is not None:
-            engine.mark_stale()
     return review
 
 
@@ -213,7 +208,7 @@ def _suppress(review: Review, *, actor: str, now: datetime) -> list[str]:
         )
     bans = sorted({ban_id for ban_id, _ in pairs})
     for ban_id in bans:
-        db.session.add(BanEvent(ban_id=ban_id, op="suppress", at=now))
+        notify_index_changed(db.session, ChangeKind.BAN_SUPPRESSED, ban_id)
         record(
             "ban.suppress",
             f"ban:{ban_id}",

@@ -31,10 +31,10 @@ from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreemen
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, Account
 from registry.accounts.service import get_account
 from registry.audit.service import record, record_many
-from registry.bans.models import BanEvent
 from registry.domain_errors import Conflict, Invalid
 from registry.extensions import db
 from registry.identifiers.normalize import InvalidIdentifier, normalize_uscc
+from registry.index_changes import ChangeKind, notify_index_changed, notify_index_changes
 from registry.pii import Protected, protect
 from registry.settings import app_settings
 from registry.timeutil import utcnow
@@ -129,14 +129,14 @@ def _require_evidence(
             )
 
 
-def protection_op(account_type: str, before: str, after: str) -> str | None:
-    """Return the name-protection event a status change calls for ("protect", "unprotect"), if any."""
+def protection_op(account_type: str, before: str, after: str) -> ChangeKind | None:
+    """Return the name-protection change a status change calls for (protected, unprotected), if any."""
     if account_type not in ENTITY_ACCOUNT_TYPES:
         return None
     if before != "verified" and after == "verified":
-        return "protect"
+        return ChangeKind.ACCOUNT_PROTECTED
     if before == "verified" and after != "verified":
-        return "unprotect"
+        return ChangeKind.ACCOUNT_UNPROTECTED
     return None
 
 
@@ -190,7 +190,7 @@ def set_verification(account_id: str, data: Mapping[str, Any], *, actor: str) ->
     record("verification.change", f"account:{account.id}", audit, actor=actor)
     op = protection_op(account.account_type, before, after)
     if op is not None:
-        db.session.add(BanEvent(ban_id=f"account:{account.id}", op=op, at=now))
+        notify_index_changed(db.session, op, account.id)
     db.session.commit()
     return account
 
@@ -260,9 +260,6 @@ def expire_overdue(
             actor=actor,
         )
         if entity_ids:
-            db.session.execute(
-                sa.insert(BanEvent),
-                [{"ban_id": f"account:{i}", "op": "unprotect", "at": now} for i in entity_ids],
-            )
+            notify_index_changes(db.session, ChangeKind.ACCOUNT_UNPROTECTED, entity_ids)
         db.session.commit()
     return report

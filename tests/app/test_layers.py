@@ -16,10 +16,12 @@ import registry
 ROOT = Path(registry.__file__).parent
 
 # Domain packages, bottom to top; a package may import those before it. Packages on one rank sit
-# beside each other (audit and auth record each other's work; credit calls tiers).
+# beside each other (audit and auth record each other's work; credit calls tiers). The check index's
+# change log sits under every writer of it (accounts, verification, bans, reviews).
 DOMAIN = {
     "audit": 2,
     "auth": 2,
+    "index_changes": 2,
     "accounts": 3,
     "tiers": 4,
     "verification": 4,
@@ -120,10 +122,12 @@ def test_imports_follow_the_layers():
 
 def test_the_rank_function_reads_the_layers_right():
     assert rank("registry.reviews.models") < rank("registry.check.service") < rank("registry.reviews.service")
-    assert rank("registry.accounts.service") < rank("registry.bans.service") < rank("registry.check.engine")
+    assert rank("registry.accounts.service") < rank("registry.bans.service") < rank("registry.check.index")
     assert rank("registry.timeutil") < rank("registry.bans.models") < rank("registry.locking")
     assert rank("registry.locking") < rank("registry.accounts.service") < rank("registry.bans.views")
     assert rank("registry.serve") == rank("registry.sweep.cli")
+    assert rank("registry.index_changes") < rank("registry.accounts.service") < rank("registry.bans.importer")
+    assert rank("registry.bans.importer") < rank("registry.check.index.sync")
 
 
 def test_test_modules_do_not_import_the_tests_folder_as_a_package():

@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-
-import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
-from sqlalchemy.engine import make_url
 
 from registry import create_app
 from registry.extensions import db
 from registry.identifiers.iprange import SEALED_PREFIX, RangeCipher
 
 KEY = "migration-test-key-0123456789"
-
-
-@pytest.fixture
-def fresh_url(database_url, tmp_path):
-    """A database of its own (the suite's one stays at head): a SQLite file, or a throwaway PostgreSQL one."""
-    if make_url(database_url).get_backend_name() != "postgresql":
-        yield f"sqlite:///{tmp_path / 'migrate.sqlite3'}"
-        return
-    import psycopg2
-
-    url = make_url(database_url)
-    name = f"registry_migrate_{os.getpid()}_{secrets.token_hex(3)}"
-    conn = psycopg2.connect(host=url.host, port=url.port, dbname=url.database, user=url.username)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
 
 
 def test_upgrade_seals_clear_ranges_and_downgrade_opens_them(fresh_url):
@@ -65,9 +38,9 @@ def test_upgrade_seals_clear_ranges_and_downgrade_opens_them(fresh_url):
         cipher = RangeCipher(KEY.encode())
         assert [cipher.open(v) for v, _ in rows] == ["198.51.100.200/31", "2001:db8:85a3:1234::/64"]
 
-        from registry.check.engine import get_engine
+        from registry.check.index import get_index
 
-        engine = get_engine()
+        engine = get_index()
         engine.rebuild()
         assert engine.range_bans("198.51.100.201") == {"ban_old"}
         db.session.remove()  # the build's read transaction would block the downgrade's ALTER

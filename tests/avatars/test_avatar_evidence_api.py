@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from avatars.images import crop, encode, jpeg, picture
-from registry.check.engine import get_engine
+from registry.check.index import get_index
 from registry.extensions import db
 
 BANNED = picture(303)
@@ -91,7 +91,7 @@ def test_a_lifted_ban_stops_counting_on_every_worker(app, app_factory, client, h
         assert avatar_reasons(result) == [] and result["decision"] != "deny"
         with worker.app_context():
             # Gone from the index itself after the sync, not only filtered by the database.
-            assert len(get_engine(worker).avatars) == 0
+            assert len(get_index(worker).avatars) == 0
 
 
 def test_a_hash_only_check_gets_mirror_and_crop_tolerance_from_its_probe_hashes(client, headers, ban):

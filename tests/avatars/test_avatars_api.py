@@ -212,11 +212,11 @@ def test_bans_import_takes_avatars_and_reports_bad_ones_by_line(app, runner, cli
 
 
 def test_an_engine_built_afresh_loads_the_banned_avatars(app, client, headers):
-    from registry.check.engine import get_engine
+    from registry.check.index import get_index
 
     ban = ban_account_with_avatar(client, headers)
     with app.app_context():
-        engine = get_engine(app)
+        engine = get_index(app)
         engine.rebuild()
         assert len(engine.avatars) == 7
     assert [r["ban_id"] for r in avatar_reasons(check(client, headers, avatar=encode(caption(BANNED))))] == [

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from registry.bans import service
+from registry.bans import importer, prepare
 from registry.bans.schemas import BanIn
 from registry.identifiers import PiiHasher
 
@@ -100,7 +100,7 @@ def _schema(doc: Any) -> tuple[bool, Any]:
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=documents)
 def test_fast_load_agrees_with_the_schema(doc: Any) -> None:
-    fast = service.fast_load(doc)
+    fast = importer.fast_load(doc)
     ok, loaded = _schema(doc)
     event("fast path" if fast is not None else ("schema accepts" if ok else "schema rejects"))
     if fast is not None:
@@ -127,7 +127,7 @@ def _realistic(seed: int) -> list[str]:
 def test_fast_load_takes_the_common_shape() -> None:
     docs = [json.loads(line) for line in _realistic(5)]
     assert any("expires_at" in d for d in docs)
-    assert all(service.fast_load(d) == BanIn().load(d) for d in docs)
+    assert all(importer.fast_load(d) == BanIn().load(d) for d in docs)
 
 
 PHONES = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True).flatmap(
@@ -154,10 +154,10 @@ PHONES = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True).flatmap(
 def test_prepare_lines_is_the_same_with_or_without_the_fast_path(doc: dict[str, Any]) -> None:
     pii = PiiHasher(b"fast-path-test-key-0123456789", 1)
     line = [(1, json.dumps(doc, ensure_ascii=False))]
-    fast = service.prepare_lines(line, pii)
+    fast = importer.prepare_lines(line, pii)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(service, "fast_load", lambda _doc: None)
-        slow = service.prepare_lines(line, pii)
+        mp.setattr(importer, "fast_load", lambda _doc: None)
+        slow = importer.prepare_lines(line, pii)
     assert [(n, e, p and vars(p)) for n, p, e in fast] == [(n, e, p and vars(p)) for n, p, e in slow]
 
 
@@ -165,4 +165,4 @@ def test_prepare_lines_is_the_same_with_or_without_the_fast_path(doc: dict[str, 
 @given(d=st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True))
 def test_phone_mask_shortcut_matches_the_hasher(d: str) -> None:
     pii = PiiHasher(b"fast-path-test-key-0123456789", 1)
-    assert service._mask(pii, "phone", "+86" + d) == pii.mask("phone", "+86" + d)
+    assert prepare._mask(pii, "phone", "+86" + d) == pii.mask("phone", "+86" + d)

@@ -44,8 +44,8 @@ def test_a_fresh_engine_opens_the_sealed_ranges(app, client, auth):
     h = auth("admin")
     client.post("/v1/bans", json={"identifiers": {"ip": [V4]}, "reason": "abuse", "rule": "R1"}, headers=h)
     with app.app_context():
-        from registry.check.engine import get_engine
+        from registry.check.index import get_index
 
-        engine = get_engine()
+        engine = get_index()
         engine.rebuild()
         assert engine.range_bans("198.51.100.200")

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
 from registry.audit.service import opened_entries
-from registry.bans.models import Ban, BanEvent, BanIdentifier, BanName
+from registry.bans.models import Ban, BanIdentifier, BanName
 from registry.extensions import db
+from registry.index_changes import IndexChange
 from registry.timeutil import utcnow
 
 PHONE = "+86 138 0013 8000"
@@ -70,7 +71,7 @@ def test_create_read_list_and_lift_a_ban(app, client, headers):
     ]
     with app.app_context():
         ops = db.session.scalars(
-            sa.select(BanEvent.op).where(BanEvent.ban_id == body["id"]).order_by(BanEvent.id)
+            sa.select(IndexChange.kind).where(IndexChange.subject == body["id"]).order_by(IndexChange.id)
         ).all()
         actions = db.session.scalars(
             sa.select(AuditEntry.action)
@@ -243,7 +244,9 @@ def test_import_keeps_good_lines_reports_bad_ones_and_is_idempotent(app, runner,
         assert captured == ["imported_bad"]
         # (The account leaving good standing adds a "counts" event: issue 9's name key counts.)
         assert (
-            db.session.scalar(sa.select(sa.func.count()).select_from(BanEvent).where(BanEvent.op != "counts"))
+            db.session.scalar(
+                sa.select(sa.func.count()).select_from(IndexChange).where(IndexChange.kind != "counts")
+            )
             == 3
         )
         assert (

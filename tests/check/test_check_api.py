@@ -11,10 +11,11 @@ import sqlalchemy as sa
 
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
-from registry.bans.models import Ban, BanEvent
-from registry.check.engine import get_engine
+from registry.bans.models import Ban
+from registry.check.index import get_index
 from registry.check.models import CheckRecord
 from registry.extensions import db
+from registry.index_changes import IndexChange
 from registry.matching import canonical
 from registry.reviews.models import NameSuppression, Review
 
@@ -222,14 +223,14 @@ def test_a_ban_made_by_another_worker_is_enforced_after_sync(app_factory, app, c
         "username",
     ) in codes(result)
     with app.app_context():
-        assert get_engine(app).stats().bans == 1
+        assert get_index(app).stats().bans == 1
 
 
 def test_suppression_stops_a_flagged_pair(app, client, headers, banned):
     assert check(client, headers, username="someone", display_name="王曉明")["decision"] == "review"
     with app.app_context():
         db.session.add(NameSuppression(ban_id=banned, name_key=canonical("王曉明"), created_by="staff"))
-        db.session.add(BanEvent(ban_id=banned, op="suppress"))
+        db.session.add(IndexChange(kind="suppress", subject=banned))
         db.session.commit()
     assert check(client, headers, username="someone", display_name="王曉明")["decision"] == "allow"
     assert check(client, headers, username="someone", display_name="wangxiaoming")["decision"] == "review"
@@ -290,7 +291,7 @@ def test_verified_organisation_names_are_protected(app, client, headers):
                 verification_status="verified",
             )
         )
-        db.session.add(BanEvent(ban_id="account:org1", op="protect"))
+        db.session.add(IndexChange(kind="protect", subject="org1"))
         db.session.commit()
     result = check(client, headers, username="someone", display_name="极光科技有限公司")
     assert any(r["code"] == "impersonation" for r in result["reasons"]), result
@@ -298,10 +299,10 @@ def test_verified_organisation_names_are_protected(app, client, headers):
 
 def test_healthz_builds_the_engine(app, client):
     with app.app_context():
-        assert not get_engine(app).ready
+        assert not get_index(app).ready
     assert client.get("/healthz").status_code == 200
     with app.app_context():
-        assert get_engine(app).ready
+        assert get_index(app).ready
 
 
 def test_no_raw_identifiers_in_checks_reviews_audit_or_logs(app, client, headers, banned, caplog):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from registry.check.engine import get_engine
+from registry.check.index import get_index
 from registry.matching.commonness import STAT, account_keys
 
 
@@ -32,7 +32,7 @@ def check(client, headers, **body):
 
 def holders(app, name):
     with app.app_context():
-        engine = get_engine(app)
+        engine = get_index(app)
         engine.sync()
         # Match keys only: the statistics keys (STAT-prefixed) count surname characters and the like.
         return max(engine.key_accounts(k) for k in account_keys(name) if not k.startswith(STAT))
@@ -76,7 +76,7 @@ def test_imported_accounts_count_on_another_worker(app, app_factory, client, hea
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
     ban_id = post(client, headers, "/v1/bans", {"names": ["cherry_tiger"], "reason": "r", "rule": "R1"})["id"]
     with app.app_context():
-        get_engine(app).ensure_ready()
+        get_index(app).ensure_ready()
     result = runner.invoke(args=["accounts", "import", str(path)])
     assert result.exit_code == 0, result.output
     assert holders(app, "cherrytiger") == 4
@@ -103,7 +103,7 @@ def test_many_bans_on_one_common_name_give_one_informational_reason(app, client,
 
 def stat(app, key):
     with app.app_context():
-        engine = get_engine(app)
+        engine = get_index(app)
         engine.sync()
         return engine.key_accounts(STAT + key)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from registry.check import snapshot as snap
-from registry.check.engine import CheckEngine, get_engine
+from registry.check.index import CheckIndex, get_index
 from registry.check.service import decide
 from registry.extensions import db
 
@@ -76,10 +76,10 @@ def _sizes(engine):
 
 def _fresh_and_loaded(app):
     with app.app_context():
-        fresh = get_engine(app)
+        fresh = get_index(app)
         fresh.rebuild()
         assert fresh.write_snapshot() is not None
-        loaded = CheckEngine(app)
+        loaded = CheckIndex(app)
         loaded.ensure_ready()
         assert loaded.source == "snapshot"
     return fresh, loaded
@@ -106,7 +106,7 @@ def test_a_loaded_snapshot_answers_every_check_as_a_fresh_build(app, runner, tmp
 def test_events_after_the_snapshot_are_applied(app, runner, client, headers, tmp_path):
     pop = _load(runner, tmp_path, 5, bans=40)
     with app.app_context():
-        fresh = get_engine(app)
+        fresh = get_index(app)
         fresh.rebuild()
         fresh.write_snapshot()
         first = db.session.execute(db.text("SELECT id FROM bans ORDER BY id LIMIT 1")).scalar()
@@ -121,14 +121,14 @@ def test_events_after_the_snapshot_are_applied(app, runner, client, headers, tmp
     assert lifted.status_code == 200, lifted.get_json()
     bodies = _signups(pop, 5) + [{"username": "zhuoyuanqiaotest"}, {"phone": "13700137999"}]
     with app.app_context():
-        loaded = CheckEngine(app)
+        loaded = CheckIndex(app)
         loaded.ensure_ready()
         assert loaded.source == "snapshot"
         assert loaded.sync() >= 2
         # The engine the snapshot was taken of, caught up the same way: the same answers. (A full
         # rebuild may rank ties under the retrieval caps differently, as after any incremental sync.)
         assert fresh.sync() >= 2
-        rebuilt = CheckEngine(app)
+        rebuilt = CheckIndex(app)
         rebuilt.rebuild()
     answers = _answers(app, loaded, bodies)
     _same(answers, _answers(app, fresh, bodies))
@@ -145,8 +145,8 @@ def test_events_after_the_snapshot_are_applied(app, runner, client, headers, tmp
 
 
 def _ignored(app, caplog):
-    with app.app_context(), caplog.at_level(logging.WARNING, logger="registry.check.engine"):
-        engine = CheckEngine(app)
+    with app.app_context(), caplog.at_level(logging.WARNING, logger="registry.check.index"):
+        engine = CheckIndex(app)
         engine.ensure_ready()
     assert engine.source == "database"
     assert any("snapshot" in r.getMessage() and "ignored" in r.getMessage() for r in caplog.records)
@@ -180,7 +180,7 @@ def test_a_snapshot_of_another_format_or_key_is_ignored(app, runner, tmp_path, s
     data = snapshot_path.read_bytes()
     header, start = snap.read_header(data)
     with app.app_context():
-        key = get_engine(app)._snapshot_key
+        key = get_index(app)._snapshot_key
     payload = snap.read(snapshot_path, key)[1]
     # A well-signed file of a future format.
     snap.write(snapshot_path, snap.SnapshotHeader(**{**header.__dict__, "format": 99}), payload, key)

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
 from registry.audit.service import opened_entries
-from registry.bans.models import BanEvent
 from registry.check.models import CheckRecord
 from registry.extensions import db
+from registry.index_changes import IndexChange
 from registry.reviews.models import Review
 
 USCC = "91350100M000100Y43"
@@ -202,7 +202,7 @@ def test_verified_organisation_name_is_protected(synced):
     )
     with app.app_context():
         ops = db.session.scalars(
-            sa.select(BanEvent.op).where(BanEvent.ban_id == "account:o1").order_by(BanEvent.id)
+            sa.select(IndexChange.kind).where(IndexChange.subject == "o1").order_by(IndexChange.id)
         ).all()
     assert ops == ["protect", "protect"]
 

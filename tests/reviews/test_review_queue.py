@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from registry.accounts.models import Account
-from registry.bans.models import Ban, BanEvent
+from registry.bans.models import Ban
 from registry.check.models import CheckRecord
 from registry.extensions import db
+from registry.index_changes import IndexChange
 from registry.reviews.models import NameSuppression, Review
 from registry.timeutil import utcnow
 
@@ -130,7 +131,7 @@ def test_false_positive_stops_the_same_check_from_opening_a_review(app, client, 
     assert resolved.json["outcome"] == "false_positive" and resolved.json["assignee"] == "alice"
     with app.app_context():
         pairs = db.session.execute(sa.select(NameSuppression.ban_id, NameSuppression.review_id)).all()
-        events = db.session.scalars(sa.select(BanEvent.op).where(BanEvent.ban_id == ban)).all()
+        events = db.session.scalars(sa.select(IndexChange.kind).where(IndexChange.subject == ban)).all()
     assert [tuple(p) for p in pairs] == [(ban, review["id"])]
     assert "suppress" in events
     again = check(client, signup)

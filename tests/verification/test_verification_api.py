@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
 from registry.audit.service import opened_entries
-from registry.bans.models import BanEvent
 from registry.extensions import db
+from registry.index_changes import IndexChange
 from registry.timeutil import utcnow
 from registry.verification.service import TRANSITIONS, entity_name_agreement
 
@@ -238,7 +238,7 @@ def test_organization_verified_protects_its_name(app, client, headers):
         account = db.session.get(Account, "u1")
         assert account.entity_name == "人民日报社" and account.entity_uscc == USCC
         ops = db.session.scalars(
-            sa.select(BanEvent.op).where(BanEvent.ban_id == "account:u1").order_by(BanEvent.id)
+            sa.select(IndexChange.kind).where(IndexChange.subject == "u1").order_by(IndexChange.id)
         ).all()
     assert ops == ["protect", "unprotect"]
 
@@ -248,7 +248,7 @@ def test_personal_verification_protects_nothing(app, client, headers):
     verify(client, headers, **VERIFIED)
     with app.app_context():
         # (Creating the account logged its name key counts, issue 9; nothing was protected.)
-        ops = db.session.scalars(sa.select(BanEvent.op)).all()
+        ops = db.session.scalars(sa.select(IndexChange.kind)).all()
         assert set(ops) <= {"counts"}
 
 
@@ -335,7 +335,7 @@ def test_expiry_and_command(app_factory, auth):
             )
         ).all()
         ops = db.session.scalars(
-            sa.select(BanEvent.op).where(BanEvent.ban_id == "account:o1").order_by(BanEvent.id)
+            sa.select(IndexChange.kind).where(IndexChange.subject == "o1").order_by(IndexChange.id)
         ).all()
     assert sorted(e.subject for e in entries) == ["account:o1", "account:p1"]
     assert ops == ["protect", "unprotect"]

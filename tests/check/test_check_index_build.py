@@ -1,4 +1,4 @@
-"""The check engine's build (COPY on PostgreSQL, batched cursor elsewhere) and its database round trips."""
+"""The check index's build (COPY on PostgreSQL, batched cursor elsewhere) and its database round trips."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.check.engine import _unescape, get_engine
+from registry.check.index import get_index
+from registry.check.index.build import _unescape
 from registry.check.service import decide
 from registry.extensions import db
 
@@ -41,7 +42,7 @@ def test_a_fresh_build_reads_names_with_escaped_characters(app, client, headers)
         body = {"names": [name], "identifiers": {"phone": ["13900139000"]}, "reason": "r", "rule": "R1"}
         assert client.post("/v1/bans", json=body, headers=headers).status_code == 201
     with app.app_context():
-        engine = get_engine(app)
+        engine = get_index(app)
         engine.rebuild()
         assert engine.stats().bans == len(ODD_NAMES)
         for name in ODD_NAMES:
@@ -66,7 +67,7 @@ def _count_statements(app, body):
             statements.append(statement)
 
     with app.app_context():
-        engine = get_engine(app)
+        engine = get_index(app)
         engine.ensure_ready()
         sa.event.listen(db.engine, "before_cursor_execute", seen)
         try:
@@ -97,11 +98,11 @@ def test_an_allowed_check_makes_at_most_one_query(app, client, headers):
 
 
 def test_a_large_backlog_is_taken_a_chunk_per_sync_not_by_a_rebuild(app_factory, auth, monkeypatch):
-    monkeypatch.setattr("registry.check.engine.MAX_EVENTS_PER_SYNC", 3)
+    monkeypatch.setattr("registry.check.index.state.MAX_EVENTS_PER_SYNC", 3)
     app = app_factory(ban_sync_seconds=3600)
     headers = auth("check", "bans:write", app=app)
     with app.app_context():
-        engine = get_engine(app)
+        engine = get_index(app)
         engine.ensure_ready()
         built = engine.build_seconds
         shared = db.engines[None]

@@ -1,7 +1,7 @@
 """linked accounts, registrant bans, back-checks of new bans
 
-Revision ID: 0004_linked
-Revises: 0003_avatars
+Revision ID: 0005_linked
+Revises: 0004_index_changes
 Create Date: 2026-12-02 00:45:00
 
 """
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0004_linked"
-down_revision = "0003_avatars"
+revision = "0005_linked"
+down_revision = "0004_index_changes"
 branch_labels = None
 depends_on = None
 
@@ -43,7 +43,7 @@ def upgrade():
     # this upgrade are not back-checked by default (`registry bans backcheck --since` does them).
     op.execute(
         "INSERT INTO backcheck_progress (name, last_event_id, bans_checked, reviews_opened, updated_at) "
-        "SELECT 'bans', COALESCE(MAX(id), 0), 0, 0, CURRENT_TIMESTAMP FROM ban_events"
+        "SELECT 'bans', COALESCE(MAX(id), 0), 0, 0, CURRENT_TIMESTAMP FROM index_changes"
     )
 
     with op.batch_alter_table("reviews", schema=None) as batch_op:
