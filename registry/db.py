@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import event, select, text
@@ -16,7 +16,10 @@ from sqlalchemy.engine import Engine, make_url
 from registry.domain_errors import InvalidCursor, NotFound
 from registry.settings import app_settings
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from registry.extensions import Model
+
+M = TypeVar("M", bound="Model")
 
 # SQLite lets a read transaction upgrade to a write only if nobody wrote meanwhile, failing at once
 # otherwise; transactions that mean to write take the write lock up front (BEGIN IMMEDIATE) and so
@@ -102,11 +105,11 @@ def analyze(tables: Iterable[str]) -> None:
         db.session.execute(text("ANALYZE " + ", ".join(f'"{name}"' for name in names)))
 
 
-def get_or_404(model: type[T], key: str, noun: str, *, for_update: bool = False) -> T:
+def get_or_404(model: type[M], key: str, noun: str, *, for_update: bool = False) -> M:
     """Return the row of ``model`` with primary key ``key`` (locked if asked) or abort with 404."""
     from registry.extensions import db
 
-    stmt = select(model).where(model.__mapper__.primary_key[0] == key)  # type: ignore[attr-defined]
+    stmt = select(model).where(model.__mapper__.primary_key[0] == key)
     if for_update:
         stmt = stmt.with_for_update()
     row = db.session.scalar(stmt)

@@ -19,7 +19,7 @@ class UtcDateTime(fields.DateTime):
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if value is None:
             return None
-        return to_aware(value).isoformat()  # type: ignore[union-attr]
+        return to_aware(value).isoformat()
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         parsed = super()._deserialize(value, attr, data, **kwargs)

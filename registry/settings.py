@@ -150,31 +150,37 @@ class Settings:
         settings = cls(**values)
         return settings._completed(Path(instance_path))
 
-    def _completed(self, instance: Path) -> Settings:  # noqa: C901 - one check per cross-setting rule, each independent
+    def _completed(self, instance: Path) -> Settings:
+        """Fill in the defaults that live in the instance folder, then check the rules across settings."""
         if self.env not in {"development", "production", "testing"}:
             raise ConfigError("REGISTRY_ENV must be one of development, production, testing")
+        changes = self._instance_defaults(instance)
+        self._check_values()
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def _instance_defaults(self, instance: Path) -> dict[str, Any]:
+        """Return the unset paths and (outside production) keys, kept in the instance folder."""
         changes: dict[str, Any] = {}
         if not self.database_url:
             instance.mkdir(parents=True, exist_ok=True)
             changes["database_url"] = f"sqlite:///{(instance / 'registry.sqlite3').resolve()}"
-        if not self.pii_key:
-            if self.is_production:
-                raise ConfigError(
-                    "REGISTRY_PII_KEY is required when REGISTRY_ENV=production: it keys the hashes of "
-                    "ID numbers, phones and emails; set it to a long random secret and keep it safe"
-                )
-            changes["pii_key"] = _development_key(instance, "pii.key", "REGISTRY_PII_KEY")
-        elif len(self.pii_key) < 16:
-            raise ConfigError("REGISTRY_PII_KEY must be at least 16 characters long")
-        if not self.audit_key:
-            if self.is_production:
-                raise ConfigError(
-                    "REGISTRY_AUDIT_KEY is required when REGISTRY_ENV=production: it keys the audit chain "
-                    "and signs its checkpoints; set it to a long random secret kept outside the database"
-                )
-            changes["audit_key"] = _development_key(instance, "audit.key", "REGISTRY_AUDIT_KEY")
-        elif len(self.audit_key) < 16:
-            raise ConfigError("REGISTRY_AUDIT_KEY must be at least 16 characters long")
+        for name, file, why in (
+            (
+                "pii_key",
+                "pii.key",
+                "it keys the hashes of ID numbers, phones and emails; set it to a long "
+                "random secret and keep it safe",
+            ),
+            (
+                "audit_key",
+                "audit.key",
+                "it keys the audit chain and signs its checkpoints; set it to a long "
+                "random secret kept outside the database",
+            ),
+        ):
+            key = self._secret(instance, name, file, why)
+            if key is not None:
+                changes[name] = key
         if not self.audit_checkpoints:
             instance.mkdir(parents=True, exist_ok=True)
             changes["audit_checkpoints"] = str((instance / "audit-checkpoints.jsonl").resolve())
@@ -182,6 +188,22 @@ class Settings:
             changes["index_snapshot"] = (
                 "off" if self.env == "testing" else str((instance / "check-index.snapshot").resolve())
             )
+        return changes
+
+    def _secret(self, instance: Path, name: str, file: str, why: str) -> str | None:
+        """Check a key setting; return a development key for it if unset (None if it is set)."""
+        var = ENV_PREFIX + name.upper()
+        value: str = getattr(self, name)
+        if value:
+            if len(value) < 16:
+                raise ConfigError(f"{var} must be at least 16 characters long")
+            return None
+        if self.is_production:
+            raise ConfigError(f"{var} is required when REGISTRY_ENV=production: {why}")
+        return _development_key(instance, file, var)
+
+    def _check_values(self) -> None:
+        """Raise ConfigError for the first setting out of its range or at odds with another."""
         if self.audit_checkpoint_every < 1:
             raise ConfigError("REGISTRY_AUDIT_CHECKPOINT_EVERY must be at least 1")
         if self.audit_checkpoint_seconds < 0:
@@ -213,7 +235,6 @@ class Settings:
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise ConfigError(f"REGISTRY_{name.upper()} names {path!r}, which is not a readable file")
-        return dataclasses.replace(self, **changes) if changes else self
 
 
 def _parse(var: str, raw: str, f: dataclasses.Field[Any]) -> Any:
@@ -256,7 +277,7 @@ def app_settings(app: Flask | None = None) -> Settings:
     """Return the settings of ``app`` (default: the current app), typed."""
     from flask import current_app
 
-    value = (app or current_app).config["REGISTRY"]
+    value = (app or current_app).config.get("REGISTRY")
     if not isinstance(value, Settings):
         raise RuntimeError("the app has no registry settings: build it with registry.create_app")
     return value

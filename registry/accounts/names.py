@@ -42,7 +42,7 @@ def name_policy() -> NamePolicy:
     if POLICY_KEY not in ext:
         path = app_settings().name_rules_file
         ext[POLICY_KEY] = NamePolicy.from_file(path) if path else NamePolicy.from_defaults()
-    return ext[POLICY_KEY]  # type: ignore[no-any-return]
+    return ext[POLICY_KEY]
 
 
 def finding_doc(finding: NameFinding) -> dict[str, str]:

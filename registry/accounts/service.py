@@ -141,7 +141,7 @@ def build_account(data: Mapping[str, Any]) -> Account:
     """Turn a validated account document into an unsaved Account, hashing its identifiers."""
     values, avatar_findings = account_values(data)
     account = Account(**values)
-    account.avatar_findings = avatar_findings  # type: ignore[attr-defined]
+    account.avatar_findings = avatar_findings
     return account
 
 
@@ -246,7 +246,7 @@ def create_account(data: Mapping[str, Any]) -> Account:
         news_licensed=account.news_licensed,
         account_type=account.account_type,
     )
-    findings += account.avatar_findings  # type: ignore[attr-defined]
+    findings += account.avatar_findings
     db.session.add(account)
     db.session.flush()
     count_name_keys(key_deltas((), account_keys(account.username, account.display_name)))
@@ -270,7 +270,7 @@ def create_account(data: Mapping[str, Any]) -> Account:
 
         tie_check(account, account.check_id, actor=current_actor())
     db.session.commit()
-    account.name_flags = flags  # type: ignore[attr-defined]
+    account.name_flags = flags
     return account
 
 
@@ -289,7 +289,7 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
     # name again changes nothing.
     new = {f: mask_contacts(v) if f in NAME_FIELDS and f in data else v for f, v in sent.items()}
     changed = [f for f in RENAME_FIELDS if new[f] != old[f]]
-    account.name_flags = []  # type: ignore[attr-defined]
+    account.name_flags = []
     avatar_findings: list[NameFinding] = []
     avatar_change: str | None = None
     if "avatar" in data or "avatar_hash" in data:
@@ -364,7 +364,7 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         # Every worker's check index swaps the protected name for the new one.
         notify_index_changed(db.session, ChangeKind.ACCOUNT_PROTECTED, account.id)
     db.session.commit()
-    account.name_flags = flags  # type: ignore[attr-defined]
+    account.name_flags = flags
     return account
 
 

@@ -53,7 +53,7 @@ class BanImportReport(ImportReport):
     """What a ban import did: ``errors`` holds rejected lines only, ``skipped`` those already present."""
 
 
-def import_bans(  # noqa: C901 - the importer's main loop; splitting it is issue 11's later step
+def import_bans(
     lines: Iterable[str],
     *,
     actor: str,
@@ -68,63 +68,80 @@ def import_bans(  # noqa: C901 - the importer's main loop; splitting it is issue
     seen: set[str] = set()
     checked_rules: dict[str, str | None] = {}
     touched = {t.__tablename__ for t in (Ban, BanIdentifier, BanName, BanAvatar, IndexChange, AuditEntry)}
-
-    def flush() -> None:
-        if not batch:
-            return
-        now = utcnow()
-        prints = [p.fingerprint for _, p in batch]
-        present = set(db.session.scalars(sa.select(Ban.fingerprint).where(Ban.fingerprint.in_(prints))))
-        account_ids = {p.account_id for _, p in batch if p.account_id}
-        accounts = lock_accounts(account_ids) if account_ids else {}
-        fresh: list[PreparedBan] = []
-        for number, p in batch:
-            if p.fingerprint in present:
-                report.skipped += 1
-                continue
-            if p.account_id:
-                account = accounts.get(p.account_id)
-                if account is None:
-                    report.errors.append((number, f"account_id: no account {p.account_id!r}"))
-                    continue
-                capture_account(p, account)
-            fresh.append(p)
-        insert_prepared(fresh, actor=actor, source="import", now=now, keep_fingerprint=True)
-        entries = [("ban.create", f"ban:{p.id}", ban_audit_data(p, "import")) for p in fresh]
-        banned = {p.account_id: p.id for p in fresh if p.account_id}
-        if banned:
-            entries.extend(mark_banned([accounts[a] for a in banned], banned, now=now))
-            touched.add(Account.__tablename__)
-        record_many(entries, actor=actor)
-        db.session.commit()
-        report.created += len(fresh)
-        batch.clear()
-
     for chunk in _prepared_chunks(lines, pii, workers=workers, chunk_size=max(100, batch_size // 4)):
         for number, prepared, error in chunk:
             report.read += 1
             if progress is not None:
                 progress.update(1)
-            if prepared is not None and error is None:
-                error = _rule_error(prepared.rule, checked_rules)
-            if error is not None or prepared is None:
-                report.errors.append((number, error or "unusable line"))
-                continue
-            if prepared.unassigned_phones:
-                report.warnings.append((number, UNASSIGNED_PHONE_WARNING))
-            if prepared.fingerprint in seen:
-                report.skipped += 1
-                continue
-            seen.add(prepared.fingerprint)
-            batch.append((number, prepared))
-            if len(batch) >= batch_size:
-                flush()
-    flush()
+            admitted = _admitted(number, prepared, error, report, checked_rules, seen)
+            if admitted is not None:
+                batch.append((number, admitted))
+                if len(batch) >= batch_size:
+                    _insert_batch(batch, report, actor, touched)
+    _insert_batch(batch, report, actor, touched)
     if report.created:
         # Checks confirm Bloom hits against these tables; plan them with statistics from now on.
         analyze(sorted(touched))
         db.session.commit()
     return report
+
+
+def _admitted(
+    number: int,
+    prepared: PreparedBan | None,
+    error: str | None,
+    report: BanImportReport,
+    checked_rules: dict[str, str | None],
+    seen: set[str],
+) -> PreparedBan | None:
+    """Return a prepared line's ban if it goes into the batch; report it as an error or a repeat if not."""
+    if prepared is not None and error is None:
+        error = _rule_error(prepared.rule, checked_rules)
+    if error is not None or prepared is None:
+        report.errors.append((number, error or "unusable line"))
+        return None
+    if prepared.unassigned_phones:
+        report.warnings.append((number, UNASSIGNED_PHONE_WARNING))
+    if prepared.fingerprint in seen:
+        report.skipped += 1
+        return None
+    seen.add(prepared.fingerprint)
+    return prepared
+
+
+def _insert_batch(
+    batch: list[tuple[int, PreparedBan]], report: BanImportReport, actor: str, touched: set[str]
+) -> None:
+    """Insert the batch's bans not in the database yet, with their audit entries; commit; empty it."""
+    if not batch:
+        return
+    now = utcnow()
+    prints = [p.fingerprint for _, p in batch]
+    present = set(db.session.scalars(sa.select(Ban.fingerprint).where(Ban.fingerprint.in_(prints))))
+    account_ids = {p.account_id for _, p in batch if p.account_id}
+    accounts = lock_accounts(account_ids) if account_ids else {}
+    fresh: list[PreparedBan] = []
+    for number, p in batch:
+        if p.fingerprint in present:
+            report.skipped += 1
+            continue
+        if p.account_id:
+            account = accounts.get(p.account_id)
+            if account is None:
+                report.errors.append((number, f"account_id: no account {p.account_id!r}"))
+                continue
+            capture_account(p, account)
+        fresh.append(p)
+    insert_prepared(fresh, actor=actor, source="import", now=now, keep_fingerprint=True)
+    entries = [("ban.create", f"ban:{p.id}", ban_audit_data(p, "import")) for p in fresh]
+    banned = {p.account_id: p.id for p in fresh if p.account_id}
+    if banned:
+        entries.extend(mark_banned([accounts[a] for a in banned], banned, now=now))
+        touched.add(Account.__tablename__)
+    record_many(entries, actor=actor)
+    db.session.commit()
+    report.created += len(fresh)
+    batch.clear()
 
 
 Prepared = tuple[int, PreparedBan | None, str | None]

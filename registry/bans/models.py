@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 BAN_STATUSES = ("active", "lifted")
@@ -18,7 +18,7 @@ BAN_STATUSES = ("active", "lifted")
 IDENTIFIER_KINDS = ("email", "phone", "id_number", "device_id", "ip", "ip_range")
 
 
-class Ban(db.Model):  # type: ignore[name-defined,misc]
+class Ban(Model):
     __tablename__ = "bans"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -62,7 +62,7 @@ def ban_has_expired(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(Ban.status == "active", Ban.expires_at.is_not(None), Ban.expires_at <= now)
 
 
-class BanIdentifier(db.Model):  # type: ignore[name-defined,misc]
+class BanIdentifier(Model):
     __tablename__ = "ban_identifiers"
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
@@ -80,7 +80,7 @@ class BanIdentifier(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class BanName(db.Model):  # type: ignore[name-defined,misc]
+class BanName(Model):
     __tablename__ = "ban_names"
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
@@ -93,7 +93,7 @@ class BanName(db.Model):  # type: ignore[name-defined,misc]
     ban: Mapped[Ban] = relationship(back_populates="names")
 
 
-class BanAvatar(db.Model):  # type: ignore[name-defined,misc]
+class BanAvatar(Model):
     """A banned avatar's perceptual hash (registry/avatars); the image itself is never stored."""
 
     __tablename__ = "ban_avatars"

@@ -16,7 +16,7 @@ MAX_AVATARS = 10
 NAME = validate.Length(min=1, max=256)
 
 
-def _identifier_list() -> fields.List:
+def _identifier_list() -> fields.List[str]:
     return fields.List(fields.String(), load_default=list, validate=validate.Length(max=MAX_PER_FIELD))
 
 

@@ -29,7 +29,7 @@ from registry.matching import NameMatch
 from registry.names import mask_contacts
 from registry.pii import hasher
 from registry.reviews.models import Review
-from registry.settings import app_settings
+from registry.settings import Settings, app_settings
 from registry.timeutil import utcnow
 
 SEVERITY = {"allow": 0, "review": 1, "deny": 2}
@@ -61,7 +61,7 @@ def _live(now: Any) -> Any:
     return ban_is_live(now)
 
 
-def weights(settings: Any) -> evidence.Weights:
+def weights(settings: Settings) -> evidence.Weights:
     """Return the evidence model's weights and thresholds from the settings."""
     return evidence.Weights(
         review_score=float(settings.evidence_review_score),
@@ -72,7 +72,7 @@ def weights(settings: Any) -> evidence.Weights:
     )
 
 
-def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[str, str]]:  # noqa: C901 - the check's decision, one case per evidence kind, read top to bottom
+def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[str, str]]:
     """Evaluate one check read-only; return its reasons and the masked identifiers.
 
     This only gathers facts (identifier digests, name matches with their tricks and commonness) and
@@ -83,6 +83,47 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
     index.maybe_sync()
     now = utcnow()
     out = _Reasons()
+    digests, masked = _identifiers(data, out)
+    maybe = {f: d for f, d in digests.items() if index.maybe_banned(d)}
+
+    # Everything in memory first; what the database has to confirm is gathered and asked in one query.
+    # Facts the database still has to confirm as naming an active ban: IP ranges and name matches.
+    facts: list[evidence.Evidence] = []
+    if "ip" in digests:
+        for ban_id in sorted(index.range_bans(str(data["ip"]))):
+            if index.is_active(ban_id, now):
+                facts.append(evidence.IdentifierEvidence(ban_id, "ip"))
+    facts += _name_facts(data, index, now, settings, out)
+    facts += _avatar_facts(data, index, now, settings, out)
+
+    threshold = int(settings.identifier_accounts_review)
+    reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
+    w = weights(settings)
+    facts = evidence.mark_echoes(facts, data)
+    if facts:
+        early = evidence.decide(facts, w)
+        if early.decision == "allow" and not early.reasons:
+            # Each ban is judged on its own evidence, so confirming (which can only drop whole bans)
+            # cannot turn weak facts that give no reason into one: nothing to ask the database.
+            facts = []
+    ban_ids = {e.ban_id for e in facts}
+    found = _confirm(now, maybe, ban_ids, {f: digests[f] for f in reuse})
+
+    confirmed = [e for e in facts if e.ban_id in found.active]
+    for kind, digest, ban_id in found.identifiers:
+        # Already confirmed against active bans by the query itself.
+        if maybe.get(kind) == digest:
+            confirmed.append(evidence.IdentifierEvidence(ban_id, kind))
+    _add_outcome(out, evidence.decide(confirmed, w))
+    for f in reuse:
+        n = found.reuse.get(f, 0)
+        if n >= threshold:
+            out.add("review", {"code": "identifier_reuse", "field": f, "accounts": n})
+    return out, masked
+
+
+def _identifiers(data: Mapping[str, Any], out: _Reasons) -> tuple[dict[str, str], dict[str, str]]:
+    """Return the sent identifiers' keyed digests and masked forms; a malformed one is a reason."""
     pii = hasher()
     digests: dict[str, str] = {}
     masked: dict[str, str] = {}
@@ -99,17 +140,14 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
             continue
         digests[f] = pii.digest(f, canonical)
         masked[f] = pii.mask(f, canonical)
+    return digests, masked
 
-    maybe = {f: d for f, d in digests.items() if index.maybe_banned(d)}
 
-    # Everything in memory first; what the database has to confirm is gathered and asked in one query.
-    # Facts the database still has to confirm as naming an active ban: IP ranges and name matches.
+def _name_facts(
+    data: Mapping[str, Any], index: CheckIndex, now: datetime, settings: Settings, out: _Reasons
+) -> list[evidence.Evidence]:
+    """Return the names' matches with live bans as facts; the name rules' findings become reasons."""
     facts: list[evidence.Evidence] = []
-    if "ip" in digests:
-        for ban_id in sorted(index.range_bans(str(data["ip"]))):
-            if index.is_active(ban_id, now):
-                facts.append(evidence.IdentifierEvidence(ban_id, "ip"))
-
     candidate_score = float(settings.name_review_score)
     prior_population = int(settings.name_prior_population)
     for f in NAME_FIELDS:
@@ -128,9 +166,16 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
                 finding.decision,
                 {"code": finding.code, "field": finding.field, "rule": finding.rule, "term": finding.term},
             )
+    return facts
 
-    # Avatars (registry/avatars/check.py): QR and invalid-image reasons at once; near-duplicates of banned
-    # avatars are evidence like names, confirmed with them.
+
+def _avatar_facts(
+    data: Mapping[str, Any], index: CheckIndex, now: datetime, settings: Settings, out: _Reasons
+) -> list[evidence.Evidence]:
+    """Return near-duplicates of live banned avatars as facts; QR and invalid-image reasons at once.
+
+    registry/avatars/check.py: near-duplicates are evidence like names, confirmed with them.
+    """
     max_distance = int(settings.avatar_max_distance)
     seen = check_avatar(
         data,
@@ -141,27 +186,14 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
     )
     for decision, reason in seen.reasons:
         out.add(decision, reason)
-    for ban_id, _decision, reason in seen.pending:
-        facts.append(evidence.AvatarEvidence(ban_id, reason["field"], int(reason["distance"]), max_distance))
+    return [
+        evidence.AvatarEvidence(ban_id, reason["field"], int(reason["distance"]), max_distance)
+        for ban_id, _decision, reason in seen.pending
+    ]
 
-    threshold = int(settings.identifier_accounts_review)
-    reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
-    w = weights(settings)
-    if facts:
-        early = evidence.decide(facts, w)
-        if early.decision == "allow" and not early.reasons:
-            # Each ban is judged on its own evidence, so confirming (which can only drop whole bans)
-            # cannot turn weak facts that give no reason into one: nothing to ask the database.
-            facts = []
-    ban_ids = {e.ban_id for e in facts}
-    found = _confirm(now, maybe, ban_ids, {f: digests[f] for f in reuse})
 
-    confirmed = [e for e in facts if e.ban_id in found.active]
-    for kind, digest, ban_id in found.identifiers:
-        # Already confirmed against active bans by the query itself.
-        if maybe.get(kind) == digest:
-            confirmed.append(evidence.IdentifierEvidence(ban_id, kind))
-    outcome = evidence.decide(confirmed, w)
+def _add_outcome(out: _Reasons, outcome: evidence.Outcome) -> None:
+    """Add the evidence model's reasons, each with its ban's verdict (a common name only informs)."""
     for r in outcome.reasons:
         decision = "allow"
         for v in outcome.verdicts:
@@ -169,11 +201,6 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
                 decision = v.decision
                 break
         out.add(decision if r["code"] != "common_name" else "allow", r)
-    for f in reuse:
-        n = found.reuse.get(f, 0)
-        if n >= threshold:
-            out.add("review", {"code": "identifier_reuse", "field": f, "accounts": n})
-    return out, masked
 
 
 _readers: dict[tuple[int, int], sa.Engine] = {}

@@ -149,6 +149,48 @@ def _reorder_key(pinyin: str, tokens: list[str]) -> str:
 
 _AFFIX_WORDS = frozenset(a for a, _ in PREFIXES + SUFFIXES)
 
+# Keys the index alone holds (never stored with a ban, derived from the name when it is indexed), marked
+# so they never collide with a stored key: a handle's parts swapped without a separator to tell them
+# apart ("flowercloud" / "cloud_flower"), and a banned name with one of its parts left out.
+ROTATE_MARK = "\x02"
+PART_MARK = "\x03"
+MIN_ROTATE = 6
+MAX_ROTATE = 24
+
+
+def rotation_key(base: str) -> str:
+    """Return the least rotation of a Latin handle core: equal for every cut of it ("haoluo"/"luohao")."""
+    if not (MIN_ROTATE <= len(base) <= MAX_ROTATE and base.isascii() and base.isalpha()):
+        return ""
+    if _is_pinyin(base):
+        # Pinyin already has its reorder key (its syllables sorted); a cut inside a syllable would
+        # only make other people's names equal ("zhangan" / "anzhang" are two names either way).
+        return ""
+    return ROTATE_MARK + min(base[i:] + base[:i] for i in range(len(base)))
+
+
+@cache
+def _pinyin_re() -> re.Pattern[str]:
+    return re.compile("(?:" + "|".join(sorted(pinyin_syllables(), key=lambda x: (-len(x), x))) + ")+")
+
+
+def _is_pinyin(text: str) -> bool:
+    """Tell whether a Latin string splits into pinyin syllables (segment_pinyin's test, in C).
+
+    Called for every banned handle as the index is built; texts are at most MAX_ROTATE letters, so the
+    regex's backtracking over alternative splits stays small.
+    """
+    return _pinyin_re().fullmatch(text) is not None
+
+
+def index_only_keys(name: str, keys: NameKeys) -> list[str]:
+    """Return the index-only keys of a banned name (see ROTATE_MARK)."""
+    out = [rotation_key(keys.base)]
+    # Bounded work per indexed name: only a name of three or more separated parts can lose one.
+    if len(_SPLIT_ON.findall(name)) >= 2:
+        out += [PART_MARK + v for v in part_drop_variants(name)]
+    return [k for k in out if k]
+
 
 def _tokens(name: str) -> list[str]:
     parts = _SPLIT_ON.split(name)

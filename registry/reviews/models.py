@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 REVIEW_STATUSES = ("open", "claimed", "resolved")
@@ -18,7 +18,7 @@ REVIEW_KINDS = ("signup", "backcheck")
 OUTCOMES = ("confirmed", "false_positive")
 
 
-class Review(db.Model):  # type: ignore[name-defined,misc]
+class Review(Model):
     __tablename__ = "reviews"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -48,7 +48,7 @@ class Review(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class NameSuppression(db.Model):  # type: ignore[name-defined,misc]
+class NameSuppression(Model):
     """A (name, ban) pair staff judged a false positive: it no longer opens a review."""
 
     __tablename__ = "name_suppressions"

@@ -8,11 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 
-class SweepRun(db.Model):  # type: ignore[name-defined,misc]
+class SweepRun(Model):
     __tablename__ = "sweep_runs"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -28,7 +28,7 @@ class SweepRun(db.Model):  # type: ignore[name-defined,misc]
     message: Mapped[str | None] = mapped_column(sa.Text)
 
 
-class DormantNotice(db.Model):  # type: ignore[name-defined,misc]
+class DormantNotice(Model):
     """Outbox: accounts a sweep turned dormant, for the platform to warn before suspension."""
 
     __tablename__ = "sweep_outbox"
@@ -41,7 +41,7 @@ class DormantNotice(db.Model):  # type: ignore[name-defined,misc]
     delivered_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
 
 
-class Lock(db.Model):  # type: ignore[name-defined,misc]
+class Lock(Model):
     """Named lock rows, for SQLite where there are no advisory locks."""
 
     __tablename__ = "locks"

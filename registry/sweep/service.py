@@ -30,7 +30,7 @@ from registry.domain_errors import Conflict, InvalidField
 from registry.extensions import db
 from registry.ids import new_id
 from registry.locking import lock_account_ids
-from registry.settings import app_settings
+from registry.settings import Settings, app_settings
 from registry.sweep.models import DormantNotice, Lock, SweepRun
 from registry.timeutil import EARLIEST_AS_OF, utcnow
 
@@ -79,7 +79,7 @@ class Rules:
     suspend_after: timedelta
 
     @classmethod
-    def at(cls, as_of: datetime, settings: Any) -> Rules:
+    def at(cls, as_of: datetime, settings: Settings) -> Rules:
         """Compute the cut-offs for a run as of ``as_of``."""
         return cls(
             as_of=as_of,
@@ -183,7 +183,7 @@ def acting(counts: Mapping[str, int]) -> int:
     return counts["dormant"] + counts["suspended"] + counts["purged"]
 
 
-def over_cap(counts: Mapping[str, int], settings: Any) -> bool:
+def over_cap(counts: Mapping[str, int], settings: Settings) -> bool:
     """Tell whether a run is beyond the safety cap: too many accounts AND too large a share."""
     n = acting(counts)
     return n > settings.sweep_cap_accounts and n > settings.sweep_cap_share * counts["accounts"]
@@ -373,8 +373,9 @@ def run_sweep(
             db.session.commit()
             raise
         timings["total_seconds"] = round(time.perf_counter() - started, 3)
-        run = db.session.get(SweepRun, run_id, populate_existing=True)  # type: ignore[assignment]
-        assert run is not None
+        reread = db.session.get(SweepRun, run_id, populate_existing=True)
+        assert reread is not None
+        run = reread
         run.counts, run.timings, run.status, run.finished_at = done, timings, "completed", utcnow()
         record("sweep.run", f"sweep:{run.id}", _run_data(run), actor=actor)
         db.session.commit()
@@ -398,7 +399,7 @@ def _close_interrupted(now: datetime) -> SweepRun | None:
     return last if last is not None and last.status == "interrupted" else None
 
 
-def _cap_message(counts: Mapping[str, int], settings: Any) -> str:
+def _cap_message(counts: Mapping[str, int], settings: Settings) -> str:
     n, total = acting(counts), counts["accounts"]
     share = n / total if total else 0.0
     return (

@@ -303,7 +303,7 @@ def get_index(app: Flask | None = None) -> CheckIndex:
             if index is None:
                 index = CheckIndex(app)
                 app.extensions[INDEX_EXTENSION_KEY] = index
-    return index  # type: ignore[no-any-return]
+    return index
 
 
 _create_lock = threading.Lock()
