@@ -7,11 +7,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 
-class BackcheckProgress(db.Model):  # type: ignore[name-defined,misc]
+class BackcheckProgress(Model):
     """One row per pass (``name`` "bans"): the cursor a resumed run starts after."""
 
     __tablename__ = "backcheck_progress"

@@ -111,7 +111,7 @@ class BanAvatar(Model):
     __table_args__ = (sa.CheckConstraint("kind IN ('image', 'crop', 'band', 'side', 'hash')", name="kind"),)
 
 
-class BanAccount(db.Model):  # type: ignore[name-defined,misc]
+class BanAccount(Model):
     """An account a registrant ban covers (POST /v1/bans with "registrant": true), and why."""
 
     __tablename__ = "ban_accounts"
