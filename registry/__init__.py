@@ -19,11 +19,13 @@ from registry.settings import Settings
 FEATURES = (
     "registry.accounts",
     "registry.activity",
+    "registry.backcheck",
     "registry.bans",
     "registry.check",
     "registry.audit",
     "registry.credit",
     "registry.reports",
+    "registry.links",
     "registry.reviews",
     "registry.sweep",
     "registry.tiers",
