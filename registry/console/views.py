@@ -643,7 +643,8 @@ def audit() -> Any:
     return render_template("console/audit.html", entries=entries, f=f)
 
 
-@blp.get("/audit/<int:seq>")
+# max: a seq past a 64-bit integer is a 404, not an overflow in the driver (SQLite raised it: a 500).
+@blp.get("/audit/<int(max=9223372036854775807):seq>")
 @needs("audit:read")
 def audit_entry(seq: int) -> Any:
     row = db.session.get(AuditEntry, seq)

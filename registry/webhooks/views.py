@@ -88,7 +88,8 @@ class Deliveries(MethodView):
         return {"items": items, "next": nxt}
 
 
-@blp.route("/deliveries/<int:delivery_id>/retry")
+# max: ids past a 64-bit integer are a 404, not an overflow in the driver (SQLite raised it: a 500).
+@blp.route("/deliveries/<int(max=9223372036854775807):delivery_id>/retry")
 class RetryDelivery(MethodView):
     @require_scope("admin")
     @blp.response(200, DeliveryOut)
