@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
 from flask_babel import Babel, gettext, lazy_gettext
@@ -154,11 +155,39 @@ def _locale() -> str:
     return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def _undecodable_field() -> str | None:
+    """Name the first form field whose bytes are not UTF-8 (Werkzeug keeps them as ``%FF``), if any.
+
+    Read before the form is parsed: the parsed values can no longer tell ``%FF`` typed from a byte
+    0xFF sent, so a ban on bad bytes would be made on the literal name "%FF".
+    """
+    if request.mimetype == "application/x-www-form-urlencoded":
+        for pair in request.get_data(cache=True).split(b"&"):
+            name, _, value = pair.partition(b"=")
+            try:
+                unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")
+                unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")[:64] or "-"
+        return None
+    # Multipart fields are decoded with replacement characters: refuse those instead.
+    for key, text in request.form.items(multi=True):
+        if "\ufffd" in text or "\ufffd" in key:
+            return key[:64]
+    return None
+
+
 @blp.before_request
 def guard() -> Any:
     """Load the session, refuse a POST without its CSRF token, send strangers to the sign-in form."""
     if request.endpoint == "console.static":
         return None
+    bad = _undecodable_field() if request.method == "POST" else None
+    if bad is not None:
+        return render_template(
+            "console/refused.html",
+            message=gettext("The field %(field)s is not valid UTF-8 text.", field=bad),
+        ), 400
     with writing():
         row = staff.load_session(request.cookies.get(COOKIE))
         db.session.commit()
