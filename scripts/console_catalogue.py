@@ -86,7 +86,7 @@ ZH = {
     "Your role (%(role)s) may not do this.": "您的角色（%(role)s）无权执行此操作。",
     "Invalid request: %(detail)s": "请求无效：%(detail)s",
     "The form's security token is missing or out of date: reload the page and try again.": "表单安全令牌缺失或已过期：请刷新页面后重试。",
-    "The field %(field)s is not valid UTF-8 text.": "字段 %(field)s 不是有效的 UTF-8 文本。",
+    "The field %(field)s is not valid text (bytes that are not UTF-8, or a NUL).": "字段 %(field)s 不是有效文本（含非 UTF-8 字节或 NUL 字符）。",
     "When": "时间",
     "Actor": "操作人",
     "Action": "操作",

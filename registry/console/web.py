@@ -156,24 +156,26 @@ def _locale() -> str:
 
 
 def _undecodable_field() -> str | None:
-    """Name the first form field whose bytes are not UTF-8 (Werkzeug keeps them as ``%FF``), if any.
+    """Name the first form field that is not storable text (bytes not UTF-8, or a NUL), if any.
 
     Read before the form is parsed: the parsed values can no longer tell ``%FF`` typed from a byte
-    0xFF sent, so a ban on bad bytes would be made on the literal name "%FF".
+    0xFF sent (Werkzeug keeps those as ``%FF``, and a ban on that literal name was made); PostgreSQL
+    cannot store a NUL (a 500).
     """
     if request.mimetype == "application/x-www-form-urlencoded":
         for pair in request.get_data(cache=True).split(b"&"):
-            name, _, value = pair.partition(b"=")
+            name, _, value = (unquote_to_bytes(part.replace(b"+", b" ")) for part in pair.partition(b"="))
             try:
-                unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")
-                unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+                text = name.decode("utf-8") + value.decode("utf-8")
             except UnicodeDecodeError:
-                return unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")[:64] or "-"
+                text = "\x00"
+            if "\x00" in text:
+                return name.decode("utf-8", "replace").replace("\x00", "")[:64] or "-"
         return None
     # Multipart fields are decoded with replacement characters: refuse those instead.
     for key, text in request.form.items(multi=True):
-        if "\ufffd" in text or "\ufffd" in key:
-            return key[:64]
+        if any(c in text or c in key for c in ("\ufffd", "\x00")):
+            return key.replace("\x00", "")[:64] or "-"
     return None
 
 
@@ -186,7 +188,9 @@ def guard() -> Any:
     if bad is not None:
         return render_template(
             "console/refused.html",
-            message=gettext("The field %(field)s is not valid UTF-8 text.", field=bad),
+            message=gettext(
+                "The field %(field)s is not valid text (bytes that are not UTF-8, or a NUL).", field=bad
+            ),
         ), 400
     with writing():
         row = staff.load_session(request.cookies.get(COOKIE))

@@ -102,3 +102,25 @@ def test_a_console_ban_with_good_text_and_a_percent_sign_is_still_made(runner, c
     )
     assert response.status_code == 302
     assert [b["names"] for b in client.get("/v1/bans", headers=auth()).json["items"]] == [["50%off_王"]]
+
+
+def test_a_nul_in_a_console_form_is_a_400_naming_the_field_not_a_500(runner, client, auth):
+    # PostgreSQL cannot store a NUL: a violation with rule "\x00" was a 500 there.
+    client.post("/v1/accounts", json={"id": "u1", "username": "plain_name"}, headers=auth())
+    token = _moderator(runner, client)
+    response = client.post(
+        "/console/accounts/u1/violation",
+        data={"rule": "R\x001", "severity": "minor", "csrf_token": token},
+    )
+    assert response.status_code == 400
+    assert "rule" in response.get_data(as_text=True)
+    assert client.get("/v1/accounts/u1/violations", headers=auth()).json["items"] == []
+
+
+def test_a_nul_in_the_sign_in_name_is_a_400_not_a_500(client):
+    token = _token(client, "/console/login")
+    response = client.post(
+        "/console/login", data={"username": "mo\x00na", "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 400
+    assert "username" in response.get_data(as_text=True)
