@@ -28,15 +28,16 @@ log = logging.getLogger(__name__)
 
 FORMAT = "registry-report/1"
 MARKER = "registry-report-signature"
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+# ASCII digits, the whole string: \d and int() took Arabic-Indic, fullwidth, "2_026", a final newline.
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_YEAR = re.compile(r"[0-9]{4}")
 
 
 def parse_year(raw: Any) -> int:
     """Return a report year; raise InvalidField naming ``year``."""
-    try:
-        year = int(str(raw))
-    except (TypeError, ValueError):
-        raise InvalidField("year", "Must be a year such as 2026.", location="query") from None
+    if raw is None or not _YEAR.fullmatch(str(raw)):
+        raise InvalidField("year", "Must be a year such as 2026.", location="query")
+    year = int(str(raw))
     if not 1970 <= year <= 9998:
         raise InvalidField("year", "Must be between 1970 and 9998.", location="query")
     return year
@@ -44,7 +45,7 @@ def parse_year(raw: Any) -> int:
 
 def parse_month(raw: Any) -> tuple[int, int]:
     """Return (year, month) of ``YYYY-MM``; raise InvalidField naming ``month``."""
-    match = _MONTH.match(str(raw or ""))
+    match = _MONTH.fullmatch(str(raw or ""))
     if not match or not 1 <= int(match.group(2)) <= 12 or not 1970 <= int(match.group(1)) <= 9998:
         raise InvalidField("month", "Must be a month written YYYY-MM, such as 2026-11.", location="query")
     return int(match.group(1)), int(match.group(2))

@@ -124,3 +124,26 @@ def test_a_nul_in_the_sign_in_name_is_a_400_not_a_500(client):
     )
     assert response.status_code == 400
     assert "username" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("year=%D9%A2%D9%A0%D9%A2%D9%A6", "year"),  # Arabic-Indic digits: int() took them as 2026
+        ("year=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96", "year"),  # fullwidth digits
+        ("year=2_026", "year"),
+        ("year=+2026", "year"),
+        ("year=%202026", "year"),
+        ("month=%D9%A2%D9%A0%D9%A2%D9%A6-11", "month"),
+        ("month=2026-11%0A", "month"),  # "$" matched before a trailing newline
+    ],
+)
+def test_report_periods_are_ascii_digits_only(client, auth, query, field):
+    path = "/v1/reports/annual" if field == "year" else "/v1/reports/monthly"
+    response = client.get(f"{path}?{query}", headers=auth("reports:read"))
+    assert response.status_code == 422
+    assert list(response.json["errors"]["query"]) == [field]
+    assert (
+        client.get(f"{path}?{field}={'2026' if field == 'year' else '2026-11'}", headers=auth()).status_code
+        == 200
+    )
