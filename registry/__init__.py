@@ -19,6 +19,7 @@ from registry.settings import Settings
 FEATURES = (
     "registry.accounts",
     "registry.activity",
+    "registry.appeals",
     "registry.bans",
     "registry.check",
     "registry.audit",

@@ -92,6 +92,10 @@ class Settings:
     credit_watch_below: int = 70
     credit_restricted_below: int = 40
 
+    # Appeals (申诉): filed within this many days of the decision, decided within this many of filing.
+    appeal_window_days: int = 30
+    appeal_decide_days: int = 15
+
     # Zombie and shell sweep.
     sweep_shell_days: int = 30
     sweep_zombie_days: int = 180
@@ -189,6 +193,8 @@ class Settings:
                 raise ConfigError(f"REGISTRY_{name.upper()} must be between 0 and 100")
         if self.evidence_review_score > self.evidence_deny_score:
             raise ConfigError("REGISTRY_EVIDENCE_REVIEW_SCORE must not exceed REGISTRY_EVIDENCE_DENY_SCORE")
+        if self.appeal_window_days < 0 or self.appeal_decide_days < 0:
+            raise ConfigError("REGISTRY_APPEAL_WINDOW_DAYS and REGISTRY_APPEAL_DECIDE_DAYS must be 0 or more")
         if self.evidence_max_bans < 1:
             raise ConfigError("REGISTRY_EVIDENCE_MAX_BANS must be at least 1")
         if not 0 <= self.avatar_max_distance <= 64:
