@@ -7,11 +7,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from registry.accounts.models import Account
 from registry.appeals.models import Appeal
 from registry.audit.models import AuditEntry
 from registry.bans.models import Ban
 from registry.credit.models import Violation
 from registry.extensions import db
+from registry.settings import ConfigError, Settings
 
 PHONE = "+86 138 0013 8000"
 
@@ -269,3 +271,29 @@ def test_granting_voids_the_violation_and_restores_credit_and_tier(
     assert voided[severe["id"]] is not None and list(voided.values()).count(None) == 1
     assert actions(app, "account:u1")[-2:] == ["violation.void", "tier.change"]
     assert file(client, platform, violation_id=severe["id"]).status_code == 409
+
+
+def test_granting_a_ban_lifted_meanwhile_only_records_the_decision(
+    app, client, platform, moderator, reviewer, account
+):
+    ban_id = make_ban(client, moderator)
+    appeal_id = file(client, platform, ban_id=ban_id).json["id"]
+    client.post(f"/v1/bans/{ban_id}/lift", json={"reason": "lifted by hand"}, headers=moderator)
+    granted = decide(client, reviewer, appeal_id)
+    assert granted.status_code == 200 and granted.json["ban_status"] == "lifted"
+    assert actions(app, f"ban:{ban_id}") == ["ban.create", "ban.lift"]
+
+
+def test_a_purged_account_files_no_appeal(app, client, platform, moderator, account):
+    ban_id = make_ban(client, moderator)
+    with app.app_context():
+        db.session.execute(sa.update(Account).where(Account.id == "u1").values(status="purged"))
+        db.session.commit()
+    assert file(client, platform, ban_id=ban_id).status_code == 409
+
+
+def test_the_appeal_settings_are_validated(tmp_path):
+    with pytest.raises(ConfigError, match="REGISTRY_APPEAL_WINDOW_DAYS"):
+        Settings.from_env(
+            {"REGISTRY_APPEAL_WINDOW_DAYS": "-1", "REGISTRY_ENV": "testing"}, instance_path=tmp_path
+        )
