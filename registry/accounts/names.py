@@ -65,10 +65,12 @@ def evaluate_names(
 ) -> list[NameFinding]:
     """Evaluate the given name fields; abort 422 naming the field on a ``deny``; return the rest.
 
-    An organisation or public account may carry an organ's or a medium's listed name, because it is
-    verified only with an entity whose registered name agrees: such findings go to review instead of
-    being refused. Names of the platform's verified accounts stay refused. ``own_names`` are the
-    account's current names: a verified organisation renaming itself is not refused for its own name.
+    An organisation or public account may carry an organ's or a medium's listed name, or the name of
+    one of the platform's verified entities, because it is verified only with an entity whose
+    registered name agrees (an organisation often holds an organisation and a public account of one
+    name): such findings go to review instead of being refused. A personal account is refused.
+    ``own_names`` are the account's current names: a verified organisation renaming itself is not
+    refused for its own name.
     """
     policy = name_policy()
     own = {canonical(n) for n in own_names if n}
@@ -82,7 +84,6 @@ def evaluate_names(
                 continue
             if (
                 finding.code == "impersonation"
-                and finding.rule != PLATFORM_VERIFIED
                 and finding.decision == "deny"
                 and account_type in ENTITY_ACCOUNT_TYPES
             ):

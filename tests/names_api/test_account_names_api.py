@@ -294,3 +294,27 @@ def test_ordinary_names_pass(client, headers):
             flagged.append((username, display, response.json["name_flags"]))
     assert refused == []
     assert flagged == []
+
+
+def test_entity_account_with_a_verified_entity_name_goes_to_review(synced):
+    """An organisation's second account (here its public account) may carry its verified name: review,
+    not refusal, whether or not the index has seen the first verification yet."""
+    app, client, headers = synced
+    assert (
+        create(client, headers, "o1", account_type="organization", display_name="小米科技").status_code == 201
+    )
+    verified = client.put(
+        "/v1/accounts/o1/verification",
+        json={
+            "status": "verified",
+            "method": "uscc",
+            "entity": {"name": "北京小米科技有限责任公司", "uscc": USCC},
+        },
+        headers=headers,
+    )
+    assert verified.status_code == 200, verified.json
+    public = create(client, headers, "p1", account_type="public", display_name="小米科技")
+    assert public.status_code == 201, public.json
+    assert [(f["code"], f["rule"], f["decision"]) for f in public.json["name_flags"]] == [
+        ("impersonation", "platform_verified", "review")
+    ]
