@@ -24,16 +24,20 @@ FEATURES = (
     "registry.check",
     "registry.audit",
     "registry.credit",
+    "registry.reports",
     "registry.reviews",
     "registry.sweep",
     "registry.tiers",
     "registry.verification",
+    "registry.webhooks",
 )
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # An incoming request id is echoed into the response and the logs: only a short plain token is kept.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Checks decide read-only and write (a flagged check) in a transaction of their own.
+_READ_FIRST_PATHS = frozenset({"/v1/check", "/v1/check/batch"})
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -63,9 +67,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     for name in FEATURES:
         _load_feature(app, name)
+    _register_hooks()
     _request_hooks(app)
     _docs_assets(app)
+    # The staff console: server-rendered screens over the same services (not part of the OpenAPI).
+    from registry.console import cli as console_cli
+    from registry.console import views as console_views
+
+    console_views.init_app(app)
+    console_cli.init_app(app)
     return app
+
+
+def _register_hooks() -> None:
+    """Fill the hooks lower layers call (registry/hooks.py) with the higher layers' functions."""
+    from registry.accounts import hooks as account_hooks
+    from registry.check import service as check_service
+    from registry.reviews import service as review_service
+
+    account_hooks.lock_check_review.register(review_service.lock_check_review)
+    account_hooks.tie_check.register(review_service.tie_check)
+    account_hooks.live_name_policy.register(check_service.live_name_policy)
+    account_hooks.file_name_review.register(check_service.file_name_review)
 
 
 DOCS_ASSETS_PATH = "/docs/assets"
@@ -140,7 +163,7 @@ def _request_hooks(app: Flask) -> None:
         ):
             # PostgreSQL cannot compare text with a NUL in it; refuse before any query sees one.
             errors.abort(400, "The path or query string contains a NUL character.")
-        if request.method in _WRITE_METHODS and path != "/v1/check":
+        if request.method in _WRITE_METHODS and path not in _READ_FIRST_PATHS:
             g.write_token = write_intent.set(True)
 
     @app.after_request

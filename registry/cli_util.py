@@ -17,7 +17,7 @@ from registry.settings import app_settings
 from registry.timeutil import as_of_problem, to_naive_utc, utcnow
 
 
-class UtcTime(click.ParamType):
+class UtcTime(click.ParamType[datetime]):
     """An ISO 8601 time with a zone (``Z`` or ``+08:00``), as the HTTP API takes; stored as naive UTC.
 
     A time without a zone is refused rather than guessed: an operator in Beijing and the server in UTC

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import event, select, text
@@ -16,7 +16,10 @@ from sqlalchemy.engine import Engine, make_url
 from registry.domain_errors import InvalidCursor, NotFound
 from registry.settings import app_settings
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from registry.extensions import Model
+
+M = TypeVar("M", bound="Model")
 
 # SQLite lets a read transaction upgrade to a write only if nobody wrote meanwhile, failing at once
 # otherwise; transactions that mean to write take the write lock up front (BEGIN IMMEDIATE) and so
@@ -43,11 +46,6 @@ def engine_options(url: str) -> dict[str, Any]:
     # connection dropped by a database restart fails one request (503, "retry shortly"), SQLAlchemy
     # then discards the whole pool, and the next request reconnects.
     return {"pool_size": 5, "max_overflow": 5, "pool_recycle": 1800}
-
-
-def is_sqlite(bind: Any) -> bool:
-    """Tell whether an engine or connection talks to SQLite."""
-    return bool(bind.dialect.name == "sqlite")
 
 
 @event.listens_for(Engine, "connect")
@@ -90,7 +88,7 @@ def analyze(tables: Iterable[str]) -> None:
     names = list(dict.fromkeys(tables))
     if not names:
         return
-    if is_sqlite(db.session.get_bind()):
+    if db.session.get_bind().dialect.name == "sqlite":
         previous = db.session.execute(text("PRAGMA analysis_limit")).scalar()
         db.session.execute(text(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}"))
         try:
@@ -102,11 +100,11 @@ def analyze(tables: Iterable[str]) -> None:
         db.session.execute(text("ANALYZE " + ", ".join(f'"{name}"' for name in names)))
 
 
-def get_or_404(model: type[T], key: str, noun: str, *, for_update: bool = False) -> T:
+def get_or_404(model: type[M], key: str, noun: str, *, for_update: bool = False) -> M:
     """Return the row of ``model`` with primary key ``key`` (locked if asked) or abort with 404."""
     from registry.extensions import db
 
-    stmt = select(model).where(model.__mapper__.primary_key[0] == key)  # type: ignore[attr-defined]
+    stmt = select(model).where(model.__mapper__.primary_key[0] == key)
     if for_update:
         stmt = stmt.with_for_update()
     row = db.session.scalar(stmt)
@@ -144,6 +142,25 @@ def keyset_page(
     rows = list(db.session.scalars(stmt.order_by(key.desc() if descending else key).limit(limit + 1)))
     nxt = encode_cursor([getattr(rows[limit - 1], key.key)]) if len(rows) > limit else None
     return rows[:limit], nxt
+
+
+def keyset_batches(stmt: Any, key: Any, size: int, *, after: Any = "") -> Iterator[list[Any]]:
+    """Yield the rows of ``stmt`` in ``key`` order, ``size`` at a time: a keyset walk over the table.
+
+    The batch walk of the sweep, the expiries, credit recovery and the audit check: ``stmt`` selects
+    ``key`` among its columns (rows name it by ``key.key``); ``after`` is the key before the first row
+    ("" for text ids, 0 for numbers). Each batch is read when the previous one has been handled, so a
+    caller may change and commit the rows between batches.
+    """
+    from registry.extensions import db
+
+    name = key.key
+    while True:
+        rows = list(db.session.execute(stmt.where(key > after).order_by(key).limit(size)).all())
+        if not rows:
+            return
+        yield rows
+        after = getattr(rows[-1], name)
 
 
 def migrations_directory() -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import marshmallow as ma
 from flask_migrate import Migrate
 from flask_smorest import Api, Blueprint
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 from webargs.core import is_json
 from webargs.flaskparser import FlaskParser
@@ -88,26 +88,6 @@ def _field_names(errors: Any) -> list[str]:
             if isinstance(location, dict):
                 names.extend(str(k) for k in location)
     return sorted(names)
-
-
-def nul_path(value: Any, path: str = "") -> str | None:
-    """Return the JSON path of the first string (key or value) holding a NUL character, if any."""
-    if isinstance(value, str):
-        return path or "$" if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return here
-            found = nul_path(item, here)
-            if found:
-                return found
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            found = nul_path(item, f"{path}.{i}" if path else str(i))
-            if found:
-                return found
-    return None
 
 
 # Real bodies are a few levels deep; deeper ones are refused before anything recurses into them.
@@ -217,5 +197,21 @@ class RegistryParser(FlaskParser):
 Blueprint.ARGUMENTS_PARSER = RegistryParser()
 
 db = SQLAlchemy(model_class=Base)
+
+# The models' base class. At run time it is ``db.Model``: the class Flask-SQLAlchemy builds from Base
+# (sharing its metadata and registry) with its own mixins. ``db.Model`` is an instance attribute, which
+# mypy cannot take as a base class, so mypy sees the same class spelled out: SQLAlchemy's typed
+# declarative base plus Flask-SQLAlchemy's Model. Every model subclasses this, so its ``Mapped[...]``
+# columns are checked and a misspelled attribute is an error.
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModel
+
+    class Model(Base, _FlaskModel):
+        __abstract__ = True
+        # Every model maps one table (none maps a join or a select), so ``Model.__table__`` is a Table.
+        __table__: ClassVar[Table]
+
+else:
+    Model = db.Model
 migrate = Migrate()
 api = RegistryApi()

@@ -75,7 +75,8 @@ def json_schema(name: str) -> dict[str, Any]:
     }
     if components:
         doc["$defs"] = components
-    return _rewrite_refs(doc)
+    rewritten: dict[str, Any] = _rewrite_refs(doc)
+    return rewritten
 
 
 def _rewrite_refs(node: Any) -> Any:

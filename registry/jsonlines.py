@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from multiprocessing.pool import AsyncResult, Pool
+from typing import Any, TypeVar
 
 from registry.extensions import text_problem
+
+T = TypeVar("T")
 
 UNASSIGNED_PHONE_WARNING = (
     "phone: kept, but libphonenumber does not know it as an assigned number (possible for its region)"
@@ -38,6 +42,12 @@ def parse_line(line: str) -> tuple[Any, str | None]:
     return doc, None
 
 
+def parse_numbered(numbered: Iterable[tuple[int, str]]) -> Iterator[tuple[int, Any, str | None]]:
+    """Parse numbered lines (from ``numbered_chunks``): yield (number, document or None, error or None)."""
+    for number, line in numbered:
+        yield (number, *parse_line(line))
+
+
 def flatten_errors(messages: Any) -> str:
     """Render nested validation messages as one line for an import report ("field: message; ...")."""
     if isinstance(messages, dict):
@@ -60,3 +70,20 @@ def numbered_chunks(lines: Iterable[str], size: int) -> Iterator[list[tuple[int,
                 chunk = []
     if chunk:
         yield chunk
+
+
+def in_order(
+    pool: Pool, fn: Callable[..., T], jobs: Iterable[tuple[Any, ...]], *, window: int
+) -> Iterator[T]:
+    """Run ``fn(*job)`` for each job in ``pool``; yield results in job order, ``window`` at most in flight.
+
+    The imports' parallel preparing. Not ``imap``: its feeder thread reads the whole file ahead and
+    buffers every prepared chunk when the database is the slower side.
+    """
+    pending: deque[AsyncResult[T]] = deque()
+    for job in jobs:
+        pending.append(pool.apply_async(fn, job))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()

@@ -5,10 +5,13 @@ from registry.audit.models import AuditEntry, AuditHead, AuditSubjectKey
 from registry.auth.models import ApiKey
 from registry.bans.models import Ban, BanIdentifier, BanName
 from registry.check.models import CheckRecord
+from registry.console.models import StaffSession, StaffUser
 from registry.credit.models import Violation
+from registry.events.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from registry.index_changes.models import IndexChange
+from registry.reports.models import ReportCount
 from registry.reviews.models import NameSuppression, Review
-from registry.sweep.models import DormantNotice, Lock, SweepRun
+from registry.sweep.models import DormancyNotice, Lock, SweepRun
 from registry.tiers.models import TierChange
 
 __all__ = [
@@ -21,12 +24,19 @@ __all__ = [
     "BanIdentifier",
     "BanName",
     "CheckRecord",
-    "DormantNotice",
+    "DormancyNotice",
     "IndexChange",
     "Lock",
     "NameSuppression",
+    "OutboxEvent",
+    "ReportCount",
     "Review",
+    "StaffSession",
+    "StaffUser",
     "SweepRun",
     "TierChange",
     "Violation",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import Flask
 
+from registry.app_state import app_object
 from registry.identifiers.hashing import PiiHasher
 from registry.identifiers.iprange import RangeCipher
 from registry.identifiers.normalize import InvalidIdentifier, normalize
@@ -14,19 +15,21 @@ from registry.settings import app_settings
 
 def hasher() -> PiiHasher:
     """Return the current app's hasher, keyed with REGISTRY_PII_KEY."""
-    ext = current_app.extensions
-    if "registry.pii" not in ext:
-        settings = app_settings()
-        ext["registry.pii"] = PiiHasher(settings.pii_key_bytes, settings.pii_key_version)
-    return ext["registry.pii"]  # type: ignore[no-any-return]
+    return app_object("registry.pii", PiiHasher, _make_hasher)
 
 
 def range_cipher() -> RangeCipher:
     """Return the current app's cipher for banned IP ranges (a key derived from REGISTRY_PII_KEY)."""
-    ext = current_app.extensions
-    if "registry.range_cipher" not in ext:
-        ext["registry.range_cipher"] = RangeCipher(app_settings().pii_key_bytes)
-    return ext["registry.range_cipher"]  # type: ignore[no-any-return]
+    return app_object("registry.range_cipher", RangeCipher, _make_range_cipher)
+
+
+def _make_hasher(app: Flask) -> PiiHasher:
+    settings = app_settings(app)
+    return PiiHasher(settings.pii_key_bytes, settings.pii_key_version)
+
+
+def _make_range_cipher(app: Flask) -> RangeCipher:
+    return RangeCipher(app_settings(app).pii_key_bytes)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.timeutil import to_aware, to_naive_utc
 
+# A rule code as requests cite it (bans, violations, tiers, verification, reviews): the rules
+# catalogue's codes and the ``rule`` columns hold at most 64 characters.
+RULE_CODE = validate.Length(min=1, max=64)
+
 
 class UtcDateTime(fields.DateTime):
     """ISO 8601 with a zone on the wire; naive UTC in the database. Input without a zone is refused."""
@@ -19,7 +23,7 @@ class UtcDateTime(fields.DateTime):
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         if value is None:
             return None
-        return to_aware(value).isoformat()  # type: ignore[union-attr]
+        return to_aware(value).isoformat()
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         parsed = super()._deserialize(value, attr, data, **kwargs)

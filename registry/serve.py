@@ -1,4 +1,11 @@
-"""Run the app under gunicorn: threaded workers that take a request only once it has fully arrived."""
+"""``registry serve``: gunicorn with the check index preloaded in the master, and buffering threaded workers.
+
+The master builds the app (a bad setting fails before any worker starts) and, with
+``REGISTRY_CHECK_PRELOAD``, the check index, then forks workers that share it and catch up with the ban
+log before taking traffic. Each worker reads a request in its event loop until it has fully arrived
+(``BufferingThreadWorker``), so slow clients hold no thread. Metrics go through a multiprocess folder,
+and requests gunicorn cannot parse are refused in the service's JSON error shape.
+"""
 
 from __future__ import annotations
 

@@ -43,6 +43,12 @@ class Settings:
     max_body_bytes: int = 1_048_576
     # Valid API keys are cached per worker this long; a revoked key stops working within it.
     key_cache_seconds: float = 2.0
+    # Staff console (registry/console/): idle sign-out, lock-out after failed sign-ins (doubling),
+    # and the session cookie's Secure flag (always, else only on HTTPS requests).
+    console_idle_minutes: int = 30
+    console_lockout_after: int = 5
+    console_lockout_seconds: float = 30.0
+    console_secure_cookie: bool = False
 
     # Tiers (分类分级): an ordered ladder, best first.
     tiers: tuple[str, ...] = DEFAULT_TIERS
@@ -108,6 +114,25 @@ class Settings:
     sweep_lock_stale_seconds: int = 900
     # Activity events may be this far ahead of the server clock; further ahead is refused (422).
     activity_future_skew_seconds: int = 300
+    # The yearly report (registry/reports): the zone its months are cut in, the platform named on its
+    # cover, a TrueType font with CJK glyphs (empty: the first one found, see reports/fonts.py), and how
+    # often each process writes out its counters of allowed checks and refused names.
+    report_timezone: str = "Asia/Shanghai"
+    platform_name: str = "本平台"
+    report_font: str = ""
+    report_flush_seconds: float = 1.0
+
+    # Webhooks (registry/webhooks): host names and CIDR ranges a subscription may reach beyond the
+    # public internet (loopback, private and link-local addresses are refused unless listed here).
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    # After a secret rotation the old secret still signs (a second v1=) this many seconds.
+    webhook_secret_overlap: float = 86400.0
+    # A delivery is retried (exponential back-off from base to max, with jitter) this long, then dead.
+    webhook_retry_seconds: float = 259200.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_connect_timeout: float = 3.0
+    webhook_read_timeout: float = 10.0
 
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -146,31 +171,37 @@ class Settings:
         settings = cls(**values)
         return settings._completed(Path(instance_path))
 
-    def _completed(self, instance: Path) -> Settings:  # noqa: C901 - one check per cross-setting rule, each independent
+    def _completed(self, instance: Path) -> Settings:
+        """Fill in the defaults that live in the instance folder, then check the rules across settings."""
         if self.env not in {"development", "production", "testing"}:
             raise ConfigError("REGISTRY_ENV must be one of development, production, testing")
+        changes = self._instance_defaults(instance)
+        self._check_values()
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def _instance_defaults(self, instance: Path) -> dict[str, Any]:
+        """Return the unset paths and (outside production) keys, kept in the instance folder."""
         changes: dict[str, Any] = {}
         if not self.database_url:
             instance.mkdir(parents=True, exist_ok=True)
             changes["database_url"] = f"sqlite:///{(instance / 'registry.sqlite3').resolve()}"
-        if not self.pii_key:
-            if self.is_production:
-                raise ConfigError(
-                    "REGISTRY_PII_KEY is required when REGISTRY_ENV=production: it keys the hashes of "
-                    "ID numbers, phones and emails; set it to a long random secret and keep it safe"
-                )
-            changes["pii_key"] = _development_key(instance, "pii.key", "REGISTRY_PII_KEY")
-        elif len(self.pii_key) < 16:
-            raise ConfigError("REGISTRY_PII_KEY must be at least 16 characters long")
-        if not self.audit_key:
-            if self.is_production:
-                raise ConfigError(
-                    "REGISTRY_AUDIT_KEY is required when REGISTRY_ENV=production: it keys the audit chain "
-                    "and signs its checkpoints; set it to a long random secret kept outside the database"
-                )
-            changes["audit_key"] = _development_key(instance, "audit.key", "REGISTRY_AUDIT_KEY")
-        elif len(self.audit_key) < 16:
-            raise ConfigError("REGISTRY_AUDIT_KEY must be at least 16 characters long")
+        for name, file, why in (
+            (
+                "pii_key",
+                "pii.key",
+                "it keys the hashes of ID numbers, phones and emails; set it to a long "
+                "random secret and keep it safe",
+            ),
+            (
+                "audit_key",
+                "audit.key",
+                "it keys the audit chain and signs its checkpoints; set it to a long "
+                "random secret kept outside the database",
+            ),
+        ):
+            key = self._secret(instance, name, file, why)
+            if key is not None:
+                changes[name] = key
         if not self.audit_checkpoints:
             instance.mkdir(parents=True, exist_ok=True)
             changes["audit_checkpoints"] = str((instance / "audit-checkpoints.jsonl").resolve())
@@ -178,6 +209,22 @@ class Settings:
             changes["index_snapshot"] = (
                 "off" if self.env == "testing" else str((instance / "check-index.snapshot").resolve())
             )
+        return changes
+
+    def _secret(self, instance: Path, name: str, file: str, why: str) -> str | None:
+        """Check a key setting; return a development key for it if unset (None if it is set)."""
+        var = ENV_PREFIX + name.upper()
+        value: str = getattr(self, name)
+        if value:
+            if len(value) < 16:
+                raise ConfigError(f"{var} must be at least 16 characters long")
+            return None
+        if self.is_production:
+            raise ConfigError(f"{var} is required when REGISTRY_ENV=production: {why}")
+        return _development_key(instance, file, var)
+
+    def _check_values(self) -> None:
+        """Raise ConfigError for the first setting out of its range or at odds with another."""
         if self.audit_checkpoint_every < 1:
             raise ConfigError("REGISTRY_AUDIT_CHECKPOINT_EVERY must be at least 1")
         if self.audit_checkpoint_seconds < 0:
@@ -201,11 +248,37 @@ class Settings:
             raise ConfigError("REGISTRY_AVATAR_MAX_DISTANCE must be between 0 and 64 (bits of 256)")
         if self.avatar_qr_decision not in {"allow", "review", "deny", "off"}:
             raise ConfigError("REGISTRY_AVATAR_QR_DECISION must be one of allow, review, deny, off")
+        self._check_webhook_values()
+        self._check_report_values()
         for name in ("rules_file", "name_rules_file"):
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise ConfigError(f"REGISTRY_{name.upper()} names {path!r}, which is not a readable file")
-        return dataclasses.replace(self, **changes) if changes else self
+
+    def _check_report_values(self) -> None:
+        """Raise ConfigError for a report setting out of its range."""
+        _check_zone(self.report_timezone)
+        if self.report_flush_seconds < 0:
+            raise ConfigError("REGISTRY_REPORT_FLUSH_SECONDS must be 0 (every request) or more")
+        if self.report_font and not Path(self.report_font).is_file():
+            raise ConfigError(f"REGISTRY_REPORT_FONT names {self.report_font!r}, which is not a file")
+
+    def _check_webhook_values(self) -> None:
+        """Raise ConfigError for a webhook setting out of its range."""
+        for name in ("webhook_connect_timeout", "webhook_read_timeout", "webhook_retry_base_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"REGISTRY_{name.upper()} must be more than 0")
+        if self.webhook_secret_overlap < 0 or self.webhook_retry_seconds < 0:
+            raise ConfigError("REGISTRY_WEBHOOK_SECRET_OVERLAP and _RETRY_SECONDS must be 0 or more")
+
+
+def _check_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"REGISTRY_REPORT_TIMEZONE {name!r} is not a known IANA time zone") from None
 
 
 def _parse(var: str, raw: str, f: dataclasses.Field[Any]) -> Any:
@@ -248,7 +321,7 @@ def app_settings(app: Flask | None = None) -> Settings:
     """Return the settings of ``app`` (default: the current app), typed."""
     from flask import current_app
 
-    value = (app or current_app).config["REGISTRY"]
+    value = (app or current_app).config.get("REGISTRY")
     if not isinstance(value, Settings):
         raise RuntimeError("the app has no registry settings: build it with registry.create_app")
     return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 # No run of this service can mean a time before this: anything earlier is a typo ("0001-01-01").
 EARLIEST_AS_OF = datetime(1970, 1, 1)
@@ -18,6 +19,14 @@ def to_naive_utc(value: datetime) -> datetime:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+@overload
+def to_aware(value: datetime) -> datetime: ...
+
+
+@overload
+def to_aware(value: None) -> None: ...
 
 
 def to_aware(value: datetime | None) -> datetime | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from registry.names import NamePolicy
+from registry.name_rules import NamePolicy
 
 USERNAME_MAX, DISPLAY_MAX = 128, 256
 NORMAL = ("zhangwei1988", "张伟的小店")

@@ -292,7 +292,143 @@ def measure_inproc(env: dict[str, str], bodies: Path, rounds: int, workdir: Path
     return dict(json.loads(out.read_text(encoding="utf-8")))
 
 
-def main() -> None:  # noqa: C901 - a benchmark's script body
+def measure_scale(
+    args: argparse.Namespace,
+    dbs: Databases,
+    env: dict[str, str],
+    mix_file: Path,
+    accounts_file: Path,
+    workdir: Path,
+) -> dict[str, Any]:
+    """Time decide() in process on the mix's bodies, at the full ban count and at --small-bans."""
+    inproc: dict[str, Any] = {}
+    inproc[f"{args.bans:,} bans"] = measure_inproc(env, mix_file, args.rounds, workdir)
+    small_url = dbs.create(f"bench_http_mix_small_{os.getpid()}")
+    small_env = env_for(small_url, workdir / "small")
+    small_file = workdir / "small-bans.jsonl"
+    generate(small_file, args.small_bans, seed=args.seed, labelled=0)
+    run_cli(["db", "upgrade"], small_env)
+    run_cli(["accounts", "import", str(accounts_file)], small_env)
+    run_cli(["bans", "import", str(small_file)], small_env)
+    small = measure_inproc(small_env, mix_file, args.rounds, workdir)
+    inproc[f"{args.small_bans:,} bans"] = small
+    return inproc
+
+
+def print_report(
+    args: argparse.Namespace, results: dict[str, dict[str, Any]], inproc: dict[str, Any], out: dict[str, Any]
+) -> None:
+    """Print the wrk table against /healthz and the in-process timings, each with its targets."""
+    base = results["/healthz"]["per_s"]
+    threads = f" --threads {args.threads}" if args.threads else ""
+    print(
+        f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, "
+        f"registry serve --workers {args.workers}{threads}, "
+        f"{args.bans:,} bans + {args.accounts:,} accounts on PostgreSQL"
+    )
+    print(f"{'mode':<15}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x healthz':>11}  decisions")
+    for mode, r in results.items():
+        decisions = ", ".join(f"{k} {v}" for k, v in r["decisions"].items())
+        err = f"  ERRORS {r['errors']}" if r["errors"] else ""
+        print(
+            f"{mode:<15}{r['per_s']:>9,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+            f"{r['per_s'] / base:>11.2f}  {decisions}{err}"
+        )
+    m = results.get("realistic mix")
+    if m is not None:
+        ok = [
+            (f"checks/s {m['per_s']:,.0f} >= {T_CHECKS_PER_S:,.0f}", m["per_s"] >= T_CHECKS_PER_S),
+            (f"ratio {m['per_s'] / base:.2f} >= {T_RATIO}", m["per_s"] / base >= T_RATIO),
+            (f"p99 {m['p99_ms']:.1f} ms <= {T_P99_MS:.0f} ms", m["p99_ms"] <= T_P99_MS),
+        ]
+        print("targets (realistic mix): " + "; ".join(f"{t} {'ok' if g else 'MISSED'}" for t, g in ok))
+    if inproc:
+        print("\nin-process decide() on the realistic mix's bodies (fresh process, no HTTP)")
+        for label, r in inproc.items():
+            print(
+                f"  {label:<14} {r['checks']:>6} checks  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms"
+            )
+        big, small = inproc[f"{args.bans:,} bans"], inproc[f"{args.small_bans:,} bans"]
+        ratio = big["p50_ms"] / small["p50_ms"]
+        out["inproc_p50_ratio"] = ratio
+        ok = [
+            (f"p50 {big['p50_ms']:.3f} ms <= {T_INPROC_P50_MS} ms", big["p50_ms"] <= T_INPROC_P50_MS),
+            (f"p99 {big['p99_ms']:.3f} ms <= {T_INPROC_P99_MS} ms", big["p99_ms"] <= T_INPROC_P99_MS),
+            (
+                f"p50 at {args.bans:,} / at {args.small_bans:,} = {ratio:.2f} <= {T_SCALE_RATIO}",
+                ratio <= T_SCALE_RATIO,
+            ),
+        ]
+        print("targets (in-process): " + "; ".join(f"{t} {'ok' if g else 'MISSED'}" for t, g in ok))
+
+
+def load_database(
+    args: argparse.Namespace, url: str, env: dict[str, str], workdir: Path, out: dict[str, Any]
+) -> tuple[list[Labelled], Path]:
+    """Generate and import the bans and accounts; return the labelled bans and the accounts file."""
+    t = time.perf_counter()
+    bans_file, accounts_file = workdir / "bans.jsonl", workdir / "accounts.jsonl"
+    labelled = generate(bans_file, args.bans, seed=args.seed, labelled=500)
+    write_accounts(accounts_file, args.accounts, args.seed + 1)
+    print(f"generated {args.bans} bans, {args.accounts} accounts in {time.perf_counter() - t:.1f} s")
+    run_cli(["db", "upgrade"], env)
+    for what, path in (("accounts", accounts_file), ("bans", bans_file)):
+        t = time.perf_counter()
+        proc = run_cli([what, "import", str(path)], env)
+        out[f"{what}_import_s"] = time.perf_counter() - t
+        print(f"{what} import: {proc.stdout.strip().splitlines()[-1]}")
+    out["statistics_after_import"] = stats = statistics(url)
+    for table, s in stats.items():
+        has = "analysed" if s["analyzed"] else "autoanalysed" if s["autoanalyzed"] else "NOT analysed"
+        print(f"  {table}: {has}, reltuples {s['reltuples']}")
+    if args.explain:
+        out["explain"] = plan = explain_confirm(url)
+        print("confirmation query (identifier part):\n  " + "\n  ".join(plan))
+    return labelled, accounts_file
+
+
+def classify(
+    args: argparse.Namespace, port: int, key_secret: str, labelled: list[Labelled], out: dict[str, Any]
+) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+    """Check every candidate body once; return them by the decision they got, and the realistic mix."""
+    # Every candidate once: the single-decision modes hold bodies that really got that decision.
+    rng = random.Random(args.seed + 2)
+    candidates: list[tuple[str, dict[str, Any]]] = [
+        ("disjoint_innocent", innocent_body(rng)) for _ in range(args.bodies)
+    ]
+    candidates += [("disguised", disguised(labelled, rng)) for _ in range(args.bodies * 2)]
+    candidates += [("identifier", with_banned_identifier(labelled, rng)) for _ in range(args.bodies)]
+    mix = realistic_mix(labelled, args.mix, rng)
+    t = time.perf_counter()
+    by_decision: dict[str, list[dict[str, Any]]] = {"allow": [], "review": [], "deny": []}
+    for _kind, body in candidates:
+        by_decision[post_check(port, key_secret, json.dumps(body, ensure_ascii=False))].append(body)
+    mix_decisions: dict[str, Counter[str]] = {}
+    for kind, body in mix:
+        decision = post_check(port, key_secret, json.dumps(body, ensure_ascii=False))
+        mix_decisions.setdefault(kind, Counter())[decision] += 1
+    print(f"classified {len(candidates) + len(mix)} bodies in {time.perf_counter() - t:.1f} s")
+    out["mix_decisions"] = {k: dict(v) for k, v in mix_decisions.items()}
+    for kind, c in sorted(mix_decisions.items()):
+        total = sum(c.values())
+        shares = ", ".join(f"{d} {c[d] / total:.0%}" for d in ("allow", "review", "deny") if c[d])
+        print(f"  mix {kind}: {total} bodies: {shares}")
+    return by_decision, mix
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Stop the server's process group, killing it if it does not stop within 30 s."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def main() -> None:
     """Build the database, serve, classify the bodies, run wrk per mix, print the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bans", type=int, default=100_000)
@@ -335,24 +471,7 @@ def main() -> None:  # noqa: C901 - a benchmark's script body
     try:
         url = dbs.create(f"bench_http_mix_{os.getpid()}")
         env = env_for(url, workdir)
-        t = time.perf_counter()
-        bans_file, accounts_file = workdir / "bans.jsonl", workdir / "accounts.jsonl"
-        labelled = generate(bans_file, args.bans, seed=args.seed, labelled=500)
-        write_accounts(accounts_file, args.accounts, args.seed + 1)
-        print(f"generated {args.bans} bans, {args.accounts} accounts in {time.perf_counter() - t:.1f} s")
-        run_cli(["db", "upgrade"], env)
-        for what, path in (("accounts", accounts_file), ("bans", bans_file)):
-            t = time.perf_counter()
-            proc = run_cli([what, "import", str(path)], env)
-            out[f"{what}_import_s"] = time.perf_counter() - t
-            print(f"{what} import: {proc.stdout.strip().splitlines()[-1]}")
-        out["statistics_after_import"] = stats = statistics(url)
-        for table, s in stats.items():
-            has = "analysed" if s["analyzed"] else "autoanalysed" if s["autoanalyzed"] else "NOT analysed"
-            print(f"  {table}: {has}, reltuples {s['reltuples']}")
-        if args.explain:
-            out["explain"] = plan = explain_confirm(url)
-            print("confirmation query (identifier part):\n  " + "\n  ".join(plan))
+        labelled, accounts_file = load_database(args, url, env, workdir, out)
 
         key = run_cli(["keys", "create", "--name", "bench-http-mix", "--scope", "check"], env)
         key_secret = key.stdout.strip().splitlines()[-1]
@@ -384,28 +503,7 @@ def main() -> None:  # noqa: C901 - a benchmark's script body
         time.sleep(2.0)  # both workers caught up
         print(f"server ready in {time.perf_counter() - t:.1f} s")
 
-        # Every candidate once: the single-decision modes hold bodies that really got that decision.
-        rng = random.Random(args.seed + 2)
-        candidates: list[tuple[str, dict[str, Any]]] = [
-            ("disjoint_innocent", innocent_body(rng)) for _ in range(args.bodies)
-        ]
-        candidates += [("disguised", disguised(labelled, rng)) for _ in range(args.bodies * 2)]
-        candidates += [("identifier", with_banned_identifier(labelled, rng)) for _ in range(args.bodies)]
-        mix = realistic_mix(labelled, args.mix, rng)
-        t = time.perf_counter()
-        by_decision: dict[str, list[dict[str, Any]]] = {"allow": [], "review": [], "deny": []}
-        for _kind, body in candidates:
-            by_decision[post_check(port, key_secret, json.dumps(body, ensure_ascii=False))].append(body)
-        mix_decisions: dict[str, Counter[str]] = {}
-        for kind, body in mix:
-            decision = post_check(port, key_secret, json.dumps(body, ensure_ascii=False))
-            mix_decisions.setdefault(kind, Counter())[decision] += 1
-        print(f"classified {len(candidates) + len(mix)} bodies in {time.perf_counter() - t:.1f} s")
-        out["mix_decisions"] = {k: dict(v) for k, v in mix_decisions.items()}
-        for kind, c in sorted(mix_decisions.items()):
-            total = sum(c.values())
-            shares = ", ".join(f"{d} {c[d] / total:.0%}" for d in ("allow", "review", "deny") if c[d])
-            print(f"  mix {kind}: {total} bodies: {shares}")
+        by_decision, mix = classify(args, port, key_secret, labelled, out)
 
         files = {
             "allow-only": write_bodies(workdir / "allow.jsonl", by_decision["allow"][: args.bodies]),
@@ -429,73 +527,16 @@ def main() -> None:  # noqa: C901 - a benchmark's script body
         server = None
         inproc: dict[str, Any] = {}
         if not args.no_inproc:
-            inproc[f"{args.bans:,} bans"] = measure_inproc(env, files["realistic mix"], args.rounds, workdir)
-            small_url = dbs.create(f"bench_http_mix_small_{os.getpid()}")
-            small_env = env_for(small_url, workdir / "small")
-            small_file = workdir / "small-bans.jsonl"
-            generate(small_file, args.small_bans, seed=args.seed, labelled=0)
-            run_cli(["db", "upgrade"], small_env)
-            run_cli(["accounts", "import", str(accounts_file)], small_env)
-            run_cli(["bans", "import", str(small_file)], small_env)
-            small = measure_inproc(small_env, files["realistic mix"], args.rounds, workdir)
-            inproc[f"{args.small_bans:,} bans"] = small
+            inproc = measure_scale(args, dbs, env, files["realistic mix"], accounts_file, workdir)
         out["inproc"] = inproc
 
-        base = results["/healthz"]["per_s"]
-        threads = f" --threads {args.threads}" if args.threads else ""
-        print(
-            f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, "
-            f"registry serve --workers {args.workers}{threads}, "
-            f"{args.bans:,} bans + {args.accounts:,} accounts on PostgreSQL"
-        )
-        print(f"{'mode':<15}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x healthz':>11}  decisions")
-        for mode, r in results.items():
-            decisions = ", ".join(f"{k} {v}" for k, v in r["decisions"].items())
-            err = f"  ERRORS {r['errors']}" if r["errors"] else ""
-            print(
-                f"{mode:<15}{r['per_s']:>9,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
-                f"{r['per_s'] / base:>11.2f}  {decisions}{err}"
-            )
-        m = results.get("realistic mix")
-        if m is not None:
-            ok = [
-                (f"checks/s {m['per_s']:,.0f} >= {T_CHECKS_PER_S:,.0f}", m["per_s"] >= T_CHECKS_PER_S),
-                (f"ratio {m['per_s'] / base:.2f} >= {T_RATIO}", m["per_s"] / base >= T_RATIO),
-                (f"p99 {m['p99_ms']:.1f} ms <= {T_P99_MS:.0f} ms", m["p99_ms"] <= T_P99_MS),
-            ]
-            print("targets (realistic mix): " + "; ".join(f"{t} {'ok' if g else 'MISSED'}" for t, g in ok))
-        if inproc:
-            print("\nin-process decide() on the realistic mix's bodies (fresh process, no HTTP)")
-            for label, r in inproc.items():
-                print(
-                    f"  {label:<14} {r['checks']:>6} checks  "
-                    f"p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms"
-                )
-            big, small = inproc[f"{args.bans:,} bans"], inproc[f"{args.small_bans:,} bans"]
-            ratio = big["p50_ms"] / small["p50_ms"]
-            out["inproc_p50_ratio"] = ratio
-            ok = [
-                (f"p50 {big['p50_ms']:.3f} ms <= {T_INPROC_P50_MS} ms", big["p50_ms"] <= T_INPROC_P50_MS),
-                (f"p99 {big['p99_ms']:.3f} ms <= {T_INPROC_P99_MS} ms", big["p99_ms"] <= T_INPROC_P99_MS),
-                (
-                    f"p50 at {args.bans:,} / at {args.small_bans:,} = {ratio:.2f} <= {T_SCALE_RATIO}",
-                    ratio <= T_SCALE_RATIO,
-                ),
-            ]
-            print("targets (in-process): " + "; ".join(f"{t} {'ok' if g else 'MISSED'}" for t, g in ok))
+        print_report(args, results, inproc, out)
         print(f"rows written under load: {out['rows_written_under_load']}")
         if args.json:
             args.json.write_text(json.dumps(out, indent=2), encoding="utf-8")
     finally:
         if server is not None:
-            try:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(server.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            stop_server(server)
         if args.keep_db:
             print(f"databases kept: {', '.join(dbs.names) or '-'}")
             dbs.names.clear()

@@ -228,8 +228,8 @@ def account_summary(url: str) -> dict[str, object]:
         twice = cur.fetchone()[0]
         cur.execute("SELECT id, status, counts FROM sweep_runs ORDER BY started_at")
         runs = cur.fetchall()
-        cur.execute("SELECT count(*) FROM sweep_outbox")
-        outbox = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM dormancy_notices")
+        notices = cur.fetchone()[0]
     conn.close()
     return {
         "statuses": statuses,
@@ -237,7 +237,7 @@ def account_summary(url: str) -> dict[str, object]:
         "audit_actions": actions,
         "accounts_acted_on_twice": twice,
         "runs": runs,
-        "outbox": outbox,
+        "notices": notices,
     }
 
 
@@ -320,7 +320,7 @@ def kill_test(cluster: Cluster, timed: dict, as_of: str, batch_size: int | None)
         ),
         "audit actions identical": after["audit_actions"] == reference["audit_actions"],
         "no account acted on twice": after["accounts_acted_on_twice"] == 0,
-        "outbox rows == dormant": after["outbox"] == reference["outbox"],
+        "notices == dormant": after["notices"] == reference["notices"],
         "third run changes nothing": code == 0
         and again_code == 0
         and final["fingerprint"] == after["fingerprint"],

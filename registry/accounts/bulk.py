@@ -11,25 +11,19 @@ from __future__ import annotations
 
 import io
 import multiprocessing
-import re
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing.pool import AsyncResult
 from typing import Any
 
 from flask import Flask, current_app
 from marshmallow import ValidationError
 
+from registry import pgcopy
 from registry.accounts.models import Account
-from registry.jsonlines import flatten_errors, numbered_chunks, parse_line
+from registry.jsonlines import flatten_errors, in_order, numbered_chunks, parse_numbered
 from registry.matching.commonness import account_keys, key_hash
-
-# Below this many rows a plain executemany costs less than setting up COPY.
-COPY_MIN_ROWS = 200
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_NULL = "\\N"
+from registry.pgcopy import COPY_MIN_ROWS
 
 
 @dataclass(slots=True)
@@ -56,8 +50,7 @@ def prepare_lines(numbered: Sequence[tuple[int, str]], now: datetime) -> list[Pr
 
     schema = AccountIn()
     out: list[PreparedAccount] = []
-    for number, line in numbered:
-        doc, error = parse_line(line)
+    for number, doc, error in parse_numbered(numbered):
         if error is not None:
             out.append(PreparedAccount(number, None, None, error))
             continue
@@ -109,32 +102,9 @@ def insert_rows(session: Any, rows: Sequence[dict[str, Any]]) -> None:
         return
     buffer = io.StringIO()
     for row in rows:
-        buffer.write("\t".join(_copy_value(row[c]) for c in _COLUMNS))
+        buffer.write("\t".join(pgcopy.value(row[c]) for c in _COLUMNS))
         buffer.write("\n")
-    buffer.seek(0)
-    session.flush()
-    cursor = session.connection().connection.cursor()
-    try:
-        cursor.copy_expert(f"COPY {Account.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN", buffer)
-    finally:
-        cursor.close()
-
-
-def _copy_value(value: Any) -> str:
-    if value is None:
-        return _NULL
-    if type(value) is str:
-        return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    return str(value).translate(_COPY_ESCAPES)
-
-
-_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+    pgcopy.copy_in(session, [(Account.__tablename__, ", ".join(_COLUMNS), buffer)])
 
 
 # --- worker processes -------------------------------------------------------------------------
@@ -166,11 +136,6 @@ def prepared_chunks(
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=_init_worker, initargs=(app,)) as pool:
-        # A bounded window in flight (not imap, whose feeder reads the whole file ahead).
-        pending: deque[AsyncResult[list[PreparedAccount]]] = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_prepare_in_worker, (chunk, now)))
-            if len(pending) >= 2 * workers + 2:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        yield from in_order(
+            pool, _prepare_in_worker, ((chunk, now) for chunk in chunks), window=2 * workers + 2
+        )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.identifiers.normalize import FIELDS
 from registry.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from registry.name_rules import NameFinding
 
 ACCOUNT_TYPES = ("personal", "organization", "public")
 STATUSES = ("active", "dormant", "suspended", "banned", "purged")
@@ -20,7 +24,7 @@ IDENTIFIER_FIELDS = FIELDS
 ENTITY_ACCOUNT_TYPES = frozenset({"organization", "public"})
 
 
-class Account(db.Model):  # type: ignore[name-defined,misc]
+class Account(Model):
     __tablename__ = "accounts"
 
     id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
@@ -72,6 +76,12 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, onupdate=utcnow)
 
+    if TYPE_CHECKING:
+        # Not columns: what the accounts service found creating or renaming the account, set on the
+        # instance it answers with (AccountOut shows name_flags; create adds avatar_findings to them).
+        name_flags: list[dict[str, str]]
+        avatar_findings: list[NameFinding]
+
     __table_args__ = (
         sa.CheckConstraint(f"status IN {STATUSES}", name="status"),
         sa.CheckConstraint(f"account_type IN {ACCOUNT_TYPES}", name="account_type"),
@@ -82,7 +92,7 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class NameKeyCount(db.Model):  # type: ignore[name-defined,misc]
+class NameKeyCount(Model):
     """How many accounts in good standing hold a name match key (registry.matching.commonness).
 
     Keyed by the key's stable 64-bit digest; ``event_id`` is the ``index_changes`` row of the last change,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from registry.accounts.models import ACCOUNT_TYPES, STATUSES, VERIFICATION_STATUSES
+from registry.accounts.models import ACCOUNT_TYPES, STATUSES, VERIFICATION_STATUSES, Account
 from registry.schemas import PageArgs, UtcDateTime
 
 NAME = validate.Length(min=1, max=128)
@@ -98,18 +98,19 @@ class AccountOut(Schema):
         },
     )
 
-    def _credit(self, account: object) -> int:
+    def _credit(self, account: Account) -> int:
         from registry.credit.service import effective_credit
 
-        return effective_credit(account)  # type: ignore[arg-type]
+        return effective_credit(account)
 
-    def _name_flags(self, account: object) -> list[dict[str, str]]:
+    def _name_flags(self, account: Account) -> list[dict[str, str]]:
         return list(getattr(account, "name_flags", None) or [])
 
-    def _verification(self, account: object) -> dict[str, object]:
-        return VerificationOut().dump(account)  # type: ignore[return-value]
+    def _verification(self, account: Account) -> dict[str, object]:
+        dumped: dict[str, object] = VerificationOut().dump(account)
+        return dumped
 
-    def _identifiers(self, account: object) -> dict[str, str]:
+    def _identifiers(self, account: Account) -> dict[str, str]:
         from registry.accounts.models import IDENTIFIER_FIELDS
 
         masks = {f: getattr(account, f"{f}_mask") for f in IDENTIFIER_FIELDS}

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from registry.accounts import hooks
 from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account, NameKeyCount
-from registry.accounts.names import evaluate_names, finding_doc, record_name_review
+from registry.accounts.name_screening import evaluate_names, finding_doc, record_name_review
 from registry.actor import current_actor
 from registry.audit.models import AuditEntry
 from registry.audit.service import record, record_many
@@ -22,10 +23,10 @@ from registry.db import analyze, get_or_404, keyset_page
 from registry.domain_errors import Conflict, Invalid, InvalidField
 from registry.extensions import db
 from registry.index_changes import ChangeKind, notify_index_changed
-from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, parse_line
+from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors
 from registry.matching.commonness import GOOD_STANDING, account_keys, key_deltas
 from registry.matching.fold import canonical
-from registry.names import NameFinding, mask_contacts
+from registry.name_rules import NameFinding, mask_contacts
 from registry.pii import InvalidIdentifier, protect
 from registry.settings import app_settings
 from registry.timeutil import utcnow
@@ -141,7 +142,7 @@ def build_account(data: Mapping[str, Any]) -> Account:
     """Turn a validated account document into an unsaved Account, hashing its identifiers."""
     values, avatar_findings = account_values(data)
     account = Account(**values)
-    account.avatar_findings = avatar_findings  # type: ignore[attr-defined]
+    account.avatar_findings = avatar_findings
     return account
 
 
@@ -246,7 +247,7 @@ def create_account(data: Mapping[str, Any]) -> Account:
         news_licensed=account.news_licensed,
         account_type=account.account_type,
     )
-    findings += account.avatar_findings  # type: ignore[attr-defined]
+    findings += account.avatar_findings
     db.session.add(account)
     db.session.flush()
     count_name_keys(key_deltas((), account_keys(account.username, account.display_name)))
@@ -258,19 +259,13 @@ def create_account(data: Mapping[str, Any]) -> Account:
             findings, username=account.username, display_name=account.display_name, actor=current_actor()
         )
     if account.check_id:
-        # layering: a new account ties its signup check's review (a hook to reviews is still to come).
-        from registry.reviews.service import lock_check_review
-
         # Lock order (registry/locking.py): the review before the audit head.
-        lock_check_review(account.check_id)
+        hooks.lock_check_review.call(account.check_id)
     record("account.create", f"account:{account.id}", created)
     if account.check_id:
-        # layering: as above, the review tie belongs to reviews, which sit above accounts.
-        from registry.reviews.service import tie_check
-
-        tie_check(account, account.check_id, actor=current_actor())
+        hooks.tie_check.call(account, account.check_id, actor=current_actor())
     db.session.commit()
-    account.name_flags = flags  # type: ignore[attr-defined]
+    account.name_flags = flags
     return account
 
 
@@ -289,7 +284,7 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
     # name again changes nothing.
     new = {f: mask_contacts(v) if f in NAME_FIELDS and f in data else v for f, v in sent.items()}
     changed = [f for f in RENAME_FIELDS if new[f] != old[f]]
-    account.name_flags = []  # type: ignore[attr-defined]
+    account.name_flags = []
     avatar_findings: list[NameFinding] = []
     avatar_change: str | None = None
     if "avatar" in data or "avatar_hash" in data:
@@ -364,7 +359,7 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         # Every worker's check index swaps the protected name for the new one.
         notify_index_changed(db.session, ChangeKind.ACCOUNT_PROTECTED, account.id)
     db.session.commit()
-    account.name_flags = flags  # type: ignore[attr-defined]
+    account.name_flags = flags
     return account
 
 
@@ -403,13 +398,6 @@ class ImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)
     # Lines kept with a remark (a phone number only possible, not known as assigned).
     warnings: list[tuple[int, str]] = field(default_factory=list)
-
-
-def iter_json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None]]:
-    """Yield (line number, parsed document or None, error) for each non-blank line of JSON Lines."""
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            yield (number, *parse_line(line))
 
 
 def import_accounts(

@@ -26,23 +26,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from registry.app_state import app_object
 from registry.audit.keys import AuditKeys, verify_signature
-from registry.settings import app_settings
+from registry.settings import Settings, app_settings
 
 PENDING = "registry.audit.pending"
 
 
 def app_keys(app: Flask | None = None) -> AuditKeys:
     """Return the audit keys of the current (or given) app."""
-    app = app or current_app
-    ext = app.extensions
-    if "registry.audit_keys" not in ext:
-        ext["registry.audit_keys"] = AuditKeys(app_settings(app).audit_key.encode("utf-8"))
-    return ext["registry.audit_keys"]  # type: ignore[no-any-return]
+    return app_object("registry.audit_keys", AuditKeys, _make_keys, app)
+
+
+def _make_keys(app: Flask) -> AuditKeys:
+    return AuditKeys(app_settings(app).audit_key.encode("utf-8"))
 
 
 def _message(doc: dict[str, Any]) -> bytes:
@@ -173,7 +174,7 @@ def _after_commit(session: Session) -> None:
         logging.getLogger(__name__).exception("could not write an audit checkpoint")
 
 
-def _checkpoint_after_commit(before: int, seq: int, digest: str, settings: Any, keys: AuditKeys) -> None:
+def _checkpoint_after_commit(before: int, seq: int, digest: str, settings: Settings, keys: AuditKeys) -> None:
     path = settings.audit_checkpoints
     every = settings.audit_checkpoint_every
     with _state.lock:

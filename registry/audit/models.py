@@ -8,11 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 
-class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+class AuditEntry(Model):
     __tablename__ = "audit_log"
 
     seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
@@ -25,7 +25,7 @@ class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
 
 
-class AuditHead(db.Model):  # type: ignore[name-defined,misc]
+class AuditHead(Model):
     """One row holding the chain's tip; appenders lock it so concurrent writers never fork the chain."""
 
     __tablename__ = "audit_head"
@@ -35,7 +35,7 @@ class AuditHead(db.Model):  # type: ignore[name-defined,misc]
     hash: Mapped[str] = mapped_column(sa.String(64))
 
 
-class AuditSubjectKey(db.Model):  # type: ignore[name-defined,misc]
+class AuditSubjectKey(Model):
     """One data key of a subject (crypto-shredding): wrapped under a key the database does not hold.
 
     A purge sets ``wrapped`` to NULL: the subject's sealed audit fields can no longer be read, while the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from registry.schemas import PageArgs, UtcDateTime
@@ -41,7 +43,7 @@ class AuditListArgs(PageArgs):
     @validates_schema
     def _range(self, data: dict[str, object], **_kwargs: object) -> None:
         since, until = data.get("since"), data.get("until")
-        if since is not None and until is not None and since >= until:  # type: ignore[operator]
+        if isinstance(since, datetime) and isinstance(until, datetime) and since >= until:
             raise ValidationError("Must be after since.", "until")
 
 

@@ -13,13 +13,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from registry import pgcopy
 from registry.actor import current_actor
 from registry.audit.checkpoints import app_keys, note_append
 from registry.audit.keys import AuditKeys
 from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.personal import KeyRing, needs_key, open_entries
 from registry.db import keyset_page
+from registry.events.service import events_for_audit
 from registry.extensions import db
+from registry.pgcopy import COPY_MIN_ROWS
 from registry.timeutil import json_default, utcnow
 
 GENESIS = "0" * 64
@@ -130,12 +133,9 @@ def record_many(
         head.seq, head.hash = seq, prev
         db.session.flush()
         note_append(db.session(), before, seq, prev)
+        # The audited changes that are events go to the webhook outbox in this same transaction.
+        events_for_audit(db.session(), entries)
     return rows
-
-
-# From this many entries on, PostgreSQL gets them by COPY (one round trip, no per-row INSERT work).
-COPY_MIN_ROWS = 200
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _copy_entries(rows: list[dict[str, Any]], texts: list[str]) -> None:
@@ -143,19 +143,14 @@ def _copy_entries(rows: list[dict[str, Any]], texts: list[str]) -> None:
     buffer = io.StringIO()
     for row, text in zip(rows, texts, strict=True):
         at = row["at"].isoformat(sep=" ")
-        fields = (row["actor"], row["action"], row["subject"], text)
-        actor, action, subject, data = (f.translate(_COPY_ESCAPES) for f in fields)
+        actor, action, subject, data = (
+            pgcopy.field(f) for f in (row["actor"], row["action"], row["subject"], text)
+        )
         buffer.write(
             f"{row['seq']}\t{at}\t{actor}\t{action}\t{subject}\t{data}\t{row['prev_hash']}\t{row['hash']}\n"
         )
-    buffer.seek(0)
-    db.session.flush()
-    cursor = db.session.connection().connection.cursor()
-    try:
-        columns = "seq, at, actor, action, subject, data, prev_hash, hash"
-        cursor.copy_expert(f"COPY {AuditEntry.__tablename__} ({columns}) FROM STDIN", buffer)
-    finally:
-        cursor.close()
+    columns = "seq, at, actor, action, subject, data, prev_hash, hash"
+    pgcopy.copy_in(db.session, [(AuditEntry.__tablename__, columns, buffer)])
 
 
 def list_entries(args: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:

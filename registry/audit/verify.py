@@ -22,6 +22,7 @@ from registry.audit.keys import AuditKeys, verify_signature
 from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.personal import open_entries
 from registry.audit.service import GENESIS, entry_hash
+from registry.db import keyset_batches
 from registry.extensions import db
 from registry.timeutil import to_aware, to_naive_utc
 
@@ -157,13 +158,8 @@ def _head() -> tuple[int, str] | None:
 
 
 def _batches(after: int, batch_size: int) -> Iterator[list[Any]]:
-    while True:
-        stmt = sa.select(*COLUMNS).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(batch_size)
-        rows = list(db.session.execute(stmt).all())
-        if not rows:
-            return
+    for rows in keyset_batches(sa.select(*COLUMNS), AuditEntry.seq, batch_size, after=after):
         yield rows
-        after = rows[-1].seq
         # Keep memory flat over millions of rows: nothing here needs the identity map.
         db.session.expunge_all()
 
@@ -203,7 +199,7 @@ def _load_file(
         marks[mark.seq] = mark
 
 
-def verify_chain(  # noqa: C901 - one walk checks links, signatures and checkpoints together
+def verify_chain(
     keys: AuditKeys,
     checkpoints_path: str | Iterable[str],
     *,
@@ -216,72 +212,9 @@ def verify_chain(  # noqa: C901 - one walk checks links, signatures and checkpoi
     marks = load_checkpoints(paths, keys.public_key, result)
     checker = ChainChecker(keys, checkpoints=marks)
     top = result.checkpoint_seq
-    head = _head()
-    head_seq, head_hash = head if head is not None else (0, GENESIS)
     try:
-        for rows in _batches(0, batch_size):
-            for row in rows:
-                if row.seq > head_seq:
-                    # The head may have moved on while we walked (concurrent appenders commit the
-                    # head with their entries): look again before calling the entry forged.
-                    head = _head()
-                    head_seq, head_hash = head if head is not None else (0, GENESIS)
-                    if row.seq > head_seq:
-                        raise Tampered(
-                            row.seq,
-                            "inserted",
-                            f"entry {row.seq} was inserted: it lies beyond the chain head (seq {head_seq}), "
-                            "or the head was moved back",
-                        )
-                checker.feed(
-                    row.seq, row.at, row.actor, row.action, row.subject, row.data, row.prev_hash, row.hash
-                )
-            if progress is not None:
-                progress.update(len(rows))
-        last_seq, last_hash = checker.expected - 1, checker.prev
-        head = _head()
-        head_seq, head_hash = head if head is not None else (0, GENESIS)
-        if head_seq > last_seq:
-            # Entries appended after our last batch are fine; walk them too before judging.
-            for rows in _batches(last_seq, batch_size):
-                for row in rows:
-                    if row.seq > head_seq:
-                        break
-                    checker.feed(
-                        row.seq, row.at, row.actor, row.action, row.subject, row.data, row.prev_hash, row.hash
-                    )
-            last_seq, last_hash = checker.expected - 1, checker.prev
-        if checker.count == 0 and (top > 0 or head_seq > 0):
-            raise Tampered(
-                1,
-                "emptied",
-                "the trail holds no entries, yet "
-                + (f"a signed checkpoint covers seq {top}" if top else f"the head is at seq {head_seq}")
-                + ": the audit tables were emptied",
-            )
-        if top > last_seq:
-            mark = marks[top]
-            raise Tampered(
-                last_seq + 1,
-                "truncated",
-                f"the trail ends at seq {last_seq}, but a checkpoint signed at {mark.at} covers seq {top}: "
-                f"entries {last_seq + 1}..{top} were cut from the tail",
-            )
-        if head is None and checker.count > 0:
-            raise Tampered(last_seq, "altered", "the chain head row is missing")
-        if head_seq > last_seq:
-            missing = str(last_seq + 1) if head_seq == last_seq + 1 else f"{last_seq + 1}..{head_seq}"
-            raise Tampered(
-                last_seq + 1,
-                "removed",
-                f"entry {missing} was removed: the trail ends at seq {last_seq}, the head is at {head_seq}",
-            )
-        if head_seq == last_seq and head_hash != last_hash:
-            raise Tampered(
-                last_seq,
-                "altered",
-                f"entry {last_seq} was altered or replaced: the chain head records a different hash",
-            )
+        head = _walk(checker, batch_size, progress)
+        _check_end(checker, head, marks, top)
     except Tampered as problem:
         result.problems.insert(0, problem)
     result.count = checker.count
@@ -297,6 +230,83 @@ def verify_chain(  # noqa: C901 - one walk checks links, signatures and checkpoi
             f"{result.last_seq - top} entries after the last checkpoint (seq {top}) rest on the keyed hash"
         )
     return result
+
+
+def _feed(checker: ChainChecker, row: Any) -> None:
+    checker.feed(row.seq, row.at, row.actor, row.action, row.subject, row.data, row.prev_hash, row.hash)
+
+
+def _walk(checker: ChainChecker, batch_size: int, progress: Any) -> tuple[int, str] | None:
+    """Feed every entry up to the chain head to ``checker``; return the head as last read."""
+    head = _head()
+    head_seq = head[0] if head is not None else 0
+    for rows in _batches(0, batch_size):
+        for row in rows:
+            if row.seq > head_seq:
+                # The head may have moved on while we walked (concurrent appenders commit the
+                # head with their entries): look again before calling the entry forged.
+                head = _head()
+                head_seq = head[0] if head is not None else 0
+                if row.seq > head_seq:
+                    raise Tampered(
+                        row.seq,
+                        "inserted",
+                        f"entry {row.seq} was inserted: it lies beyond the chain head (seq {head_seq}), "
+                        "or the head was moved back",
+                    )
+            _feed(checker, row)
+        if progress is not None:
+            progress.update(len(rows))
+    last_seq = checker.expected - 1
+    head = _head()
+    head_seq = head[0] if head is not None else 0
+    if head_seq > last_seq:
+        # Entries appended after our last batch are fine; walk them too before judging.
+        for rows in _batches(last_seq, batch_size):
+            for row in rows:
+                if row.seq > head_seq:
+                    break
+                _feed(checker, row)
+    return head
+
+
+def _check_end(
+    checker: ChainChecker, head: tuple[int, str] | None, marks: dict[int, Checkpoint], top: int
+) -> None:
+    """Raise Tampered if the walked trail's end disagrees with the chain head or the last checkpoint."""
+    head_seq, head_hash = head if head is not None else (0, GENESIS)
+    last_seq, last_hash = checker.expected - 1, checker.prev
+    if checker.count == 0 and (top > 0 or head_seq > 0):
+        raise Tampered(
+            1,
+            "emptied",
+            "the trail holds no entries, yet "
+            + (f"a signed checkpoint covers seq {top}" if top else f"the head is at seq {head_seq}")
+            + ": the audit tables were emptied",
+        )
+    if top > last_seq:
+        mark = marks[top]
+        raise Tampered(
+            last_seq + 1,
+            "truncated",
+            f"the trail ends at seq {last_seq}, but a checkpoint signed at {mark.at} covers seq {top}: "
+            f"entries {last_seq + 1}..{top} were cut from the tail",
+        )
+    if head is None and checker.count > 0:
+        raise Tampered(last_seq, "altered", "the chain head row is missing")
+    if head_seq > last_seq:
+        missing = str(last_seq + 1) if head_seq == last_seq + 1 else f"{last_seq + 1}..{head_seq}"
+        raise Tampered(
+            last_seq + 1,
+            "removed",
+            f"entry {missing} was removed: the trail ends at seq {last_seq}, the head is at {head_seq}",
+        )
+    if head_seq == last_seq and head_hash != last_hash:
+        raise Tampered(
+            last_seq,
+            "altered",
+            f"entry {last_seq} was altered or replaced: the chain head records a different hash",
+        )
 
 
 def trailer_message(trailer: dict[str, Any]) -> bytes:
@@ -319,76 +329,13 @@ def _entry_fields(doc: dict[str, Any]) -> tuple[int, datetime, str, str, str, An
     )
 
 
-def verify_lines(lines: Iterable[str], keys: AuditKeys | None, public_key: Ed25519PublicKey) -> VerifyResult:  # noqa: C901 - the same checks as verify_chain, over an exported file
+def verify_lines(lines: Iterable[str], keys: AuditKeys | None, public_key: Ed25519PublicKey) -> VerifyResult:
     """Re-verify an export: links, keyed hashes (given ``keys``) and its signed trailer."""
     checker = ChainChecker(keys, contiguous_start=False)
     result = VerifyResult()
-    digest = hashlib.sha256()
-    trailer: dict[str, Any] | None = None
-    signature = ""
     try:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-                if not isinstance(doc, dict):
-                    raise TypeError("not an object")
-                if TRAILER in doc:
-                    if trailer is not None:
-                        raise Tampered(0, "appended", f"line {number} is a second trailer")
-                    trailer, signature = doc[TRAILER], str(doc.get("sig", ""))
-                    continue
-                if trailer is not None:
-                    raise Tampered(
-                        0, "appended", f"line {number} follows the signed trailer: lines were appended"
-                    )
-                fields = _entry_fields(doc)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise Tampered(0, "unreadable", f"line {number} is not an audit entry: {exc}") from None
-            digest.update(line.rstrip("\r\n").encode("utf-8", "surrogateescape") + b"\n")
-            checker.feed(*fields)
-        if trailer is None:
-            raise Tampered(
-                checker.expected,
-                "truncated",
-                f"no signed trailer: the export was cut at the end (after seq {checker.expected - 1})",
-            )
-        if not isinstance(trailer, dict) or not verify_signature(
-            public_key, trailer_message(trailer), signature
-        ):
-            raise Tampered(0, "forged trailer", "the trailer's signature does not verify: it was rewritten")
-        first = checker.first_seq if checker.count else None
-        if trailer.get("count") != checker.count or trailer.get("first_seq") != first:
-            if first is not None and trailer.get("first_seq") is not None and first > trailer["first_seq"]:
-                raise Tampered(
-                    trailer["first_seq"],
-                    "truncated",
-                    f"the export was cut at the start: it begins at seq {first}, its trailer at "
-                    f"seq {trailer['first_seq']}",
-                )
-            raise Tampered(
-                checker.expected,
-                "truncated",
-                f"the export holds {checker.count} entries, its signed trailer {trailer.get('count')} "
-                f"(seq {trailer.get('first_seq')}..{trailer.get('last_seq')}): entries were cut",
-            )
-        if checker.count and (
-            trailer.get("last_seq") != checker.expected - 1
-            or trailer.get("last_hash") != checker.prev
-            or trailer.get("first_prev_hash") != checker.first_prev
-        ):
-            raise Tampered(
-                checker.expected - 1,
-                "altered",
-                "the entries' first or last link differs from the signed trailer",
-            )
-        if trailer.get("lines_sha256") != digest.hexdigest():
-            raise Tampered(
-                0,
-                "altered",
-                "the export's lines differ from the digest its trailer signs: a line was rewritten",
-            )
+        trailer, signature, lines_sha256 = _read_export(lines, checker)
+        _check_trailer(trailer, signature, checker, lines_sha256, public_key)
     except Tampered as problem:
         result.problems.append(problem)
     result.count = checker.count
@@ -399,6 +346,80 @@ def verify_lines(lines: Iterable[str], keys: AuditKeys | None, public_key: Ed255
             "checked links and the signed trailer only (without REGISTRY_AUDIT_KEY, no hash recomputed)"
         )
     return result
+
+
+def _read_export(lines: Iterable[str], checker: ChainChecker) -> tuple[object, str, str]:
+    """Feed an export's entries to ``checker``; return its trailer, signature and the lines' SHA-256."""
+    digest = hashlib.sha256()
+    trailer: object = None
+    signature = ""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            if not isinstance(doc, dict):
+                raise TypeError("not an object")
+            if TRAILER in doc:
+                if trailer is not None:
+                    raise Tampered(0, "appended", f"line {number} is a second trailer")
+                trailer, signature = doc[TRAILER], str(doc.get("sig", ""))
+                continue
+            if trailer is not None:
+                raise Tampered(
+                    0, "appended", f"line {number} follows the signed trailer: lines were appended"
+                )
+            fields = _entry_fields(doc)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Tampered(0, "unreadable", f"line {number} is not an audit entry: {exc}") from None
+        digest.update(line.rstrip("\r\n").encode("utf-8", "surrogateescape") + b"\n")
+        checker.feed(*fields)
+    return trailer, signature, digest.hexdigest()
+
+
+def _check_trailer(
+    trailer: object, signature: str, checker: ChainChecker, lines_sha256: str, public_key: Ed25519PublicKey
+) -> None:
+    """Raise Tampered unless the signed trailer vouches for exactly the entries and lines read."""
+    if trailer is None:
+        raise Tampered(
+            checker.expected,
+            "truncated",
+            f"no signed trailer: the export was cut at the end (after seq {checker.expected - 1})",
+        )
+    if not isinstance(trailer, dict) or not verify_signature(public_key, trailer_message(trailer), signature):
+        raise Tampered(0, "forged trailer", "the trailer's signature does not verify: it was rewritten")
+    first = checker.first_seq if checker.count else None
+    if trailer.get("count") != checker.count or trailer.get("first_seq") != first:
+        if first is not None and trailer.get("first_seq") is not None and first > trailer["first_seq"]:
+            raise Tampered(
+                trailer["first_seq"],
+                "truncated",
+                f"the export was cut at the start: it begins at seq {first}, its trailer at "
+                f"seq {trailer['first_seq']}",
+            )
+        raise Tampered(
+            checker.expected,
+            "truncated",
+            f"the export holds {checker.count} entries, its signed trailer {trailer.get('count')} "
+            f"(seq {trailer.get('first_seq')}..{trailer.get('last_seq')}): entries were cut",
+        )
+    if checker.count and (
+        trailer.get("last_seq") != checker.expected - 1
+        or trailer.get("last_hash") != checker.prev
+        or trailer.get("first_prev_hash") != checker.first_prev
+    ):
+        raise Tampered(
+            checker.expected - 1,
+            "altered",
+            "the entries' first or last link differs from the signed trailer",
+        )
+    if trailer.get("lines_sha256") != lines_sha256:
+        raise Tampered(
+            0,
+            "altered",
+            "the export's lines differ from the digest its trailer signs: a line was rewritten",
+        )
 
 
 def export_document(row: Any, readable: tuple[dict[str, Any], list[str]] | None) -> dict[str, Any]:

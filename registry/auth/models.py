@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 SCOPES = (
@@ -25,7 +25,7 @@ SCOPES = (
 )
 
 
-class ApiKey(db.Model):  # type: ignore[name-defined,misc]
+class ApiKey(Model):
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)

@@ -66,8 +66,9 @@ def _chunk_keys(words: np.ndarray) -> np.ndarray:
 
 def _distances(words: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Return the Hamming distances of (n, 4) hash words to one hash."""
-    c = np.bitwise_count(words ^ q).astype(np.uint16)
-    return c[:, 0] + c[:, 1] + c[:, 2] + c[:, 3]
+    c: np.ndarray = np.bitwise_count(words ^ q).astype(np.uint16)
+    total: np.ndarray = c[:, 0] + c[:, 1] + c[:, 2] + c[:, 3]
+    return total
 
 
 def _ban_keys(ban_ids: list[str] | set[str]) -> np.ndarray:

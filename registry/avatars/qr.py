@@ -9,7 +9,7 @@ from PIL import Image
 # Codes smaller than this in the image are unreadable to a person too; scanning at this size keeps the
 # cost flat whatever the upload's size.
 SCAN_SIDE = 768
-FORMATS = [zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.MicroQRCode]
+FORMATS = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.MicroQRCode])
 
 
 def has_qr_code(im: Image.Image) -> bool:
@@ -17,5 +17,5 @@ def has_qr_code(im: Image.Image) -> bool:
     grey = im.convert("L")
     if max(grey.size) > SCAN_SIDE:
         grey.thumbnail((SCAN_SIDE, SCAN_SIDE), Image.Resampling.BILINEAR)
-    found = zxingcpp.read_barcodes(np.asarray(grey), formats=FORMATS)  # type: ignore[arg-type]
+    found = zxingcpp.read_barcodes(np.asarray(grey), formats=FORMATS)
     return any(b.valid for b in found)

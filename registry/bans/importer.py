@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +39,13 @@ from registry.identifiers import (
     PiiHasher,
 )
 from registry.index_changes import IndexChange
-from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors, numbered_chunks, parse_line
+from registry.jsonlines import (
+    UNASSIGNED_PHONE_WARNING,
+    flatten_errors,
+    in_order,
+    numbered_chunks,
+    parse_numbered,
+)
 from registry.locking import lock_accounts
 from registry.pii import hasher
 from registry.settings import app_settings
@@ -53,7 +57,7 @@ class BanImportReport(ImportReport):
     """What a ban import did: ``errors`` holds rejected lines only, ``skipped`` those already present."""
 
 
-def import_bans(  # noqa: C901 - the importer's main loop; splitting it is issue 11's later step
+def import_bans(
     lines: Iterable[str],
     *,
     actor: str,
@@ -68,63 +72,80 @@ def import_bans(  # noqa: C901 - the importer's main loop; splitting it is issue
     seen: set[str] = set()
     checked_rules: dict[str, str | None] = {}
     touched = {t.__tablename__ for t in (Ban, BanIdentifier, BanName, BanAvatar, IndexChange, AuditEntry)}
-
-    def flush() -> None:
-        if not batch:
-            return
-        now = utcnow()
-        prints = [p.fingerprint for _, p in batch]
-        present = set(db.session.scalars(sa.select(Ban.fingerprint).where(Ban.fingerprint.in_(prints))))
-        account_ids = {p.account_id for _, p in batch if p.account_id}
-        accounts = lock_accounts(account_ids) if account_ids else {}
-        fresh: list[PreparedBan] = []
-        for number, p in batch:
-            if p.fingerprint in present:
-                report.skipped += 1
-                continue
-            if p.account_id:
-                account = accounts.get(p.account_id)
-                if account is None:
-                    report.errors.append((number, f"account_id: no account {p.account_id!r}"))
-                    continue
-                capture_account(p, account)
-            fresh.append(p)
-        insert_prepared(fresh, actor=actor, source="import", now=now, keep_fingerprint=True)
-        entries = [("ban.create", f"ban:{p.id}", ban_audit_data(p, "import")) for p in fresh]
-        banned = {p.account_id: p.id for p in fresh if p.account_id}
-        if banned:
-            entries.extend(mark_banned([accounts[a] for a in banned], banned, now=now))
-            touched.add(Account.__tablename__)
-        record_many(entries, actor=actor)
-        db.session.commit()
-        report.created += len(fresh)
-        batch.clear()
-
     for chunk in _prepared_chunks(lines, pii, workers=workers, chunk_size=max(100, batch_size // 4)):
         for number, prepared, error in chunk:
             report.read += 1
             if progress is not None:
                 progress.update(1)
-            if prepared is not None and error is None:
-                error = _rule_error(prepared.rule, checked_rules)
-            if error is not None or prepared is None:
-                report.errors.append((number, error or "unusable line"))
-                continue
-            if prepared.unassigned_phones:
-                report.warnings.append((number, UNASSIGNED_PHONE_WARNING))
-            if prepared.fingerprint in seen:
-                report.skipped += 1
-                continue
-            seen.add(prepared.fingerprint)
-            batch.append((number, prepared))
-            if len(batch) >= batch_size:
-                flush()
-    flush()
+            admitted = _admitted(number, prepared, error, report, checked_rules, seen)
+            if admitted is not None:
+                batch.append((number, admitted))
+                if len(batch) >= batch_size:
+                    _insert_batch(batch, report, actor, touched)
+    _insert_batch(batch, report, actor, touched)
     if report.created:
         # Checks confirm Bloom hits against these tables; plan them with statistics from now on.
         analyze(sorted(touched))
         db.session.commit()
     return report
+
+
+def _admitted(
+    number: int,
+    prepared: PreparedBan | None,
+    error: str | None,
+    report: BanImportReport,
+    checked_rules: dict[str, str | None],
+    seen: set[str],
+) -> PreparedBan | None:
+    """Return a prepared line's ban if it goes into the batch; report it as an error or a repeat if not."""
+    if prepared is not None and error is None:
+        error = _rule_error(prepared.rule, checked_rules)
+    if error is not None or prepared is None:
+        report.errors.append((number, error or "unusable line"))
+        return None
+    if prepared.unassigned_phones:
+        report.warnings.append((number, UNASSIGNED_PHONE_WARNING))
+    if prepared.fingerprint in seen:
+        report.skipped += 1
+        return None
+    seen.add(prepared.fingerprint)
+    return prepared
+
+
+def _insert_batch(
+    batch: list[tuple[int, PreparedBan]], report: BanImportReport, actor: str, touched: set[str]
+) -> None:
+    """Insert the batch's bans not in the database yet, with their audit entries; commit; empty it."""
+    if not batch:
+        return
+    now = utcnow()
+    prints = [p.fingerprint for _, p in batch]
+    present = set(db.session.scalars(sa.select(Ban.fingerprint).where(Ban.fingerprint.in_(prints))))
+    account_ids = {p.account_id for _, p in batch if p.account_id}
+    accounts = lock_accounts(account_ids) if account_ids else {}
+    fresh: list[PreparedBan] = []
+    for number, p in batch:
+        if p.fingerprint in present:
+            report.skipped += 1
+            continue
+        if p.account_id:
+            account = accounts.get(p.account_id)
+            if account is None:
+                report.errors.append((number, f"account_id: no account {p.account_id!r}"))
+                continue
+            capture_account(p, account)
+        fresh.append(p)
+    insert_prepared(fresh, actor=actor, source="import", now=now, keep_fingerprint=True)
+    entries = [("ban.create", f"ban:{p.id}", ban_audit_data(p, "import")) for p in fresh]
+    banned = {p.account_id: p.id for p in fresh if p.account_id}
+    if banned:
+        entries.extend(mark_banned([accounts[a] for a in banned], banned, now=now))
+        touched.add(Account.__tablename__)
+    record_many(entries, actor=actor)
+    db.session.commit()
+    report.created += len(fresh)
+    batch.clear()
 
 
 Prepared = tuple[int, PreparedBan | None, str | None]
@@ -206,7 +227,7 @@ def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepa
     schema = BanIn()
     now = utcnow()
     out: list[Prepared] = []
-    for number, doc, error in _parse(numbered):
+    for number, doc, error in parse_numbered(numbered):
         if error is not None:
             out.append((number, None, error))
             continue
@@ -220,11 +241,6 @@ def prepare_lines(numbered: list[tuple[int, str]], pii: PiiHasher) -> list[Prepa
         except BanInputError as exc:
             out.append((number, None, flatten_errors(exc.errors)))
     return out
-
-
-def _parse(numbered: list[tuple[int, str]]) -> Iterable[tuple[int, Any, str | None]]:
-    for number, line in numbered:
-        yield (number, *parse_line(line))
 
 
 def _init_worker(key: bytes, version: int) -> None:
@@ -253,15 +269,7 @@ def _prepared_chunks(
     with context.Pool(
         workers, initializer=_init_worker, initargs=(settings.pii_key_bytes, settings.pii_key_version)
     ) as pool:
-        # A bounded window of chunks in flight, not imap: imap's feeder thread reads the whole file ahead
-        # and buffers every prepared chunk when the database is the slower side.
-        pending: deque[AsyncResult[list[Prepared]]] = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_prepare_in_worker, (chunk,)))
-            if len(pending) >= 2 * workers + 2:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        yield from in_order(pool, _prepare_in_worker, ((chunk,) for chunk in chunks), window=2 * workers + 2)
 
 
 def default_workers() -> int:

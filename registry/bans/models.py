@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 BAN_STATUSES = ("active", "lifted")
@@ -17,7 +17,7 @@ BAN_STATUSES = ("active", "lifted")
 IDENTIFIER_KINDS = ("email", "phone", "id_number", "device_id", "ip", "ip_range")
 
 
-class Ban(db.Model):  # type: ignore[name-defined,misc]
+class Ban(Model):
     __tablename__ = "bans"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -59,7 +59,7 @@ def ban_has_expired(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(Ban.status == "active", Ban.expires_at.is_not(None), Ban.expires_at <= now)
 
 
-class BanIdentifier(db.Model):  # type: ignore[name-defined,misc]
+class BanIdentifier(Model):
     __tablename__ = "ban_identifiers"
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
@@ -77,7 +77,7 @@ class BanIdentifier(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class BanName(db.Model):  # type: ignore[name-defined,misc]
+class BanName(Model):
     __tablename__ = "ban_names"
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
@@ -90,7 +90,7 @@ class BanName(db.Model):  # type: ignore[name-defined,misc]
     ban: Mapped[Ban] = relationship(back_populates="names")
 
 
-class BanAvatar(db.Model):  # type: ignore[name-defined,misc]
+class BanAvatar(Model):
     """A banned avatar's perceptual hash (registry/avatars); the image itself is never stored."""
 
     __tablename__ = "ban_avatars"

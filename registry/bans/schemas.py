@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from registry.schemas import PageArgs, UtcDateTime
+from registry.schemas import RULE_CODE, PageArgs, UtcDateTime
 
 BAN_VIEW_STATUSES = ("active", "lifted", "expired")
 # Caps keep one ban (and one import line) from carrying unbounded work.
@@ -16,7 +16,7 @@ MAX_AVATARS = 10
 NAME = validate.Length(min=1, max=256)
 
 
-def _identifier_list() -> fields.List:
+def _identifier_list() -> fields.List[str]:
     return fields.List(fields.String(), load_default=list, validate=validate.Length(max=MAX_PER_FIELD))
 
 
@@ -48,7 +48,7 @@ class BanIn(Schema):
         },
     )
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    rule = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    rule = fields.String(required=True, validate=RULE_CODE)
     expires_at = UtcDateTime(load_default=None, allow_none=True)
 
     @validates_schema
@@ -111,7 +111,7 @@ class BanOut(Schema):
 class BanListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(BAN_VIEW_STATUSES))
     account_id = fields.String(validate=validate.Length(min=1, max=128))
-    rule = fields.String(validate=validate.Length(min=1, max=64))
+    rule = fields.String(validate=RULE_CODE)
 
 
 class BanPage(Schema):

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from registry import pgcopy
 from registry.accounts.models import Account
 from registry.actor import current_actor
 from registry.audit.service import record_many
@@ -32,12 +33,13 @@ from registry.bans.prepare import (
     check_rule,
     prepare_ban,
 )
-from registry.db import get_or_404, keyset_page
+from registry.db import get_or_404, keyset_batches, keyset_page
 from registry.domain_errors import Conflict, Invalid
 from registry.extensions import db
 from registry.ids import new_id
 from registry.index_changes import ChangeKind, notify_index_changed, notify_index_changes
 from registry.locking import lock_account_ids, lock_accounts
+from registry.pgcopy import COPY_MIN_ROWS, NULL
 from registry.pii import hasher, range_cipher
 from registry.timeutil import utcnow
 
@@ -104,57 +106,42 @@ def _insert_rows(
             db.session.execute(sa.insert(model), rows)
 
 
-# Below this many bans a plain executemany costs less than setting up COPY.
-COPY_MIN_ROWS = 200
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_NULL = "\\N"
-
-
-def _esc(value: str | None) -> str:
-    return _NULL if value is None else value.translate(_COPY_ESCAPES)
-
-
 def _copy_bans(
     prepared: Sequence[PreparedBan], *, actor: str, source: str, now: datetime, keep_fingerprint: bool
 ) -> None:
     """Load a batch into the four ban tables with one COPY each (text format)."""
     bans, idents, names = io.StringIO(), io.StringIO(), io.StringIO()
     avatars = io.StringIO()
-    seal = range_cipher().seal
+    seal, esc = range_cipher().seal, pgcopy.field
     at = now.isoformat(sep=" ")
-    tail = f"\tactive\t{at}\t{_esc(actor)}\t{_esc(source)}\t"
+    tail = f"\tactive\t{at}\t{esc(actor)}\t{esc(source)}\t"
     for p in prepared:
-        expires = p.expires_at.isoformat(sep=" ") if p.expires_at is not None else _NULL
+        expires = p.expires_at.isoformat(sep=" ") if p.expires_at is not None else NULL
         bans.write(
-            f"{p.id}\t{_esc(p.account_id)}\t{_esc(p.reason)}\t{_esc(p.rule)}\t{expires}{tail}"
-            f"{p.fingerprint if keep_fingerprint else _NULL}\n"
+            f"{p.id}\t{esc(p.account_id)}\t{esc(p.reason)}\t{esc(p.rule)}\t{expires}{tail}"
+            f"{p.fingerprint if keep_fingerprint else NULL}\n"
         )
         for kind, digest, value, mask in p.identifiers:
             stored = seal(value) if value else None
-            idents.write(f"{p.id}\t{kind}\t{digest or _NULL}\t{_esc(stored)}\t{_esc(mask)}\n")
+            idents.write(f"{p.id}\t{kind}\t{digest or NULL}\t{esc(stored)}\t{esc(mask)}\n")
         for name, encoded in p.names:
-            names.write(f"{p.id}\t{_esc(name[:256])}\t{_esc(encoded)}\n")
+            names.write(f"{p.id}\t{esc(name[:256])}\t{esc(encoded)}\n")
         for kind, digest in p.avatars:
             avatars.write(f"{p.id}\t{kind}\t{digest}\n")
-    db.session.flush()
-    cursor = db.session.connection().connection.cursor()
-    try:
-        for table, columns, buffer in (
+    pgcopy.copy_in(
+        db.session,
+        [
             (
-                Ban.__table__,
+                Ban.__tablename__,
                 "id, account_id, reason, rule, expires_at, status, created_at, created_by, "
                 "source, fingerprint",
                 bans,
             ),
-            (BanIdentifier.__table__, "ban_id, kind, value_hash, value, mask", idents),
-            (BanName.__table__, "ban_id, name, encoded", names),
-            (BanAvatar.__table__, "ban_id, kind, hash", avatars),
-        ):
-            if buffer.tell():
-                buffer.seek(0)
-                cursor.copy_expert(f"COPY {table.name} ({columns}) FROM STDIN", buffer)
-    finally:
-        cursor.close()
+            (BanIdentifier.__tablename__, "ban_id, kind, value_hash, value, mask", idents),
+            (BanName.__tablename__, "ban_id, name, encoded", names),
+            (BanAvatar.__tablename__, "ban_id, kind, hash", avatars),
+        ],
+    )
 
 
 def mark_banned(
@@ -332,19 +319,10 @@ def release_expired(*, as_of: datetime, actor: str, dry_run: bool = False, batch
     """
     ended = sa.exists().where(Ban.account_id == Account.id, ban_has_expired(as_of))
     still = sa.exists().where(Ban.account_id == Account.id, ban_is_live(as_of))
-    done, after = 0, ""
-    while True:
-        ids = list(
-            db.session.scalars(
-                sa.select(Account.id)
-                .where(Account.status == "banned", Account.id > after, ended, ~still)
-                .order_by(Account.id)
-                .limit(batch_size)
-            )
-        )
-        if not ids:
-            return done
-        after = ids[-1]
+    done = 0
+    due = sa.select(Account.id).where(Account.status == "banned", ended, ~still)
+    for rows in keyset_batches(due, Account.id, batch_size):
+        ids = [r.id for r in rows]
         if dry_run:
             done += len(ids)
             continue
@@ -371,3 +349,4 @@ def release_expired(*, as_of: datetime, actor: str, dry_run: bool = False, batch
             actor=actor,
         )
         db.session.commit()
+    return done

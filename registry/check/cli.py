@@ -1,4 +1,4 @@
-"""``registry index snapshot``: build the check index from the database and save it for workers."""
+"""``registry index snapshot|load|recount``: the check index, its snapshot and its name key counts."""
 
 from __future__ import annotations
 
@@ -59,6 +59,26 @@ def load_command(path: str | None) -> None:
     click.echo(
         f"index load: from the {index.source} in {index.build_seconds:.2f} s, {stats.bans} bans, "
         f"{stats.names} names; {applied} later events applied, now at event {stats.last_event}"
+    )
+
+
+@index_cli.command("recount")
+@click.option("--dry-run", is_flag=True, help="Report the differences without writing them.")
+def recount_command(dry_run: bool) -> None:
+    """Recount the name key counts (match and statistics keys) from the accounts in good standing."""
+    from registry.accounts.recount import recount_name_keys
+    from registry.extensions import db
+
+    started = time.perf_counter()
+    result = recount_name_keys(dry_run=dry_run)
+    if not dry_run:
+        db.session.commit()
+    verb = "would change" if dry_run else "changed"
+    click.echo(
+        f"index recount: {result.accounts} accounts in good standing hold {result.keys} keys; {verb} "
+        f"{result.changed}, added {result.added}, zeroed {result.zeroed}"
+        + (f" (event {result.event_id})" if result.event_id else "")
+        + f" in {time.perf_counter() - started:.1f} s"
     )
 
 

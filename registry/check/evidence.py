@@ -9,9 +9,11 @@ person in a million holds is worth far more than agreeing on one that thousands 
       rarity      = unique_name_bits - bits_per_doubling * log2(max(own + min(other bans, own), 1/64))
       own         = max(accounts holding the searched name's own keys, expected by ClassModel)
       information = bits_per_han * Han characters + bits_per_letter * Latin letters
-      trick bits  = TRICK_BITS (positive for disguises innocents do not produce, negative for natural ones)
+      trick bits  = TRICK_BITS (positive for disguises innocents do not produce, negative for natural ones);
+                    a homophone also costs log2 of its syllables' fan-out beyond the table's eight
       closeness   = -(95 - matcher score) * closeness_bits_per_point, for typos and fuzzy matches only
-    ban bits  = best field + second_field_share * other field (username and display name at one ban)
+    ban bits  = best field + second_field_share * other field (username and display name at one ban,
+                when independent: a handle spelling the display name is the same observation, one field)
     ban score = 100 * ban bits / full_bits, clamped to 0..100 (monotone in every input)
 
 DECISION_TABLE then maps the strongest evidence to a decision. A new kind of evidence (an avatar
@@ -110,7 +112,10 @@ class Evidence:
     ban_id: str
     field: str
 
-    kind = "evidence"
+    @property
+    def kind(self) -> str:
+        """What sort of fact this is (a subclass names it, as a class attribute or a property)."""
+        return "evidence"
 
     def bits(self, w: Weights) -> float:
         """Return this fact's weight in bits."""
@@ -122,7 +127,7 @@ class IdentifierEvidence(Evidence):
     """An email, phone, ID number or device equal to one of the ban's (decisive), or an IP (weak)."""
 
     @property
-    def kind(self) -> str:  # type: ignore[override]
+    def kind(self) -> str:
         return "ip" if self.field == "ip" else "identifier"
 
     def bits(self, w: Weights) -> float:
@@ -162,6 +167,15 @@ class NameEvidence(Evidence):
     # and expected from the smoothed character / syllable / token model (ClassModel). -1: not known.
     own_holders: int = -1
     expected: float = 0.0
+    # The check's other name field spells the same name (a handle built from the display name): the two
+    # fields are one observation, so agreeing at one ban is no corroboration (see mark_echoes).
+    echo: bool = False
+    # Expected accounts whose name sounds like the searched one (toneless syllables, either order for
+    # a reordering): who else writes this match when it was made on sound alone (see own).
+    sound: float = 0.0
+    # log2 of the spellings a homophone swap chose among (commonness.homophone_bits); the trick's
+    # table weight stands for the first eight of them, the rest costs one bit per doubling.
+    spellings_bits: float = 0.0
 
     kind = "name"
 
@@ -181,8 +195,19 @@ class NameEvidence(Evidence):
         # class's. A homophone spelled as nobody spells a name (李尾 for 李伟) says much; the dominant
         # spelling of a common sound says little, however common the sound.
         if self.own_holders < 0:
-            return max(float(self.holders), self.prior_holders, self.expected)
-        return max(float(self.own_holders), self.prior_holders, self.expected)
+            own = max(float(self.holders), self.prior_holders, self.expected)
+        else:
+            own = max(float(self.own_holders), self.prior_holders, self.expected)
+        if self.by_sound:
+            # A Han name matched to a pinyin spelling (or the other way round) says only how it sounds:
+            # everyone whose name sounds so would write this match, whatever their characters.
+            own = max(own, float(self.holders), self.sound)
+        return own
+
+    @property
+    def by_sound(self) -> bool:
+        """Tell whether the match crosses between Han characters and pinyin (made on sound alone)."""
+        return "pinyin" in self.tricks
 
     @property
     def strong(self) -> bool:
@@ -196,6 +221,8 @@ class NameEvidence(Evidence):
         rarity = w.unique_name_bits - w.bits_per_doubling * math.log2(max(self.commonness, w.min_expected))
         info = w.bits_per_han * self.han + w.bits_per_letter * self.letters
         b = min(rarity, info) + sum(TRICK_BITS.get(t, -6.0) for t in self.tricks)
+        if "homophone" in self.tricks:
+            b -= max(0.0, self.spellings_bits + TRICK_BITS["homophone"])
         if any(t in NEAR_TRICKS for t in self.tricks):
             b -= max(0.0, w.near_full_score - self.closeness) * w.closeness_bits_per_point
         return b
@@ -226,7 +253,11 @@ class BanVerdict:
 
 
 def ban_bits(evidence: Sequence[Evidence], w: Weights) -> float:
-    """Combine one ban's evidence: the best fact per field, the best field plus a share of the rest."""
+    """Combine one ban's evidence: the best fact per field, the best field plus a share of the rest.
+
+    Independent fields corroborate; a username and a display name spelling one name (echo) are one
+    observation and count as one field, the better of the two.
+    """
     per_field: dict[str, float] = {}
     ip = 0.0
     for e in evidence:
@@ -234,7 +265,12 @@ def ban_bits(evidence: Sequence[Evidence], w: Weights) -> float:
         if e.kind == "ip":
             ip = max(ip, b)
             continue
-        per_field[e.field] = max(per_field.get(e.field, -math.inf), b)
+        slot = "name" if isinstance(e, NameEvidence) and e.echo else e.field
+        per_field[slot] = max(per_field.get(slot, -math.inf), b)
+    if "name" in per_field:
+        for f in ("username", "display_name"):
+            if f in per_field:
+                per_field["name"] = max(per_field["name"], per_field.pop(f))
     ranked = sorted((max(b, 0.0) for b in per_field.values()), reverse=True)
     total = ranked[0] if ranked else 0.0
     total += w.second_field_share * sum(ranked[1:])
@@ -385,7 +421,8 @@ def name_facts(
     prior_population: int = 0,
 ) -> list[NameEvidence]:
     """Turn the matcher's NameMatch results for one field into NameEvidence (best per ban)."""
-    from registry.matching.commonness import ClassModel, han_prior_share, tricks_of
+    from registry.matching.commonness import ClassModel, han_prior_share, homophone_bits, tricks_of
+    from registry.matching.fold import is_han
     from registry.matching.keys import name_keys
 
     matches = list(matches)
@@ -397,6 +434,7 @@ def name_facts(
         max(accounts_of(own_keys.canonical), accounts_of(own_keys.base)) if own_keys.canonical else 0
     )
     own_expected = own_name_expected(model, name, own_keys.base)
+    own_sound: dict[bool, float] = {}
 
     out: dict[str, NameEvidence] = {}
     # Many matches share a key (one name, many bans): count each key once per check.
@@ -416,10 +454,13 @@ def name_facts(
             if k not in banned:
                 banned[k] = bans_of(k)
         holders = max(accounts[key], accounts.get(m.query_key, 0), accounts[base])
-        han = sum(1 for c in base if "\u3400" <= c <= "\u9fff" or c >= "\U00020000")
+        han = sum(1 for c in base if is_han(c))
         letters = sum(1 for c in base if c.isascii() and c.isalpha())
         prior = han_prior_share(base) * prior_population if prior_population and han else 0.0
         tricks = tuple(tricks_of(name, m.matched, m.via))
+        any_order = "reordered" in tricks
+        if "pinyin" in tricks and any_order not in own_sound:
+            own_sound[any_order] = float(model.sound_of(name, any_order=any_order))
         out[m.ban_id] = NameEvidence(
             ban_id=m.ban_id,
             field=field_name,
@@ -433,8 +474,27 @@ def name_facts(
             prior_holders=prior,
             own_holders=own_holders,
             expected=own_expected,
+            sound=own_sound.get(any_order, 0.0) if "pinyin" in tricks else 0.0,
+            spellings_bits=homophone_bits(name, m.matched) if "homophone" in tricks else 0.0,
         )
     return list(out.values())
+
+
+def mark_echoes(facts: Iterable[Evidence], names: Any) -> list[Evidence]:
+    """Mark the name facts of a check whose username and display name spell one name (pure).
+
+    ``names`` maps field to the searched name (the check body). A handle built from one's own display
+    name ("mayuwei6656" / 马宇玮) repeats it: the two fields at one ban are then one observation.
+    """
+    from dataclasses import replace
+
+    from registry.matching.commonness import same_name
+
+    facts = list(facts)
+    fields = {e.field for e in facts if isinstance(e, NameEvidence)}
+    if len(fields) < 2 or not same_name(names.get("username"), names.get("display_name")):
+        return facts
+    return [replace(e, echo=True) if isinstance(e, NameEvidence) else e for e in facts]
 
 
 def own_name_expected(model: Any, query: str, base: str) -> float:

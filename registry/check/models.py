@@ -8,11 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 
-class CheckRecord(db.Model):  # type: ignore[name-defined,misc]
+class CheckRecord(Model):
     __tablename__ = "checks"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.accounts.models import ACCOUNT_TYPES
 
@@ -200,3 +200,64 @@ class CheckOut(Schema):
     decision = fields.String(metadata={"description": "allow, review or deny."})
     check_id = fields.String()
     reasons = fields.List(fields.Nested(ReasonOut))
+
+
+# --- POST /v1/check/batch ------------------------------------------------------------------------
+
+MAX_BATCH_CHECKS = 1000
+_check_in = CheckIn()
+_check_out = CheckOut()
+
+
+class _CheckItems(fields.List[Any]):
+    """Each item loaded as POST /v1/check loads its body; errors named ``checks[i].field``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise ValidationError("Not a valid list.")
+        if not 1 <= len(value) <= MAX_BATCH_CHECKS:
+            raise ValidationError(f"Give 1 to {MAX_BATCH_CHECKS} checks (got {len(value)}).")
+        out: list[Any] = []
+        errors: dict[str, Any] = {}
+        for i, item in enumerate(value):
+            try:
+                out.append(_check_in.load(item))
+            except ValidationError as exc:
+                messages = exc.messages
+                if isinstance(messages, dict):
+                    for name, problem in messages.items():
+                        errors[f"checks[{i}]" if name == "_schema" else f"checks[{i}].{name}"] = problem
+                else:
+                    errors[f"checks[{i}]"] = messages
+        if errors:
+            raise ValidationError(errors)
+        return out
+
+
+class _CheckResults(fields.List[Any]):
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else [_check_out.dump(item) for item in value]
+
+
+class CheckBatchIn(Schema):
+    checks = _CheckItems(
+        fields.Nested(CheckIn),
+        required=True,
+        metadata={"description": f"1 to {MAX_BATCH_CHECKS} bodies of POST /v1/check."},
+    )
+
+    def handle_error(self, error: ValidationError, data: Any, *, many: bool, **kwargs: Any) -> None:
+        """Name an item's field at the top, as ``checks[3].email`` (not nested under ``checks``)."""
+        messages = error.messages
+        if isinstance(messages, dict) and isinstance(messages.get("checks"), dict):
+            inner = messages["checks"]
+            if inner and all(isinstance(k, str) and k.startswith("checks[") for k in inner):
+                flat = {k: v for k, v in messages.items() if k != "checks"}
+                flat.update(inner)
+                raise ValidationError(flat) from None
+
+
+class CheckBatchOut(Schema):
+    results = _CheckResults(
+        fields.Nested(CheckOut), metadata={"description": "One answer per check, in the order sent."}
+    )

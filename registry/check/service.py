@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,15 +21,17 @@ from registry.check import evidence
 from registry.check.index import CheckIndex, get_index, readiness_probe
 from registry.check.models import CheckRecord
 from registry.db import engine_options, writing
+from registry.events.service import EventType, emit_event, review_reasons
 from registry.extensions import db
 from registry.health import add_probe
 from registry.identifiers import InvalidIdentifier, normalize
 from registry.ids import new_id
 from registry.matching import NameMatch
-from registry.names import mask_contacts
+from registry.name_rules import NamePolicy, mask_contacts
 from registry.pii import hasher
+from registry.reports.models import note_check
 from registry.reviews.models import Review
-from registry.settings import app_settings
+from registry.settings import Settings, app_settings
 from registry.timeutil import utcnow
 
 SEVERITY = {"allow": 0, "review": 1, "deny": 2}
@@ -61,7 +63,7 @@ def _live(now: Any) -> Any:
     return ban_is_live(now)
 
 
-def weights(settings: Any) -> evidence.Weights:
+def weights(settings: Settings) -> evidence.Weights:
     """Return the evidence model's weights and thresholds from the settings."""
     return evidence.Weights(
         review_score=float(settings.evidence_review_score),
@@ -72,8 +74,37 @@ def weights(settings: Any) -> evidence.Weights:
     )
 
 
-def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[str, str]]:  # noqa: C901 - the check's decision, one case per evidence kind, read top to bottom
-    """Evaluate one check read-only; return its reasons and the masked identifiers.
+_Ask = tuple[datetime, dict[str, str], set[str], dict[str, str]]
+_Decided = tuple["_Reasons", dict[str, str]]
+
+
+def decide(data: Mapping[str, Any], index: CheckIndex) -> _Decided:
+    """Evaluate one check read-only; return its reasons and the masked identifiers."""
+    steps = _decide_steps(data, index)
+    try:
+        steps.send(_confirm(*next(steps)))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise RuntimeError("the check's steps asked the database twice")
+
+
+def decide_many(items: Sequence[Mapping[str, Any]], index: CheckIndex) -> list[_Decided]:
+    """Evaluate checks as decide() does each, asking the database once for all of them (batch checks)."""
+    steps = [_decide_steps(data, index) for data in items]
+    asks = [next(s) for s in steps]
+    out = []
+    for s, found in zip(steps, _confirm_many(asks), strict=True):
+        try:
+            s.send(found)
+        except StopIteration as done:
+            out.append(done.value)
+        else:
+            raise RuntimeError("the check's steps asked the database twice")
+    return out
+
+
+def _decide_steps(data: Mapping[str, Any], index: CheckIndex) -> Generator[_Ask, _Confirmed, _Decided]:
+    """Evaluate one check; yield once what the database must confirm, receive it, return the reasons.
 
     This only gathers facts (identifier digests, name matches with their tricks and commonness) and
     confirms the bans they name are active; registry.check.evidence weighs them and decides.
@@ -83,6 +114,47 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
     index.maybe_sync()
     now = utcnow()
     out = _Reasons()
+    digests, masked = _identifiers(data, out)
+    maybe = {f: d for f, d in digests.items() if index.maybe_banned(d)}
+
+    # Everything in memory first; what the database has to confirm is gathered and asked in one query.
+    # Facts the database still has to confirm as naming an active ban: IP ranges and name matches.
+    facts: list[evidence.Evidence] = []
+    if "ip" in digests:
+        for ban_id in sorted(index.range_bans(str(data["ip"]))):
+            if index.is_active(ban_id, now):
+                facts.append(evidence.IdentifierEvidence(ban_id, "ip"))
+    facts += _name_facts(data, index, now, settings, out)
+    facts += _avatar_facts(data, index, now, settings, out)
+
+    threshold = int(settings.identifier_accounts_review)
+    reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
+    w = weights(settings)
+    facts = evidence.mark_echoes(facts, data)
+    if facts:
+        early = evidence.decide(facts, w)
+        if early.decision == "allow" and not early.reasons:
+            # Each ban is judged on its own evidence, so confirming (which can only drop whole bans)
+            # cannot turn weak facts that give no reason into one: nothing to ask the database.
+            facts = []
+    ban_ids = {e.ban_id for e in facts}
+    found = yield (now, maybe, ban_ids, {f: digests[f] for f in reuse})
+
+    confirmed = [e for e in facts if e.ban_id in found.active]
+    for kind, digest, ban_id in found.identifiers:
+        # Already confirmed against active bans by the query itself.
+        if maybe.get(kind) == digest:
+            confirmed.append(evidence.IdentifierEvidence(ban_id, kind))
+    _add_outcome(out, evidence.decide(confirmed, w))
+    for f in reuse:
+        n = found.reuse.get(f, 0)
+        if n >= threshold:
+            out.add("review", {"code": "identifier_reuse", "field": f, "accounts": n})
+    return out, masked
+
+
+def _identifiers(data: Mapping[str, Any], out: _Reasons) -> tuple[dict[str, str], dict[str, str]]:
+    """Return the sent identifiers' keyed digests and masked forms; a malformed one is a reason."""
     pii = hasher()
     digests: dict[str, str] = {}
     masked: dict[str, str] = {}
@@ -99,17 +171,14 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
             continue
         digests[f] = pii.digest(f, canonical)
         masked[f] = pii.mask(f, canonical)
+    return digests, masked
 
-    maybe = {f: d for f, d in digests.items() if index.maybe_banned(d)}
 
-    # Everything in memory first; what the database has to confirm is gathered and asked in one query.
-    # Facts the database still has to confirm as naming an active ban: IP ranges and name matches.
+def _name_facts(
+    data: Mapping[str, Any], index: CheckIndex, now: datetime, settings: Settings, out: _Reasons
+) -> list[evidence.Evidence]:
+    """Return the names' matches with live bans as facts; the name rules' findings become reasons."""
     facts: list[evidence.Evidence] = []
-    if "ip" in digests:
-        for ban_id in sorted(index.range_bans(str(data["ip"]))):
-            if index.is_active(ban_id, now):
-                facts.append(evidence.IdentifierEvidence(ban_id, "ip"))
-
     candidate_score = float(settings.name_review_score)
     prior_population = int(settings.name_prior_population)
     for f in NAME_FIELDS:
@@ -128,9 +197,16 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
                 finding.decision,
                 {"code": finding.code, "field": finding.field, "rule": finding.rule, "term": finding.term},
             )
+    return facts
 
-    # Avatars (registry/avatars/check.py): QR and invalid-image reasons at once; near-duplicates of banned
-    # avatars are evidence like names, confirmed with them.
+
+def _avatar_facts(
+    data: Mapping[str, Any], index: CheckIndex, now: datetime, settings: Settings, out: _Reasons
+) -> list[evidence.Evidence]:
+    """Return near-duplicates of live banned avatars as facts; QR and invalid-image reasons at once.
+
+    registry/avatars/check.py: near-duplicates are evidence like names, confirmed with them.
+    """
     max_distance = int(settings.avatar_max_distance)
     seen = check_avatar(
         data,
@@ -141,27 +217,14 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
     )
     for decision, reason in seen.reasons:
         out.add(decision, reason)
-    for ban_id, _decision, reason in seen.pending:
-        facts.append(evidence.AvatarEvidence(ban_id, reason["field"], int(reason["distance"]), max_distance))
+    return [
+        evidence.AvatarEvidence(ban_id, reason["field"], int(reason["distance"]), max_distance)
+        for ban_id, _decision, reason in seen.pending
+    ]
 
-    threshold = int(settings.identifier_accounts_review)
-    reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
-    w = weights(settings)
-    if facts:
-        early = evidence.decide(facts, w)
-        if early.decision == "allow" and not early.reasons:
-            # Each ban is judged on its own evidence, so confirming (which can only drop whole bans)
-            # cannot turn weak facts that give no reason into one: nothing to ask the database.
-            facts = []
-    ban_ids = {e.ban_id for e in facts}
-    found = _confirm(now, maybe, ban_ids, {f: digests[f] for f in reuse})
 
-    confirmed = [e for e in facts if e.ban_id in found.active]
-    for kind, digest, ban_id in found.identifiers:
-        # Already confirmed against active bans by the query itself.
-        if maybe.get(kind) == digest:
-            confirmed.append(evidence.IdentifierEvidence(ban_id, kind))
-    outcome = evidence.decide(confirmed, w)
+def _add_outcome(out: _Reasons, outcome: evidence.Outcome) -> None:
+    """Add the evidence model's reasons, each with its ban's verdict (a common name only informs)."""
     for r in outcome.reasons:
         decision = "allow"
         for v in outcome.verdicts:
@@ -169,11 +232,6 @@ def decide(data: Mapping[str, Any], index: CheckIndex) -> tuple[_Reasons, dict[s
                 decision = v.decision
                 break
         out.add(decision if r["code"] != "common_name" else "allow", r)
-    for f in reuse:
-        n = found.reuse.get(f, 0)
-        if n >= threshold:
-            out.add("review", {"code": "identifier_reuse", "field": f, "accounts": n})
-    return out, masked
 
 
 _readers: dict[tuple[int, int], sa.Engine] = {}
@@ -308,10 +366,67 @@ def _confirm(
     return out
 
 
+def _confirm_many(asks: Sequence[_Ask]) -> list[_Confirmed]:
+    """Answer many checks' confirmations with one query; each gets what _confirm would have told it."""
+    outs = [_Confirmed() for _ in asks]
+    hashes = sorted({h for _now, maybe, _b, _r in asks for h in maybe.values()})
+    ban_ids = sorted({b for _now, _m, bans, _r in asks for b in bans})
+    reuse: dict[str, set[str]] = {}
+    for _now, _m, _b, wanted in asks:
+        for f, digest in wanted.items():
+            reuse.setdefault(f, set()).add(digest)
+    if not hashes and not ban_ids and not reuse:
+        return outs
+    now = max(a[0] for a in asks)
+    parts: list[Any] = []
+    if hashes:
+        parts.append(
+            _row("i", BanIdentifier.kind, BanIdentifier.value_hash, sa.func.min(BanIdentifier.ban_id))
+            .join(Ban, Ban.id == BanIdentifier.ban_id)
+            .where(BanIdentifier.value_hash.in_(hashes), _live(now))
+            .group_by(BanIdentifier.kind, BanIdentifier.value_hash)
+        )
+    if ban_ids:
+        parts.append(_row("b", Ban.id).where(Ban.id.in_(ban_ids), _live(now)))
+    for f in sorted(reuse):
+        column = getattr(Account, f"{f}_hash")
+        parts.append(
+            _row("r", sa.literal(f, sa.String), column, n=sa.func.count())
+            .select_from(Account)
+            .where(column.in_(sorted(reuse[f])), Account.status != "purged")
+            .group_by(column)
+        )
+    stmt: Any = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    reader = _reader()
+    if reader is None:
+        rows: Sequence[Any] = db.session.execute(stmt).all()
+    else:
+        with reader.connect() as conn:
+            rows = conn.execute(stmt).all()
+    identifiers: dict[str, list[tuple[str, str, str]]] = {}
+    active: set[str] = set()
+    counts: dict[tuple[str, str], int] = {}
+    for tag, a, b, c, n in rows:
+        if tag == "i":
+            identifiers.setdefault(b, []).append((a, b, c))
+        elif tag == "b":
+            active.add(a)
+        else:
+            counts[(a, b)] = int(n)
+    for out, (_now, maybe, bans, wanted) in zip(outs, asks, strict=True):
+        for digest in sorted(set(maybe.values())):
+            out.identifiers.extend(identifiers.get(digest, ()))
+        out.active = active & bans
+        out.reuse = {f: counts.get((f, digest), 0) for f, digest in wanted.items()}
+    return outs
+
+
 def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
     """Answer POST /v1/check; store the check (and open a review) only when it is not allowed."""
     result, masked = decide(data, get_index())
     decision = result.decision
+    # Counted in memory for the yearly report (allowed checks are not stored); written out later.
+    note_check(decision, result.reasons)
     check_id = new_id("chk_")
     if decision != "allow":
         fields: dict[str, Any] = {
@@ -323,7 +438,7 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
             "check_id": check_id,
         }
         writer = _reader()
-        if writer is not None:
+        if writer is not None and decision != "review":
             # PostgreSQL: one statement in autocommit is one transaction and one round trip (no BEGIN,
             # no COMMIT of its own), holding its row locks only while it runs.
             with writer.connect() as conn:
@@ -340,6 +455,37 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"decision": decision, "check_id": check_id, "reasons": result.reasons}
 
 
+def run_checks(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Answer POST /v1/check/batch: each item decided as run_check does; the flagged ones stored together.
+
+    The answers are run_check's, in order; the checks worth keeping (and their reviews, with their
+    review.opened events) are written in one transaction and one commit for the whole batch.
+    """
+    answers: list[dict[str, Any]] = []
+    keep: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = []
+    actor = current_actor()
+    for data, (result, masked) in zip(items, decide_many(items, get_index()), strict=True):
+        decision = result.decision
+        check_id = new_id("chk_")
+        answers.append({"decision": decision, "check_id": check_id, "reasons": result.reasons})
+        if decision != "allow":
+            fields: dict[str, Any] = {
+                "username": mask_contacts(data.get("username")),
+                "display_name": mask_contacts(data.get("display_name")),
+                "masked": masked,
+                "actor": actor,
+                "check_id": check_id,
+            }
+            keep.append((decision, result.reasons, fields))
+    if keep:
+        db.session.rollback()
+        with writing():
+            for decision, reasons, fields in keep:
+                record_check(decision, reasons, **fields)
+            db.session.commit()
+    return answers
+
+
 def _record_statements(
     dialect: str,
     decision: str,
@@ -350,6 +496,7 @@ def _record_statements(
     masked: Mapping[str, str],
     actor: str,
     check_id: str,
+    review_id: str | None = None,
 ) -> list[Any]:
     """Return the Core inserts storing a check and, for a review, its open review (one on PostgreSQL)."""
     at = utcnow()
@@ -366,7 +513,7 @@ def _record_statements(
     if decision != "review":
         return [check]
     review = sa.insert(Review.__table__).values(
-        id=new_id("rev_"),
+        id=review_id or new_id("rev_"),
         check_id=check_id,
         status="open",
         reasons=list(reasons),
@@ -379,6 +526,25 @@ def _record_statements(
         # review's foreign key is checked at the end of the statement, when the check row exists.
         return [review.add_cte(check.cte("new_check"))]
     return [check, review]
+
+
+def live_name_policy() -> NamePolicy:
+    """The name rules as the check index holds them, caught up with the change log (accounts' hook).
+
+    A just-verified organisation's name is then protected for account names too.
+    """
+    index = get_index()
+    index.maybe_sync()
+    return index.policy
+
+
+def file_name_review(
+    reasons: list[dict[str, Any]], *, username: str | None, display_name: str | None, actor: str
+) -> str:
+    """File an account name held for review as a review check with its open review (accounts' hook)."""
+    return record_check(
+        "review", reasons, username=username, display_name=display_name, masked={}, actor=actor
+    )
 
 
 def record_check(
@@ -396,6 +562,7 @@ def record_check(
     Core inserts in the current transaction (no ORM unit of work, no flush); the caller commits.
     """
     check_id = check_id or new_id("chk_")
+    review_id = new_id("rev_")
     dialect = db.session.get_bind().dialect.name
     for stmt in _record_statements(
         dialect,
@@ -406,8 +573,17 @@ def record_check(
         masked=masked,
         actor=actor,
         check_id=check_id,
+        review_id=review_id,
     ):
         db.session.execute(stmt)
+    if decision == "review":
+        # The webhook outbox, in the review's own transaction (reasons as codes, fields and ban ids).
+        emit_event(
+            db.session(),
+            EventType.REVIEW_OPENED,
+            f"review:{review_id}",
+            {"review_id": review_id, "check_id": check_id, "reasons": review_reasons(reasons)},
+        )
     return check_id
 
 

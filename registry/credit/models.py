@@ -7,13 +7,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 SEVERITIES = ("minor", "moderate", "severe")
 
 
-class Violation(db.Model):  # type: ignore[name-defined,misc]
+class Violation(Model):
     __tablename__ = "violations"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.credit.models import SEVERITIES
-from registry.schemas import UtcDateTime
+from registry.schemas import RULE_CODE, UtcDateTime
 
 
 class ViolationIn(Schema):
-    rule = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    rule = fields.String(required=True, validate=RULE_CODE)
     severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=4000))
 

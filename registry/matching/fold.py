@@ -27,13 +27,22 @@ _LEET_RUN = re.compile(r"(?<=[a-z])[0134578@$]{1,2}(?=[a-z])")
 # At a run's edge only the symbols are read as letters ("$hank", "mari@"); a leading "@" is a handle prefix.
 _EDGE_SYMBOL = re.compile(r"(?<=[a-z])@|\$(?=[a-z])|(?<=[a-z])\$")
 _LEFTOVER = re.compile(r"[@$]")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+# Han ideographs, the one definition every module uses: the unified blocks (Extension A, the basic
+# block), the compatibility ideographs (twelve of them are unified ones that NFKC leaves alone), and the
+# two ideographic planes (Extensions B to I and the compatibility supplement; nothing else lives there).
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U000323af]")
 
 _t2s = opencc.OpenCC("t2s")
 
 
-def _is_han(ch: str) -> bool:
-    return bool(_HAN.match(ch))
+def is_han(ch: str) -> bool:
+    """Tell whether a character is a Han ideograph."""
+    return bool(HAN.match(ch))
+
+
+def has_han(text: str) -> bool:
+    """Tell whether a text holds a Han ideograph."""
+    return bool(HAN.search(text))
 
 
 @cache
@@ -44,7 +53,7 @@ def _confusable_targets() -> dict[str, str]:
     raw = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
     table: dict[str, str] = {}
     for src, partners in raw.items():
-        if len(src) != 1 or src.isascii() or _is_han(src):
+        if len(src) != 1 or src.isascii() or is_han(src):
             continue
         latin = sorted(
             {t.casefold() for p in partners if (t := p["c"]).isascii() and t.isalnum() and len(t) < 3},
@@ -53,7 +62,7 @@ def _confusable_targets() -> dict[str, str]:
         if latin:
             table[src] = latin[0]
             continue
-        han = sorted(p["c"] for p in partners if len(p["c"]) == 1 and _is_han(p["c"]))
+        han = sorted(p["c"] for p in partners if len(p["c"]) == 1 and is_han(p["c"]))
         if han:
             table[src] = han[0]
     return table
@@ -121,7 +130,7 @@ def _fold(text: str, leet: dict[str, str] | None) -> str:
     if not s:
         return s
     if not s.isascii():
-        if _HAN.search(s):
+        if has_han(s):
             s = _t2s.convert(s)
     # Reading one run can put digits between letters for the next ("a@14a" -> "aa14a"), so repeat
     # until nothing changes: canonical() must be idempotent, or stored keys and queries drift apart.

@@ -10,14 +10,17 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
 from registry.matching.keys import (
+    PART_MARK,
     SEP,
     NameKeys,
     decode_keys,
     encode_keys,
+    index_only_keys,
     keys_for_canonical,
     leet_variants,
     name_keys,
     part_drop_variants,
+    rotation_key,
     segment_pinyin,
     split_variants,
 )
@@ -25,6 +28,7 @@ from registry.matching.typos import (
     COST_OTHER,
     DeletionIndex,
     lookalike_variants,
+    paired_values,
     stable_hash,
     sub_cost,
     typo_budget,
@@ -127,19 +131,7 @@ class _BucketMultiMap:
 
     def get(self, h: int, cap: int) -> list[int]:
         b = self._buckets[h & self._mask]
-        out: list[int] = []
-        if b is None:
-            return out
-        i = -1
-        while len(out) < cap:
-            try:
-                i = b.index(h, i + 1)
-            except ValueError:
-                break
-            # A value slot can hold the same number as a hash by chance: only even slots are hashes.
-            if not i & 1:
-                out.append(b[i + 1])
-        return out
+        return [] if b is None else paired_values(b, h, cap)
 
     def trim(self) -> None:
         """Drop the arrays' spare capacity after a bulk load."""
@@ -192,6 +184,9 @@ class _Query:
     is_latin: bool = True
     # (banned pinyin, query pinyin) -> typo score, shared by the homophone entries of a group.
     typo: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Index-only keys to look up: key -> (score, via), and the entries they found.
+    extra: dict[str, tuple[float, str]] = field(default_factory=dict)
+    hits: dict[int, tuple[float, str, str]] = field(default_factory=dict)
 
 
 class NameIndex:
@@ -280,6 +275,11 @@ class NameIndex:
                 for k in keys.distinct() or ("",):
                     self._keys.add(stable_hash(k), eid)
                 self._join_group(eid, keys.pinyin)
+            # Index-only keys depend on the name's parts, which one entry's names may not share.
+            for k in index_only_keys(name, keys if keys is not None else decode_keys(encoded)):
+                h = stable_hash(k)
+                if eid not in self._keys.get(h, 1 << 30):
+                    self._keys.add(h, eid)
             nid = len(self._noff)
             self._noff.append(len(self._nblob))
             self._nblob += rec
@@ -420,6 +420,14 @@ class NameIndex:
         for v in part_drop_variants(name):
             # "John A. Smith", "Tony Coco Xu": a middle initial or an extra given name put in.
             q.variants.append((cfg.score_affix, "part", keys_for_canonical(v)))
+        # A banned handle's parts swapped ("flowercloud" for "cloud_flower"), and a banned name with a
+        # part the searched one leaves out ("Die Leng" for "John Die Leng"): index-only keys.
+        rot = rotation_key(keys.base)
+        if rot:
+            q.extra[rot] = (cfg.score_reorder, "reorder")
+        for _, via, k in q.variants:
+            if via in ("canonical", "part") and k.canonical:
+                q.extra.setdefault(PART_MARK + k.canonical, (cfg.score_affix, "part"))
         return q
 
     def _candidates(self, q: _Query, two: bool = False) -> list[int]:
@@ -437,6 +445,11 @@ class NameIndex:
             for key in sorted(lookup):
                 for eid in self._keys.get(stable_hash(key), cfg.exact_cap):
                     found[eid] = None
+            for key, (score, via) in sorted(q.extra.items()):
+                for eid in self._keys.get(stable_hash(key), cfg.exact_cap):
+                    found[eid] = None
+                    if eid not in q.hits or q.hits[eid][0] < score:
+                        q.hits[eid] = (score, via, key)
         pinyins = dict.fromkeys(
             k.pinyin for _, _, k in q.variants if k.pinyin and len(k.pinyin) <= MAX_TYPO_CHARS
         )
@@ -535,6 +548,10 @@ class NameIndex:
                 seen.add(eid)
                 cand = self._entry_keys(eid)
                 score, via, key, qkey = self._score(q, cand)
+                hit = q.hits.get(eid)
+                if hit and hit[0] > score:
+                    # Commonness is counted on the names' cores, which both sides have.
+                    score, via, key, qkey = hit[0], hit[1], cand.base, q.keys.base
                 score = round(score, 1)
                 top = max(top, score)
                 if score >= min_score:

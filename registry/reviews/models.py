@@ -8,14 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 REVIEW_STATUSES = ("open", "claimed", "resolved")
 OUTCOMES = ("confirmed", "false_positive")
 
 
-class Review(db.Model):  # type: ignore[name-defined,misc]
+class Review(Model):
     __tablename__ = "reviews"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -40,7 +40,7 @@ class Review(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class NameSuppression(db.Model):  # type: ignore[name-defined,misc]
+class NameSuppression(Model):
     """A (name, ban) pair staff judged a false positive: it no longer opens a review."""
 
     __tablename__ = "name_suppressions"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.reviews.models import OUTCOMES, REVIEW_STATUSES
-from registry.schemas import PageArgs, UtcDateTime
+from registry.schemas import RULE_CODE, PageArgs, UtcDateTime
 
 
 class ReviewOut(Schema):
@@ -48,6 +48,6 @@ class ResolveIn(Schema):
     rule = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Length(min=1, max=64),
+        validate=RULE_CODE,
         metadata={"description": "Rule to cite for a confirmed ban (default: the matched ban's rule)."},
     )

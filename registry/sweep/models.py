@@ -1,4 +1,4 @@
-"""Sweep runs, the dormant-notification outbox, and the lock row that keeps one sweep at a time."""
+"""Sweep runs, their dormancy notices, and the lock row that keeps one sweep at a time."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 
-class SweepRun(db.Model):  # type: ignore[name-defined,misc]
+class SweepRun(Model):
     __tablename__ = "sweep_runs"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -28,10 +28,13 @@ class SweepRun(db.Model):  # type: ignore[name-defined,misc]
     message: Mapped[str | None] = mapped_column(sa.Text)
 
 
-class DormantNotice(db.Model):  # type: ignore[name-defined,misc]
-    """Outbox: accounts a sweep turned dormant, for the platform to warn before suspension."""
+class DormancyNotice(Model):
+    """An account a sweep turned dormant, for the platform to warn its owner before suspension.
 
-    __tablename__ = "sweep_outbox"
+    ``GET /v1/sweeps/{id}/dormant`` lists a run's notices; ``.../dormant/delivered`` marks them sent.
+    """
+
+    __tablename__ = "dormancy_notices"
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     run_id: Mapped[str] = mapped_column(sa.String(40), index=True)
@@ -41,7 +44,7 @@ class DormantNotice(db.Model):  # type: ignore[name-defined,misc]
     delivered_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
 
 
-class Lock(db.Model):  # type: ignore[name-defined,misc]
+class Lock(Model):
     """Named lock rows, for SQLite where there are no advisory locks."""
 
     __tablename__ = "locks"

@@ -1,4 +1,4 @@
-"""Sweep requests, runs and outbox rows."""
+"""Sweep requests, runs and their dormancy notices."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class SweepOut(Schema):
     message = fields.String(allow_none=True)
 
 
-class DormantNoticeOut(Schema):
+class DormancyNoticeOut(Schema):
     account_id = fields.String()
     at = UtcDateTime(metadata={"description": "When the sweep made the account dormant."})
     suspend_after = UtcDateTime(
@@ -52,12 +52,12 @@ class DormantNoticeOut(Schema):
     delivered_at = UtcDateTime(allow_none=True)
 
 
-class DormantPage(Schema):
-    items = fields.List(fields.Nested(DormantNoticeOut))
+class DormancyNoticePage(Schema):
+    items = fields.List(fields.Nested(DormancyNoticeOut))
     next = fields.String(allow_none=True)
 
 
-class DormantArgs(PageArgs):
+class DormancyNoticeArgs(PageArgs):
     undelivered = fields.Boolean(
         load_default=False, metadata={"description": "Only notices not yet marked delivered."}
     )
@@ -73,4 +73,6 @@ class DeliveredIn(Schema):
 
 class DeliveredOut(Schema):
     marked = fields.Integer(metadata={"description": "Notices newly marked delivered."})
-    unknown_accounts = fields.List(fields.String(), metadata={"description": "Not in this run's outbox."})
+    unknown_accounts = fields.List(
+        fields.String(), metadata={"description": "Not among this run's dormancy notices."}
+    )

@@ -23,15 +23,16 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account
+from registry.accounts.service import uncount_accounts
 from registry.audit.service import record, record_many
 from registry.bans.models import Ban, BanIdentifier, BanName, ban_is_live
-from registry.db import get_or_404, keyset_page
+from registry.db import get_or_404, keyset_batches, keyset_page
 from registry.domain_errors import Conflict, InvalidField
 from registry.extensions import db
 from registry.ids import new_id
 from registry.locking import lock_account_ids
-from registry.settings import app_settings
-from registry.sweep.models import DormantNotice, Lock, SweepRun
+from registry.settings import Settings, app_settings
+from registry.sweep.models import DormancyNotice, Lock, SweepRun
 from registry.timeutil import EARLIEST_AS_OF, utcnow
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,8 @@ class SweepInputError(ValueError):
 
 
 @dataclass(frozen=True)
-class Rules:
-    """The cut-off times of one run, derived from ``as_of`` and the configured periods."""
+class SweepPolicy:
+    """Which accounts a run moves a rung: its cut-off times (from ``as_of`` and the configured periods)."""
 
     as_of: datetime
     shell_cut: datetime
@@ -79,7 +80,7 @@ class Rules:
     suspend_after: timedelta
 
     @classmethod
-    def at(cls, as_of: datetime, settings: Any) -> Rules:
+    def at(cls, as_of: datetime, settings: Settings) -> SweepPolicy:
         """Compute the cut-offs for a run as of ``as_of``."""
         return cls(
             as_of=as_of,
@@ -160,16 +161,16 @@ class Rules:
         return last_active_at is None and registered_at <= self.shell_cut and verification != "verified"
 
 
-def plan(rules: Rules) -> dict[str, int]:
-    """Count, in one pass, what a run as of ``rules.as_of`` would do and how many accounts there are."""
-    shell_and_due = sa.and_(rules.shell(), rules.not_exempt())
+def plan(policy: SweepPolicy) -> dict[str, int]:
+    """Count, in one pass, what a run as of ``policy.as_of`` would do and how many accounts there are."""
+    shell_and_due = sa.and_(policy.shell(), policy.not_exempt())
     row = db.session.execute(
         sa.select(
             sa.func.count().label("accounts"),
-            sa.func.count().filter(rules.to_dormant()).label("dormant"),
+            sa.func.count().filter(policy.to_dormant()).label("dormant"),
             sa.func.count().filter(shell_and_due).label("shell"),
-            sa.func.count().filter(rules.to_suspended()).label("suspended"),
-            sa.func.count().filter(rules.to_purged()).label("purged"),
+            sa.func.count().filter(policy.to_suspended()).label("suspended"),
+            sa.func.count().filter(policy.to_purged()).label("purged"),
         ).select_from(accounts)
     ).one()
     counts = {k: int(getattr(row, k) or 0) for k in ("dormant", "shell", "suspended", "purged")}
@@ -183,7 +184,7 @@ def acting(counts: Mapping[str, int]) -> int:
     return counts["dormant"] + counts["suspended"] + counts["purged"]
 
 
-def over_cap(counts: Mapping[str, int], settings: Any) -> bool:
+def over_cap(counts: Mapping[str, int], settings: Settings) -> bool:
     """Tell whether a run is beyond the safety cap: too many accounts AND too large a share."""
     n = acting(counts)
     return n > settings.sweep_cap_accounts and n > settings.sweep_cap_share * counts["accounts"]
@@ -298,9 +299,40 @@ def run_sweep(
     batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> SweepRun:
-    """Run (or dry-run) the sweep as of ``as_of`` (default now, or the as_of of an interrupted run)."""
+    """Run (or dry-run) the sweep as of ``as_of`` (default now, or the as_of of an interrupted run).
+
+    The steps: check the parameters, take the lock, open the run (resuming an interrupted one), plan
+    and apply the safety cap, then act in committed batches and close the run.
+    """
     settings = app_settings()
     now = utcnow()
+    batch = _checked_parameters(as_of, batch_size, now, settings)
+    holder = f"{actor} pid {os.getpid()} {secrets.token_hex(4)}"
+    with sweep_lock(holder):
+        run, note = _open_run(as_of, now, dry_run=dry_run, force=force, actor=actor)
+        policy = SweepPolicy.at(run.as_of, settings)
+        started = time.perf_counter()
+        counts = plan(policy)
+        timings: dict[str, Any] = {
+            "plan_seconds": round(time.perf_counter() - started, 3),
+            "accounts": counts["accounts"],
+        }
+        refused = over_cap(counts, settings) and not force
+        if refused or dry_run:
+            return _close_without_acting(run, note, counts, timings, started, refused=refused, actor=actor)
+        db.session.add(run)
+        db.session.flush()
+        record("sweep.start", f"sweep:{run.id}", _run_data(run), actor=actor)
+        db.session.commit()
+        run_id = run.id
+        acting = _Acting(run_id, policy, actor, holder, batch, counts["accounts"], timings, progress)
+        done = _act_or_mark_failed(acting)
+        timings["total_seconds"] = round(time.perf_counter() - started, 3)
+        return _complete(run_id, done, timings, actor)
+
+
+def _checked_parameters(as_of: datetime | None, batch_size: int | None, now: datetime, settings: Any) -> int:
+    """Refuse an unusable ``as_of`` or batch size (naming it); return the batch size to use."""
     if as_of is not None and as_of > now + timedelta(seconds=settings.activity_future_skew_seconds):
         # A sweep "as of" tomorrow would act on accounts a day early.
         raise SweepInputError("as_of", "Must not be in the future.")
@@ -308,77 +340,107 @@ def run_sweep(
         raise SweepInputError("as_of", "Must not be before 1970-01-01T00:00:00Z.")
     if as_of is not None:
         try:
-            Rules.at(as_of, settings)
+            SweepPolicy.at(as_of, settings)
         except OverflowError:
             # Its cut-offs (as_of minus the configured periods) would fall before year 1.
             raise SweepInputError("as_of", "Too far in the past for the configured sweep periods.") from None
     batch = batch_size or settings.sweep_batch_size
     if batch < 1:
         raise SweepInputError("batch_size", "Must be at least 1.")
-    holder = f"{actor} pid {os.getpid()} {secrets.token_hex(4)}"
-    with sweep_lock(holder):
-        resumed = _close_interrupted(now)
-        note = None
-        if as_of is None and resumed is not None:
-            as_of, note = resumed.as_of, f"resumes interrupted run {resumed.id}"
-        run = SweepRun(
-            id=new_id("sw_"),
-            dry_run=dry_run,
-            forced=force,
-            as_of=as_of or now,
-            status="running",
-            started_by=actor,
-            started_at=now,
-            counts={},
-            timings={},
-            message=note,
+    return batch
+
+
+def _open_run(
+    as_of: datetime | None, now: datetime, *, dry_run: bool, force: bool, actor: str
+) -> tuple[SweepRun, str | None]:
+    """Close the runs a dead sweep left running and make the new run (not yet added); return it and its note.
+
+    Without ``as_of``, a new run carries on an interrupted one at that run's ``as_of``.
+    """
+    resumed = _close_interrupted(now)
+    note = None
+    if as_of is None and resumed is not None:
+        as_of, note = resumed.as_of, f"resumes interrupted run {resumed.id}"
+    run = SweepRun(
+        id=new_id("sw_"),
+        dry_run=dry_run,
+        forced=force,
+        as_of=as_of or now,
+        status="running",
+        started_by=actor,
+        started_at=now,
+        counts={},
+        timings={},
+        message=note,
+    )
+    return run, note
+
+
+def _close_without_acting(
+    run: SweepRun,
+    note: str | None,
+    counts: Mapping[str, int],
+    timings: dict[str, Any],
+    started: float,
+    *,
+    refused: bool,
+    actor: str,
+) -> SweepRun:
+    """Store a dry run (completed) or a run the cap refused, audited; raise SweepRefused for the latter."""
+    settings = app_settings()
+    message = _cap_message(counts, settings) if refused else None
+    if message and run.dry_run:
+        message = f"a real run would be refused: {message}"
+    run.status = "refused" if refused and not run.dry_run else "completed"
+    run.message = "; ".join(m for m in (note, message) if m) or None
+    run.counts, run.finished_at = _public_counts(counts), utcnow()
+    run.timings = {**timings, "total_seconds": round(time.perf_counter() - started, 3)}
+    db.session.add(run)
+    db.session.flush()
+    record("sweep.run", f"sweep:{run.id}", _run_data(run), actor=actor)
+    db.session.commit()
+    if run.status == "refused":
+        raise SweepRefused(message or "", run)
+    return run
+
+
+@dataclass
+class _Acting:
+    """What a run acting in batches carries: its id and policy, who runs it, the batch size, its timings."""
+
+    run_id: str
+    policy: SweepPolicy
+    actor: str
+    holder: str
+    batch: int
+    total: int
+    timings: dict[str, Any]
+    progress: Progress | None
+
+
+def _act_or_mark_failed(acting: _Acting) -> dict[str, int]:
+    """Act in batches; if anything stops it, store the run as failed (with the error) and re-raise."""
+    try:
+        return _execute(acting)
+    except BaseException as exc:
+        db.session.rollback()
+        db.session.execute(
+            sa.update(SweepRun)
+            .where(SweepRun.id == acting.run_id)
+            .values(status="failed", finished_at=utcnow(), message=f"{type(exc).__name__}: {exc}"[:2000])
         )
-        rules = Rules.at(run.as_of, settings)
-        started = time.perf_counter()
-        counts = plan(rules)
-        timings: dict[str, Any] = {
-            "plan_seconds": round(time.perf_counter() - started, 3),
-            "accounts": counts["accounts"],
-        }
-        refused = over_cap(counts, settings) and not force
-        if refused or dry_run:
-            message = _cap_message(counts, settings) if refused else None
-            if message and dry_run:
-                message = f"a real run would be refused: {message}"
-            run.status = "refused" if refused and not dry_run else "completed"
-            run.message = "; ".join(m for m in (note, message) if m) or None
-            run.counts, run.finished_at = _public_counts(counts), utcnow()
-            run.timings = {**timings, "total_seconds": round(time.perf_counter() - started, 3)}
-            db.session.add(run)
-            db.session.flush()
-            record("sweep.run", f"sweep:{run.id}", _run_data(run), actor=actor)
-            db.session.commit()
-            if run.status == "refused":
-                raise SweepRefused(message or "", run)
-            return run
-        db.session.add(run)
-        db.session.flush()
-        record("sweep.start", f"sweep:{run.id}", _run_data(run), actor=actor)
         db.session.commit()
-        run_id = run.id
-        try:
-            done = _execute(run_id, rules, actor, holder, batch, counts["accounts"], timings, progress)
-        except BaseException as exc:
-            db.session.rollback()
-            db.session.execute(
-                sa.update(SweepRun)
-                .where(SweepRun.id == run_id)
-                .values(status="failed", finished_at=utcnow(), message=f"{type(exc).__name__}: {exc}"[:2000])
-            )
-            db.session.commit()
-            raise
-        timings["total_seconds"] = round(time.perf_counter() - started, 3)
-        run = db.session.get(SweepRun, run_id, populate_existing=True)  # type: ignore[assignment]
-        assert run is not None
-        run.counts, run.timings, run.status, run.finished_at = done, timings, "completed", utcnow()
-        record("sweep.run", f"sweep:{run.id}", _run_data(run), actor=actor)
-        db.session.commit()
-        return run
+        raise
+
+
+def _complete(run_id: str, done: dict[str, int], timings: dict[str, Any], actor: str) -> SweepRun:
+    """Close a run that acted: its counts and timings, completed, audited."""
+    run = db.session.get(SweepRun, run_id, populate_existing=True)
+    assert run is not None
+    run.counts, run.timings, run.status, run.finished_at = done, timings, "completed", utcnow()
+    record("sweep.run", f"sweep:{run.id}", _run_data(run), actor=actor)
+    db.session.commit()
+    return run
 
 
 def _close_interrupted(now: datetime) -> SweepRun | None:
@@ -398,7 +460,7 @@ def _close_interrupted(now: datetime) -> SweepRun | None:
     return last if last is not None and last.status == "interrupted" else None
 
 
-def _cap_message(counts: Mapping[str, int], settings: Any) -> str:
+def _cap_message(counts: Mapping[str, int], settings: Settings) -> str:
     n, total = acting(counts), counts["accounts"]
     share = n / total if total else 0.0
     return (
@@ -423,119 +485,132 @@ def _run_data(run: SweepRun) -> dict[str, Any]:
     }
 
 
-def _execute(
-    run_id: str,
-    rules: Rules,
-    actor: str,
-    holder: str,
-    batch: int,
-    total: int,
-    timings: dict[str, Any],
-    progress: Progress | None,
-) -> dict[str, int]:
-    """Walk accounts by id in batches; each batch's changes, outbox rows and audit entries commit together."""
+def _execute(acting: _Acting) -> dict[str, int]:
+    """Walk accounts by id in batches; each batch's changes, notices and audit entries commit together."""
+    run_id, policy, timings = acting.run_id, acting.policy, acting.timings
     c = accounts.c
     sqlite = db.session.get_bind().dialect.name == "sqlite"
     done = {"dormant": 0, "suspended": 0, "purged": 0, "shell": 0, "zombie": 0}
-    after, seen, batches = "", 0, 0
+    seen, batches = 0, 0
     act_started = time.perf_counter()
-    while True:
-        ids = db.session.scalars(sa.select(c.id).where(c.id > after).order_by(c.id).limit(batch)).all()
-        if not ids:
-            break
-        in_batch = sa.and_(c.id > after, c.id <= ids[-1])
+    for rows in keyset_batches(sa.select(c.id), c.id, acting.batch):
+        in_batch = c.id.between(rows[0].id, rows[-1].id)
         now = utcnow()
         if not sqlite:
             # Lock order (registry/locking.py): the rows this batch may change, in id order, before the
             # three UPDATEs (which would lock them in scan order) and the audit head.
             lock_account_ids(
-                sa.and_(in_batch, sa.or_(rules.to_purged(), rules.to_suspended(), rules.to_dormant()))
+                sa.and_(in_batch, sa.or_(policy.to_purged(), policy.to_suspended(), policy.to_dormant()))
             )
-        entries: list[tuple[str, str, dict[str, Any]]] = []
-        purged: list[str] = []
-        # Purged names leave the name key counts (read before the purge erases them).
-        from registry.accounts.service import uncount_accounts
-
-        purging = sa.select(c.username, c.display_name).where(in_batch, rules.to_purged())
-        uncount_accounts(tuple(r) for r in db.session.execute(purging))
         # Top rung first, so an account climbs at most one rung per run.
-        for account_id, *kept in db.session.execute(_purge_statement(rules, in_batch, now)):
-            kept_fields = [f for f, v in zip(("username", *IDENTIFIER_FIELDS), kept, strict=True) if v]
-            entries.append(
-                ("account.purge", f"account:{account_id}", {"run": run_id, "kept_for_bans": kept_fields})
-            )
-            purged.append(account_id)
-            done["purged"] += 1
-        if purged:
-            _erase_traces(purged)
-        suspended = (
-            db.session.execute(
-                sa.update(accounts)
-                .where(in_batch, rules.to_suspended())
-                .values(status="suspended", status_changed_at=rules.as_of, updated_at=now)
-                .returning(c.id)
-            )
-            .scalars()
-            .all()
-        )
-        for account_id in suspended:
-            entries.append(("account.suspend", f"account:{account_id}", {"run": run_id, "from": "dormant"}))
-        done["suspended"] += len(suspended)
-        dormant = db.session.execute(
-            sa.update(accounts)
-            .where(in_batch, rules.to_dormant())
-            .values(status="dormant", status_changed_at=rules.as_of, updated_at=now)
-            .returning(c.id, c.last_active_at, c.registered_at, c.verification_status)
-        ).all()
-        if dormant:
-            suspend_after = rules.as_of + rules.suspend_after
-            db.session.execute(
-                sa.insert(DormantNotice),
-                [
-                    {"run_id": run_id, "account_id": r.id, "at": now, "suspend_after": suspend_after}
-                    for r in dormant
-                ],
-            )
-            for r in dormant:
-                rule = (
-                    "shell"
-                    if rules.is_shell_row(r.last_active_at, r.registered_at, r.verification_status)
-                    else "zombie"
-                )
-                done[rule] += 1
-                entries.append(
-                    (
-                        "account.dormant",
-                        f"account:{r.id}",
-                        {"run": run_id, "rule": rule, "as_of": rules.as_of, "suspend_after": suspend_after},
-                    )
-                )
-            done["dormant"] += len(dormant)
+        entries = _purge_batch(run_id, policy, in_batch, now, done)
+        entries += _suspend_batch(run_id, policy, in_batch, now, done)
+        entries += _make_dormant_batch(run_id, policy, in_batch, now, done)
         if entries:
-            record_many(entries, actor=actor)
+            record_many(entries, actor=acting.actor)
         batches += 1
-        seen += len(ids)
+        seen += len(rows)
         timings.update(batches=batches, act_seconds=round(time.perf_counter() - act_started, 3))
         # Progress is committed with the batch, so a killed run still tells what it got done.
         db.session.execute(
             sa.update(SweepRun).where(SweepRun.id == run_id).values(counts=dict(done), timings=dict(timings))
         )
         if sqlite:
-            _heartbeat(holder)
+            _heartbeat(acting.holder)
         db.session.commit()
-        after = ids[-1]
-        if progress is not None:
-            progress(seen, total)
+        if acting.progress is not None:
+            acting.progress(seen, acting.total)
     return done
 
 
-def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: datetime) -> Any:
+AuditEntries = list[tuple[str, str, dict[str, Any]]]
+
+
+def _purge_batch(
+    run_id: str, policy: SweepPolicy, in_batch: sa.ColumnElement[bool], now: datetime, done: dict[str, int]
+) -> AuditEntries:
+    """Purge the batch's due suspended accounts (keeping what live bans need); return their audit entries."""
+    c = accounts.c
+    # Purged names leave the name key counts (read before the purge erases them).
+    purging = sa.select(c.username, c.display_name).where(in_batch, policy.to_purged())
+    uncount_accounts(tuple(r) for r in db.session.execute(purging))
+    entries: AuditEntries = []
+    purged: list[str] = []
+    for account_id, *kept in db.session.execute(_purge_statement(policy, in_batch, now)):
+        kept_fields = [f for f, v in zip(("username", *IDENTIFIER_FIELDS), kept, strict=True) if v]
+        entries.append(
+            ("account.purge", f"account:{account_id}", {"run": run_id, "kept_for_bans": kept_fields})
+        )
+        purged.append(account_id)
+    done["purged"] += len(purged)
+    if purged:
+        _erase_traces(purged)
+    return entries
+
+
+def _suspend_batch(
+    run_id: str, policy: SweepPolicy, in_batch: sa.ColumnElement[bool], now: datetime, done: dict[str, int]
+) -> AuditEntries:
+    """Suspend the batch's accounts dormant long enough; return their audit entries."""
+    c = accounts.c
+    suspended = (
+        db.session.execute(
+            sa.update(accounts)
+            .where(in_batch, policy.to_suspended())
+            .values(status="suspended", status_changed_at=policy.as_of, updated_at=now)
+            .returning(c.id)
+        )
+        .scalars()
+        .all()
+    )
+    done["suspended"] += len(suspended)
+    return [("account.suspend", f"account:{i}", {"run": run_id, "from": "dormant"}) for i in suspended]
+
+
+def _make_dormant_batch(
+    run_id: str, policy: SweepPolicy, in_batch: sa.ColumnElement[bool], now: datetime, done: dict[str, int]
+) -> AuditEntries:
+    """Make the batch's shell and zombie accounts dormant, a dormancy notice each; return audit entries."""
+    c = accounts.c
+    dormant = db.session.execute(
+        sa.update(accounts)
+        .where(in_batch, policy.to_dormant())
+        .values(status="dormant", status_changed_at=policy.as_of, updated_at=now)
+        .returning(c.id, c.last_active_at, c.registered_at, c.verification_status)
+    ).all()
+    if not dormant:
+        return []
+    suspend_after = policy.as_of + policy.suspend_after
+    db.session.execute(
+        sa.insert(DormancyNotice),
+        [{"run_id": run_id, "account_id": r.id, "at": now, "suspend_after": suspend_after} for r in dormant],
+    )
+    entries: AuditEntries = []
+    for r in dormant:
+        rule = (
+            "shell"
+            if policy.is_shell_row(r.last_active_at, r.registered_at, r.verification_status)
+            else "zombie"
+        )
+        done[rule] += 1
+        entries.append(
+            (
+                "account.dormant",
+                f"account:{r.id}",
+                {"run": run_id, "rule": rule, "as_of": policy.as_of, "suspend_after": suspend_after},
+            )
+        )
+    done["dormant"] += len(dormant)
+    return entries
+
+
+def _purge_statement(policy: SweepPolicy, in_batch: sa.ColumnElement[bool], now: datetime) -> Any:
     """Erase personal data of due accounts, keeping what a live ban relies on; return what was kept."""
     c = accounts.c
     values: dict[str, Any] = {
         "status": "purged",
-        "status_changed_at": rules.as_of,
-        "purged_at": rules.as_of,
+        "status_changed_at": policy.as_of,
+        "purged_at": policy.as_of,
         "updated_at": now,
         "display_name": None,
         "display_key": None,
@@ -551,7 +626,7 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
         sa.select(sa.literal(1))
         .select_from(BanName)
         .join(Ban, Ban.id == BanName.ban_id)
-        .where(BanName.name == c.username, ban_is_live(rules.as_of))
+        .where(BanName.name == c.username, ban_is_live(policy.as_of))
         .exists()
     )
     values["username"] = sa.case((name_banned, c.username), else_=None)
@@ -565,7 +640,7 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
             .where(
                 BanIdentifier.value_hash == hash_col,
                 BanIdentifier.kind == field,
-                ban_is_live(rules.as_of),
+                ban_is_live(policy.as_of),
             )
             .exists()
         )
@@ -574,7 +649,7 @@ def _purge_statement(rules: Rules, in_batch: sa.ColumnElement[bool], now: dateti
         values[f"{field}_mask"] = None
     return (
         sa.update(accounts)
-        .where(in_batch, rules.to_purged())
+        .where(in_batch, policy.to_purged())
         .values(**values)
         .returning(c.id, c.username, *(c[f"{f}_hash"] for f in IDENTIFIER_FIELDS))
     )
@@ -615,23 +690,23 @@ def get_run(run_id: str) -> SweepRun:
     return get_or_404(SweepRun, run_id, "sweep run")
 
 
-def list_dormant(run_id: str, args: Mapping[str, Any]) -> tuple[list[DormantNotice], str | None]:
-    """Return one page of the outbox rows a run wrote (accounts it turned dormant), and the next cursor."""
+def list_dormancy_notices(run_id: str, args: Mapping[str, Any]) -> tuple[list[DormancyNotice], str | None]:
+    """Return a page of the dormancy notices a run wrote (accounts it made dormant), and the next cursor."""
     get_run(run_id)
-    stmt = sa.select(DormantNotice).where(DormantNotice.run_id == run_id)
+    stmt = sa.select(DormancyNotice).where(DormancyNotice.run_id == run_id)
     if args.get("undelivered"):
-        stmt = stmt.where(DormantNotice.delivered_at.is_(None))
-    return keyset_page(stmt, DormantNotice.id, args, cast=int)
+        stmt = stmt.where(DormancyNotice.delivered_at.is_(None))
+    return keyset_page(stmt, DormancyNotice.id, args, cast=int)
 
 
-def mark_delivered(run_id: str, account_ids: list[str], actor: str) -> dict[str, Any]:
+def mark_notices_delivered(run_id: str, account_ids: list[str], actor: str) -> dict[str, Any]:
     """Mark a run's dormancy notices delivered (the platform warned those owners); audited."""
     get_run(run_id)
     wanted = set(account_ids)
     rows = list(
         db.session.scalars(
-            sa.select(DormantNotice).where(
-                DormantNotice.run_id == run_id, DormantNotice.account_id.in_(wanted)
+            sa.select(DormancyNotice).where(
+                DormancyNotice.run_id == run_id, DormancyNotice.account_id.in_(wanted)
             )
         )
     )

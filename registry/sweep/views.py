@@ -13,8 +13,8 @@ from registry.sweep import service
 from registry.sweep.schemas import (
     DeliveredIn,
     DeliveredOut,
-    DormantArgs,
-    DormantPage,
+    DormancyNoticeArgs,
+    DormancyNoticePage,
     SweepIn,
     SweepOut,
 )
@@ -43,21 +43,21 @@ class SweepById(MethodView):
 
 
 @blp.route("/<string:run_id>/dormant")
-class SweepDormant(MethodView):
+class SweepDormancyNotices(MethodView):
     @require_scope("sweeps:run")
-    @blp.arguments(DormantArgs, location="query")
-    @blp.response(200, DormantPage)
+    @blp.arguments(DormancyNoticeArgs, location="query")
+    @blp.response(200, DormancyNoticePage)
     def get(self, args: dict[str, Any], run_id: str) -> Any:
-        """List the accounts a run turned dormant (the outbox for warning their owners)."""
-        items, nxt = service.list_dormant(run_id, args)
+        """List the accounts a run turned dormant (its dormancy notices, for warning their owners)."""
+        items, nxt = service.list_dormancy_notices(run_id, args)
         return {"items": items, "next": nxt}
 
 
 @blp.route("/<string:run_id>/dormant/delivered")
-class SweepDormantDelivered(MethodView):
+class SweepDormancyNoticesDelivered(MethodView):
     @require_scope("sweeps:run")
     @blp.arguments(DeliveredIn)
     @blp.response(200, DeliveredOut)
     def post(self, data: dict[str, Any], run_id: str) -> Any:
         """Mark dormancy notices delivered once the platform has warned those account owners."""
-        return service.mark_delivered(run_id, data["account_ids"], current_actor())
+        return service.mark_notices_delivered(run_id, data["account_ids"], current_actor())

@@ -7,11 +7,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import Model
 from registry.timeutil import utcnow
 
 
-class TierChange(db.Model):  # type: ignore[name-defined,misc]
+class TierChange(Model):
     __tablename__ = "tier_changes"
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)

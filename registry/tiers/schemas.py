@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from registry.schemas import UtcDateTime
+from registry.schemas import RULE_CODE, UtcDateTime
 
 TEXT = validate.Length(min=1, max=2000)
-RULE = validate.Length(min=1, max=64)
 TIER = validate.Length(min=1, max=32)
 
 
 class TierIn(Schema):
     tier = fields.String(required=True, validate=TIER)
     reason = fields.String(required=True, validate=TEXT)
-    rule = fields.String(required=True, validate=RULE)
+    rule = fields.String(required=True, validate=RULE_CODE)
 
 
 class UnpinIn(Schema):
@@ -43,7 +42,7 @@ class BulkItem(Schema):
 class BulkTierIn(Schema):
     changes = fields.List(fields.Nested(BulkItem), required=True, validate=validate.Length(min=1, max=1000))
     reason = fields.String(required=True, validate=TEXT)
-    rule = fields.String(required=True, validate=RULE)
+    rule = fields.String(required=True, validate=RULE_CODE)
 
 
 class BulkTierOut(Schema):

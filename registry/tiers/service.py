@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +29,9 @@ def _unknown_tier_message(tier: object) -> str:
     return f"Unknown tier {tier!r}; the ladder is {', '.join(ladder())}."
 
 
+AuditEntry = tuple[str, str, dict[str, Any]]
+
+
 def change_tier(
     account: Account,
     to_tier: str,
@@ -44,41 +48,68 @@ def change_tier(
     """
     if to_tier not in ladder():
         raise InvalidField("tier", _unknown_tier_message(to_tier))
+    row, entry = _move(
+        account, to_tier, reason=reason, rule=rule, actor=actor, automatic=automatic, at=utcnow()
+    )
+    change = TierChange(**row) if row is not None else None
+    if change is not None:
+        db.session.add(change)
+    if entry is not None:
+        record(*entry, actor=actor)
+    if change is not None:
+        db.session.flush()
+    return change
+
+
+def _move(
+    account: Account,
+    to_tier: str,
+    *,
+    reason: str,
+    rule: str | None,
+    actor: str,
+    automatic: bool,
+    at: datetime,
+    bulk: bool = False,
+) -> tuple[dict[str, Any] | None, AuditEntry | None]:
+    """Set the account's tier and pin as the move requires; return its history row and audit entry (or None).
+
+    The one statement of the rules ``change_tier`` and ``bulk_set_tier`` both follow: an automatic move
+    never touches a pinned account; staff confirming the current tier by hand still pin it (audited
+    ``tier.pin``, no history); any other move is a history row and a ``tier.change`` entry.
+    """
+    subject = f"account:{account.id}"
+    marks = {"bulk": True} if bulk else {}
     if automatic and account.tier_pinned:
-        return None
+        return None, None
     if account.tier == to_tier:
-        if not automatic and not account.tier_pinned:
-            # Staff confirming the current tier by hand still take it out of credit's hands.
-            account.tier_pinned = True
-            record(
-                "tier.pin",
-                f"account:{account.id}",
-                {"tier": to_tier, "reason": reason, "rule": rule},
-                actor=actor,
-            )
-        return None
-    change = TierChange(
-        account_id=account.id,
-        from_tier=account.tier,
-        to_tier=to_tier,
-        reason=reason,
-        rule=rule,
-        actor=actor,
-        automatic=automatic,
-        at=utcnow(),
-    )
-    db.session.add(change)
-    record(
-        "tier.change",
-        f"account:{account.id}",
-        {"from": account.tier, "to": to_tier, "reason": reason, "rule": rule, "automatic": automatic},
-        actor=actor,
-    )
+        if automatic or account.tier_pinned:
+            return None, None
+        # Staff confirming the current tier by hand still take it out of credit's hands.
+        account.tier_pinned = True
+        return None, ("tier.pin", subject, {"tier": to_tier, "reason": reason, "rule": rule, **marks})
+    row = {
+        "account_id": account.id,
+        "from_tier": account.tier,
+        "to_tier": to_tier,
+        "reason": reason,
+        "rule": rule,
+        "actor": actor,
+        "automatic": automatic,
+        "at": at,
+    }
+    data = {
+        "from": account.tier,
+        "to": to_tier,
+        "reason": reason,
+        "rule": rule,
+        "automatic": automatic,
+        **marks,
+    }
     account.tier = to_tier
     if not automatic:
         account.tier_pinned = True
-    db.session.flush()
-    return change
+    return row, ("tier.change", subject, data)
 
 
 def set_tier(account_id: str, data: Mapping[str, Any], *, actor: str) -> Account:
@@ -152,53 +183,26 @@ def bulk_set_tier(data: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
 
     now = utcnow()
     history: list[dict[str, Any]] = []
-    audit: list[tuple[str, str, dict[str, Any]]] = []
+    audit: list[AuditEntry] = []
     changed: list[str] = []
     unchanged: list[str] = []
     for item in changes:
         account = accounts[item["account_id"]]
-        to_tier = item["tier"]
-        if account.tier == to_tier:
-            unchanged.append(account.id)
-            if not account.tier_pinned:
-                account.tier_pinned = True
-                audit.append(
-                    (
-                        "tier.pin",
-                        f"account:{account.id}",
-                        {"tier": to_tier, "reason": data["reason"], "rule": data["rule"], "bulk": True},
-                    )
-                )
-            continue
-        history.append(
-            {
-                "account_id": account.id,
-                "from_tier": account.tier,
-                "to_tier": to_tier,
-                "reason": data["reason"],
-                "rule": data["rule"],
-                "actor": actor,
-                "automatic": False,
-                "at": now,
-            }
+        row, entry = _move(
+            account,
+            item["tier"],
+            reason=data["reason"],
+            rule=data["rule"],
+            actor=actor,
+            automatic=False,
+            at=now,
+            bulk=True,
         )
-        audit.append(
-            (
-                "tier.change",
-                f"account:{account.id}",
-                {
-                    "from": account.tier,
-                    "to": to_tier,
-                    "reason": data["reason"],
-                    "rule": data["rule"],
-                    "automatic": False,
-                    "bulk": True,
-                },
-            )
-        )
-        account.tier = to_tier
-        account.tier_pinned = True
-        changed.append(account.id)
+        (changed if row is not None else unchanged).append(account.id)
+        if row is not None:
+            history.append(row)
+        if entry is not None:
+            audit.append(entry)
     if history:
         db.session.execute(sa.insert(TierChange), history)
     if audit:

@@ -32,7 +32,7 @@ def expire_command(as_of: datetime | None, dry_run: bool) -> None:
     with writing():
         report = expire_overdue(as_of=when, actor=cli_actor(), dry_run=dry_run)
     verb = "would expire" if dry_run else "expired"
-    stamp = to_aware(report.as_of).isoformat()  # type: ignore[union-attr]
+    stamp = to_aware(report.as_of).isoformat()
     click.echo(
         f"{verb} {report.expired} verification(s) as of {stamp}; "
         f"{report.unprotected} organisation/public name(s) no longer protected"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.accounts.models import VERIFICATION_STATUSES
+from registry.schemas import RULE_CODE
 
 # What a verification may rest on (互联网用户账号信息管理规定): a mobile number, an identity
 # number, or an organisation's Unified Social Credit Code; "manual" for documents checked by staff.
@@ -30,6 +31,6 @@ class VerificationIn(Schema):
     rule = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Length(min=1, max=64),
+        validate=RULE_CODE,
         metadata={"description": "Required for rejected/revoked when a rules catalogue is configured."},
     )

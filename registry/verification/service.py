@@ -31,6 +31,7 @@ from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreemen
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, Account
 from registry.accounts.service import get_account
 from registry.audit.service import record, record_many
+from registry.db import keyset_batches
 from registry.domain_errors import Conflict, Invalid
 from registry.extensions import db
 from registry.identifiers.normalize import InvalidIdentifier, normalize_uscc
@@ -216,19 +217,13 @@ def expire_overdue(
         Account.verification_expires_at.is_not(None),
         Account.verification_expires_at <= as_of,
     )
-    after = ""
-    while True:
-        rows = db.session.execute(
-            sa.select(Account.id, Account.account_type, Account.verification_expires_at)
-            .where(overdue, Account.id > after)
-            .order_by(Account.id)
-            .limit(batch_size)
-            # Locked so a concurrent refresh of the same account waits rather than being overwritten.
-            .with_for_update()
-        ).all()
-        if not rows:
-            break
-        after = rows[-1].id
+    # Locked so a concurrent refresh of the same account waits rather than being overwritten.
+    overdue_rows = (
+        sa.select(Account.id, Account.account_type, Account.verification_expires_at)
+        .where(overdue)
+        .with_for_update()
+    )
+    for rows in keyset_batches(overdue_rows, Account.id, batch_size):
         ids = [r.id for r in rows]
         entity_ids = [r.id for r in rows if r.account_type in ENTITY_ACCOUNT_TYPES]
         report.expired += len(ids)

@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry.check.index import get_index
-from registry.check.index.build import _unescape
 from registry.check.service import decide
 from registry.extensions import db
+from registry.pgcopy import unescape as _unescape
 
 ODD_NAMES = ["back\\slash\\user", "tab\tname_x", "new\nline_y", "\\N_literal"]
 

@@ -54,8 +54,11 @@ def test_long_keys_are_found_two_edits_away(key: str, data: st.DataObject) -> No
     idx.add("zzzzzzzzzzzz", 8)
     query = _one_edit(_one_edit(key, data), data)
     found = idx.candidates([query], cap=1 << 20) | idx.candidates([query], cap=1 << 20, two=True)
-    # Two edits in a row can make three in OSA terms (ca -> ac -> abc): the index keeps two at most.
-    assert (7 in found) == (OSA.distance(key, query) <= 2)
+    # Two edits in a row can make three in OSA terms (ca -> ac -> abc). The index gives candidates, a
+    # superset that the caller confirms by distance: it must never lose a key two edits away, and may
+    # keep one three away (abcaaaaaaaa / acabaaaaaaaa share a two-letter deletion).
+    if OSA.distance(key, query) <= 2:
+        assert 7 in found
 
 
 def _deletions2(key: str) -> set[str]:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.names import mask_contacts
-from registry.names.policy import _contact_findings
+from registry.name_rules import mask_contacts
+from registry.name_rules.policy import _contact_findings
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from registry.names import NamePolicy
-from registry.names.policy import DEFAULT_RULES_PATH
+from registry.name_rules import NamePolicy
+from registry.name_rules.policy import DEFAULT_RULES_PATH
 
 
 def write(tmp_path: Path, data: Any) -> Path:

@@ -12,7 +12,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.names import policy as p
+from registry.name_rules import policy as p
 
 OLD_QQ = re.compile(r"(?:qq|扣扣|企鹅)\s*号?\s*[:：=]?\s*\d{5,11}(?!\d)")
 OLD_WECHAT = re.compile(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.names import NameFinding, NamePolicy, contact_fold
+from registry.name_rules import NameFinding, NamePolicy, contact_fold
 
 
 @pytest.fixture(scope="module")

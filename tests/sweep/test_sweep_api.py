@@ -11,7 +11,7 @@ from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
 from registry.bans.models import Ban, BanIdentifier, BanName
 from registry.extensions import db
-from registry.sweep.models import DormantNotice, SweepRun
+from registry.sweep.models import DormancyNotice, SweepRun
 from registry.timeutil import to_aware, utcnow
 
 # Everything happens well in the past, so every as_of below is a legal (not future) time.
@@ -220,7 +220,7 @@ def test_dry_run_changes_nothing_and_reports_what_a_real_run_does(app, client, h
     before_accounts = statuses(client, headers, "s0", "s1", "s2", "s3", "d", "ok", "late")
     with app.app_context():
         before_audit = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
-        before_outbox = db.session.scalar(sa.select(sa.func.count()).select_from(DormantNotice))
+        before_outbox = db.session.scalar(sa.select(sa.func.count()).select_from(DormancyNotice))
     dry = sweep(client, headers, 95, dry_run=True)
     assert dry.status_code == 201
     assert dry.json["dry_run"] is True and dry.json["status"] == "completed"
@@ -228,7 +228,7 @@ def test_dry_run_changes_nothing_and_reports_what_a_real_run_does(app, client, h
     with app.app_context():
         # Only the run's own entry is added.
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == before_audit + 1
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(DormantNotice)) == before_outbox
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(DormancyNotice)) == before_outbox
     real = sweep(client, headers, 95)
     assert real.json["counts"] == dry.json["counts"]
     assert real.json["counts"]["suspended"] == 4 and real.json["counts"]["dormant"] == 1

@@ -35,7 +35,7 @@ from registry.check.index.sync import apply_new_changes
 from registry.extensions import db
 from registry.index_changes import INDEX_EXTENSION_KEY
 from registry.matching import MatchConfig, NameMatch
-from registry.names import NamePolicy
+from registry.name_rules import NamePolicy
 from registry.settings import app_settings
 from registry.timeutil import utcnow
 
@@ -303,7 +303,7 @@ def get_index(app: Flask | None = None) -> CheckIndex:
             if index is None:
                 index = CheckIndex(app)
                 app.extensions[INDEX_EXTENSION_KEY] = index
-    return index  # type: ignore[no-any-return]
+    return index
 
 
 _create_lock = threading.Lock()

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from registry import pgcopy
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, Account, NameKeyCount
 from registry.avatars import AvatarIndex
 from registry.bans.models import Ban, BanAvatar, BanIdentifier, BanName, ban_is_live
@@ -30,8 +31,8 @@ from registry.identifiers.bloom import DIGEST_PREFIX, IdentifierFilter
 from registry.index_changes import IndexChange
 from registry.matching import MatchConfig, NameIndex
 from registry.matching.commonness import KeyCounts
-from registry.names import NamePolicy
-from registry.names.policy import PLATFORM_VERIFIED
+from registry.name_rules import NamePolicy
+from registry.name_rules.policy import PLATFORM_VERIFIED
 from registry.pii import range_cipher
 from registry.reviews.models import NameSuppression
 from registry.timeutil import utcnow
@@ -150,25 +151,6 @@ _COPY_NAMES = (
     "COPY (SELECT n.ban_id, n.name, n.encoded FROM ban_names n JOIN bans b ON b.id = n.ban_id "
     f"WHERE {_LIVE_SQL} ORDER BY n.ban_id) TO STDOUT"
 )
-_COPY_ESCAPES = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r", "\\b": "\b", "\\f": "\f", "\\v": "\v"}
-
-
-def _unescape(field_text: str) -> str:
-    """Undo COPY's text-format escapes (backslash, tab, newline and the other control letters)."""
-    if "\\" not in field_text:
-        return field_text
-    out: list[str] = []
-    i = 0
-    while i < len(field_text):
-        c = field_text[i]
-        if c == "\\" and i + 1 < len(field_text):
-            pair = field_text[i : i + 2]
-            out.append(_COPY_ESCAPES.get(pair, pair[1]))
-            i += 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
 
 
 class _DigestSink:
@@ -199,7 +181,7 @@ class _NameSink:
 
     def write(self, row: bytes) -> None:
         ban_id, name, encoded = row.decode("utf-8").rstrip("\n").split("\t")
-        self.add(ban_id, _unescape(name), _unescape(encoded))
+        self.add(ban_id, pgcopy.unescape(name), pgcopy.unescape(encoded))
         self.count += 1
 
 

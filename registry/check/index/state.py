@@ -10,7 +10,7 @@ from registry.identifiers import IpRangeSet
 from registry.identifiers.bloom import IdentifierFilter
 from registry.matching import NameIndex
 from registry.matching.commonness import KeyCounts
-from registry.names import NamePolicy
+from registry.name_rules import NamePolicy
 
 # Identifier digests the Bloom filter is sized for beyond those loaded, so incremental adds fit.
 BLOOM_HEADROOM = 2.0

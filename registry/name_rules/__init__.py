@@ -1,5 +1,5 @@
 """Account-name rules: impersonation, contact details, news words, strict-review words, prohibited terms."""
 
-from registry.names.policy import CODES, FIELDS, NameFinding, NamePolicy, contact_fold, mask_contacts
+from registry.name_rules.policy import CODES, FIELDS, NameFinding, NamePolicy, contact_fold, mask_contacts
 
 __all__ = ["CODES", "FIELDS", "NameFinding", "NamePolicy", "contact_fold", "mask_contacts"]

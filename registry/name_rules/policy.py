@@ -21,7 +21,7 @@ from typing import Any
 import ahocorasick
 import phonenumbers
 
-from registry.matching.fold import canonical
+from registry.matching.fold import canonical, is_han
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default_rules.json")
 
@@ -87,7 +87,7 @@ _SURNAMES = frozenset(
 
 def _given_name_start(folded: str) -> int | None:
     """Return where the given name starts if the whole name looks like a Chinese personal name."""
-    if not 2 <= len(folded) <= 4 or not all("\u4e00" <= ch <= "\u9fff" for ch in folded):
+    if not 2 <= len(folded) <= 4 or not all(is_han(ch) for ch in folded):
         return None
     if folded[:2] in _COMPOUND_SURNAMES and 1 <= len(folded) - 2 <= 2:
         return 2

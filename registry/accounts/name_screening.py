@@ -1,6 +1,6 @@
 """Account-name rules (账号名称) applied when an account is created or renamed.
 
-The rules themselves live in ``registry.names`` (pure logic). This module picks the app's policy, turns
+The rules themselves live in ``registry.name_rules`` (pure logic). This module picks the app's policy, turns
 ``deny`` findings into a 422 naming the field, and hands ``review`` findings to staff as a stored
 check with an open review, the same queue ``POST /v1/check`` feeds.
 """
@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from flask import current_app
-
+from registry.accounts import hooks
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES
+from registry.app_state import app_object
 from registry.domain_errors import Invalid
 from registry.matching.fold import canonical
-from registry.names import FIELDS, NameFinding, NamePolicy
-from registry.names.policy import PLATFORM_VERIFIED
+from registry.name_rules import FIELDS, NameFinding, NamePolicy
+from registry.name_rules.policy import PLATFORM_VERIFIED
+from registry.reports.models import note as note_count
 from registry.settings import app_settings
 
 log = logging.getLogger(__name__)
@@ -27,22 +28,15 @@ POLICY_KEY = "registry.name_policy"
 
 
 def name_policy() -> NamePolicy:
-    """Return the app's name policy: the check index's (verified names protected) when it exists."""
-    try:
-        # layering: the check index holds the live policy (verified names protected); accounts sit below.
-        from registry.check.index import get_index
-    except ImportError:  # pragma: no cover - the check feature is part of the service
-        get_index = None  # type: ignore[assignment]
-    if get_index is not None:
-        engine = get_index()
-        # Catch up with the change log so a just-verified organisation's name is protected here too.
-        engine.maybe_sync()
-        return engine.policy
-    ext = current_app.extensions
-    if POLICY_KEY not in ext:
+    """Return the app's name policy: the check index's (verified names protected) when it is wired."""
+    if hooks.live_name_policy.registered:
+        return hooks.live_name_policy.call()
+
+    def make(_app: object) -> NamePolicy:
         path = app_settings().name_rules_file
-        ext[POLICY_KEY] = NamePolicy.from_file(path) if path else NamePolicy.from_defaults()
-    return ext[POLICY_KEY]  # type: ignore[no-any-return]
+        return NamePolicy.from_file(path) if path else NamePolicy.from_defaults()
+
+    return app_object(POLICY_KEY, NamePolicy, make)
 
 
 def finding_doc(finding: NameFinding) -> dict[str, str]:
@@ -96,6 +90,8 @@ def evaluate_names(
                 f"Refused by the name rules: {f.code} ({f.rule}) on {f.term!r}."
             )
     if denied:
+        # The 422 rolls the transaction back: the yearly report counts refusals in memory instead.
+        note_count("name_rule", sorted({f"deny:{f.rule}" for f in findings if f.decision == "deny"}))
         raise Invalid("The name breaks the account-name rules.", {"json": denied})
     return findings
 
@@ -107,9 +103,5 @@ def record_name_review(
     reasons: list[dict[str, Any]] = [finding_doc(f) for f in findings if f.decision == "review"]
     if not reasons:
         return None
-    # layering: a name held for review is filed as a check record, which the check layer owns.
-    from registry.check.service import record_check
-
-    return record_check(
-        "review", reasons, username=username, display_name=display_name, masked={}, actor=actor
-    )
+    note_count("name_rule", sorted({f"review:{r['rule']}" for r in reasons}))
+    return hooks.file_name_review.call(reasons, username=username, display_name=display_name, actor=actor)

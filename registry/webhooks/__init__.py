@@ -1,0 +1,1 @@
+"""Signed webhooks: subscriptions, their secrets, and the deliverer that sends the event outbox."""
