@@ -3,7 +3,8 @@
 from registry.accounts.models import Account
 from registry.audit.models import AuditEntry, AuditHead, AuditSubjectKey
 from registry.auth.models import ApiKey
-from registry.bans.models import Ban, BanIdentifier, BanName
+from registry.backcheck.models import BackcheckProgress
+from registry.bans.models import Ban, BanAccount, BanIdentifier, BanName
 from registry.check.models import CheckRecord
 from registry.console.models import StaffSession, StaffUser
 from registry.credit.models import Violation
@@ -20,7 +21,9 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "AuditSubjectKey",
+    "BackcheckProgress",
     "Ban",
+    "BanAccount",
     "BanIdentifier",
     "BanName",
     "CheckRecord",

@@ -86,6 +86,14 @@ class Settings:
     avatar_max_distance: int = 31
     avatar_qr_decision: str = "review"
 
+    # Linked accounts (registry/links): an IP shared by signups this many seconds apart or less is a
+    # weak link.
+    link_ip_window: int = 86400
+    # A ban on the registrant ("registrant": true) covers at most this many accounts (more: 409).
+    registrant_max_accounts: int = 200
+    # Back-checks of new bans (registry/backcheck): bans judged per committed batch.
+    backcheck_batch_size: int = 1000
+
     # Real-name verification; 0 means verification does not expire.
     verification_ttl_days: int = 0
 
@@ -223,6 +231,20 @@ class Settings:
             raise ConfigError(f"{var} is required when REGISTRY_ENV=production: {why}")
         return _development_key(instance, file, var)
 
+    def _check_appeals(self) -> None:
+        """Raise ConfigError for an appeal window or decision time out of range."""
+        if self.appeal_window_days < 0 or self.appeal_decide_days < 0:
+            raise ConfigError("REGISTRY_APPEAL_WINDOW_DAYS and REGISTRY_APPEAL_DECIDE_DAYS must be 0 or more")
+
+    def _check_links(self) -> None:
+        """Raise ConfigError for a linked-accounts, registrant or back-check setting out of range."""
+        if self.link_ip_window < 0:
+            raise ConfigError("REGISTRY_LINK_IP_WINDOW must be 0 (off) or more seconds")
+        if self.registrant_max_accounts < 1 or self.backcheck_batch_size < 1:
+            raise ConfigError(
+                "REGISTRY_REGISTRANT_MAX_ACCOUNTS and REGISTRY_BACKCHECK_BATCH_SIZE must be at least 1"
+            )
+
     def _check_values(self) -> None:
         """Raise ConfigError for the first setting out of its range or at odds with another."""
         if self.audit_checkpoint_every < 1:
@@ -240,8 +262,8 @@ class Settings:
                 raise ConfigError(f"REGISTRY_{name.upper()} must be between 0 and 100")
         if self.evidence_review_score > self.evidence_deny_score:
             raise ConfigError("REGISTRY_EVIDENCE_REVIEW_SCORE must not exceed REGISTRY_EVIDENCE_DENY_SCORE")
-        if self.appeal_window_days < 0 or self.appeal_decide_days < 0:
-            raise ConfigError("REGISTRY_APPEAL_WINDOW_DAYS and REGISTRY_APPEAL_DECIDE_DAYS must be 0 or more")
+        self._check_links()
+        self._check_appeals()
         if self.evidence_max_bans < 1:
             raise ConfigError("REGISTRY_EVIDENCE_MAX_BANS must be at least 1")
         if not 0 <= self.avatar_max_distance <= 64:

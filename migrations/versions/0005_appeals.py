@@ -1,7 +1,7 @@
 """appeals: appeals of bans and violations; violations can be voided
 
 Revision ID: 0005_appeals
-Revises: 0004_index_changes
+Revises: 0005_linked
 Create Date: 2026-12-02 01:40:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_appeals"
-down_revision = "0004_index_changes"
+down_revision = "0005_linked"
 branch_labels = None
 depends_on = None
 

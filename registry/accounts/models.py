@@ -89,6 +89,10 @@ class Account(Model):
         sa.CheckConstraint("credit BETWEEN 0 AND 100", name="credit"),
         # The sweep walks accounts by (status, last activity): keep that path indexed.
         sa.Index("ix_accounts_sweep", "status", "last_active_at", "registered_at"),
+        # Linked accounts (registry/links): a shared IP counts within a time window of the signup.
+        sa.Index("ix_accounts_ip_time", "ip_hash", "registered_at"),
+        # Bans on the registrant: the organisations verified with one credit code.
+        sa.Index("ix_accounts_entity_uscc", "entity_uscc"),
     )
 
 

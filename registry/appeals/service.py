@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from registry.accounts.models import Account
 from registry.appeals.models import Appeal
 from registry.audit.service import record
-from registry.bans.models import Ban
+from registry.bans.models import Ban, ban_names_account
 from registry.bans.service import lift, view_status
 from registry.credit.models import Violation
 from registry.credit.service import void_violation
@@ -74,8 +74,9 @@ def _locked_account(account_id: str) -> Account:
 def _decision_under_appeal(account: Account, data: Mapping[str, Any]) -> tuple[str, str, datetime]:
     """Return (field, who decided, when) of the ban or violation appealed; refuse one not appealable."""
     if data.get("ban_id"):
-        ban = db.session.get(Ban, data["ban_id"])
-        if ban is None or ban.account_id != account.id:
+        # The account's own ban, or a registrant ban covering it (ban_accounts).
+        ban = db.session.scalar(sa.select(Ban).where(Ban.id == data["ban_id"], ban_names_account(account.id)))
+        if ban is None:
             raise InvalidField("ban_id", f"No ban {data['ban_id']!r} of account {account.id!r}.")
         state = view_status(ban)
         if state != "active":

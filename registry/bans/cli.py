@@ -21,7 +21,10 @@ bans_cli = AppGroup("bans", help="Bulk ban operations.")
 @click.option(
     "--workers", type=int, default=None, help="Processes preparing lines (default: one per CPU, max 8)."
 )
-def import_command(file: str, batch_size: int, workers: int | None) -> None:
+@click.option(
+    "--no-backcheck", is_flag=True, help="Leave the back-check of the new bans to `registry bans backcheck`."
+)
+def import_command(file: str, batch_size: int, workers: int | None, no_backcheck: bool) -> None:
     """Bulk-load bans from JSON Lines (one POST /v1/bans body per line); re-runs create nothing new."""
     from registry.bans.importer import default_workers, import_bans
     from registry.db import writing
@@ -40,8 +43,39 @@ def import_command(file: str, batch_size: int, workers: int | None) -> None:
         f"{len(report.errors)} rejected, {len(report.warnings)} warnings "
         f"({elapsed:.1f} s, {rate:,.0f} bans/s)"
     )
+    if report.created and not no_backcheck:
+        _backcheck(None)
     if report.errors:
         sys.exit(1)
+
+
+def _backcheck(since: datetime | None) -> None:
+    from tqdm import tqdm
+
+    from registry.backcheck.service import pending, run
+    from registry.db import writing
+
+    started = time.perf_counter()
+    _, total = pending(since)
+    with tqdm(total=total, unit=" bans", file=sys.stderr, disable=None, mininterval=0.5) as bar, writing():
+        report = run(actor=cli_actor(), since=since, progress=bar.update)
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"backcheck: {report.bans} bans judged, {report.candidates} accounts recalled, "
+        f"{report.reviews} reviews opened ({elapsed:.1f} s)"
+    )
+
+
+@bans_cli.command("backcheck")
+@click.option(
+    "--since",
+    type=UtcTime(),
+    default=None,
+    help="Re-judge the bans created from this time (default: after the cursor).",
+)
+def backcheck_command(since: datetime | None) -> None:
+    """Back-check new bans against existing accounts: matches open reviews (kind backcheck), never bans."""
+    _backcheck(since)
 
 
 @bans_cli.command("expire")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -44,6 +45,8 @@ class Ban(Model):
     avatars: Mapped[list[BanAvatar]] = relationship(
         back_populates="ban", cascade="all, delete-orphan", lazy="selectin"
     )
+    # The accounts a registrant ban covers (none for other bans).
+    covered: Mapped[list[BanAccount]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     __table_args__ = (sa.CheckConstraint(f"status IN {BAN_STATUSES}", name="status"),)
 
@@ -106,3 +109,20 @@ class BanAvatar(Model):
     ban: Mapped[Ban] = relationship(back_populates="avatars")
 
     __table_args__ = (sa.CheckConstraint("kind IN ('image', 'crop', 'band', 'side', 'hash')", name="kind"),)
+
+
+class BanAccount(Model):
+    """An account a registrant ban covers (POST /v1/bans with "registrant": true), and why."""
+
+    __tablename__ = "ban_accounts"
+
+    ban_id: Mapped[str] = mapped_column(sa.ForeignKey("bans.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True, index=True)
+    # What ties it to the banned registrant: "account" (the ban's own), "id_number", "phone", "uscc".
+    via: Mapped[str] = mapped_column(sa.String(64))
+
+
+def ban_names_account(account_id: Any) -> sa.ColumnElement[bool]:
+    """Return the SQL condition "the ban (``Ban``) names this account": its own, or one it covers."""
+    covered = sa.select(BanAccount.ban_id).where(BanAccount.account_id == account_id)
+    return sa.or_(Ban.account_id == account_id, Ban.id.in_(covered))

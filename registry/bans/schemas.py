@@ -65,6 +65,23 @@ class BanIn(Schema):
             )
 
 
+class BanCreateIn(BanIn):
+    """POST /v1/bans: an import line's document, and the ban on the registrant (not by import)."""
+
+    registrant = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "With account_id: also ban every account of its registrant (same identity "
+            "number or USCC, or sharing its phone or ID number); listed in accounts."
+        },
+    )
+
+    @validates_schema
+    def _registrant_needs_account(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("registrant") and not data.get("account_id"):
+            raise ValidationError("A ban on the registrant needs the account_id.", "registrant")
+
+
 class LiftIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
@@ -88,6 +105,14 @@ class BanOut(Schema):
     )
     names = fields.Method("_names")
     avatars = fields.Method("_avatars", metadata={"description": "PDQ hashes of the banned avatars."})
+    registrant = fields.Method("_registrant", metadata={"description": "A ban on the account's registrant."})
+    accounts = fields.Method(
+        "_accounts",
+        metadata={
+            "description": "A registrant ban's accounts, each with what ties it (account, id_number, "
+            "uscc, phone); empty for other bans."
+        },
+    )
 
     def _status(self, ban: Any) -> str:
         from registry.bans.service import view_status
@@ -103,6 +128,15 @@ class BanOut(Schema):
 
     def _names(self, ban: Any) -> list[str]:
         return [n.name for n in ban.names]
+
+    def _registrant(self, ban: Any) -> bool:
+        return bool(ban.covered)
+
+    def _accounts(self, ban: Any) -> list[dict[str, Any]]:
+        return [
+            {"account_id": c.account_id, "via": c.via.split(",")}
+            for c in sorted(ban.covered, key=lambda c: c.account_id)
+        ]
 
     def _avatars(self, ban: Any) -> list[dict[str, str]]:
         return [{"hash": a.hash, "kind": a.kind} for a in ban.avatars]

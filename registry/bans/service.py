@@ -19,11 +19,13 @@ from registry.actor import current_actor
 from registry.audit.service import record_many
 from registry.bans.models import (
     Ban,
+    BanAccount,
     BanAvatar,
     BanIdentifier,
     BanName,
     ban_has_expired,
     ban_is_live,
+    ban_names_account,
 )
 from registry.bans.prepare import (
     BanInputError,
@@ -182,20 +184,44 @@ def add_ban(data: Mapping[str, Any], *, actor: str, source: str) -> Ban:
     except BanInputError as exc:
         raise Invalid("Invalid ban.", {"json": exc.errors}) from None
     account = None
+    ring: dict[str, list[str]] = {}
     if prepared.account_id:
-        # Lock order (registry/locking.py): the account first; the audit head is taken last, below.
-        account = lock_accounts([prepared.account_id]).get(prepared.account_id)
+        if data.get("registrant"):
+            ring = _registrant_ring(prepared.account_id)
+        # Lock order (registry/locking.py): the accounts first; the audit head is taken last, below.
+        locked = lock_accounts([prepared.account_id, *ring])
+        account = locked.get(prepared.account_id)
         if account is None:
             raise Invalid("Invalid ban.", {"json": {"account_id": [f"No account {prepared.account_id!r}."]}})
-        capture_account(prepared, account)
+        ring = {a: via for a, via in ring.items() if a in locked}
+        for covered in [account, *(locked[a] for a in ring if a != account.id)]:
+            capture_account(prepared, covered)
     insert_prepared([prepared], actor=actor, source=source, now=now, keep_fingerprint=False)
-    entries = [("ban.create", f"ban:{prepared.id}", ban_audit_data(prepared, source))]
+    audit = ban_audit_data(prepared, source)
+    if ring:
+        audit["registrant_accounts"] = {a: via for a, via in ring.items()}
+        db.session.execute(
+            sa.insert(BanAccount),
+            [{"ban_id": prepared.id, "account_id": a, "via": ",".join(v)} for a, v in ring.items()],
+        )
+    entries = [("ban.create", f"ban:{prepared.id}", audit)]
     if account is not None:
-        entries.extend(mark_banned([account], {account.id: prepared.id}, now=now))
+        banned = [account, *(locked[a] for a in ring if a != account.id)]
+        entries.extend(mark_banned(banned, {a.id: prepared.id for a in banned}, now=now))
     record_many(entries, actor=actor)
     ban = db.session.get(Ban, prepared.id)
     assert ban is not None
     return ban
+
+
+def _registrant_ring(account_id: str) -> dict[str, list[str]]:
+    """Return the registrant's accounts (registry/bans/registrant.py); 422 naming account_id if unknown."""
+    from registry.bans.registrant import registrant_ring
+
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise Invalid("Invalid ban.", {"json": {"account_id": [f"No account {account_id!r}."]}})
+    return registrant_ring(account)
 
 
 def create_ban(data: Mapping[str, Any]) -> Ban:
@@ -265,8 +291,10 @@ def lift(ban_id: str, reason: str, *, actor: str) -> Ban:
     # Lock order (registry/locking.py): the ban's account first, then the ban, the audit head last.
     # A ban's account_id never changes, so the unlocked read is enough to know which account to lock.
     account_id = get_ban(ban_id).account_id
-    if account_id:
-        lock_accounts([account_id])
+    # A registrant ban's covered accounts never change either.
+    covered = _covered(ban_id)
+    if account_id or covered:
+        lock_accounts([*([account_id] if account_id else []), *covered])
     ban = get_ban(ban_id, for_update=True)
     now = utcnow()
     state = view_status(ban, now)
@@ -280,10 +308,15 @@ def lift(ban_id: str, reason: str, *, actor: str) -> Ban:
     entries: list[tuple[str, str, dict[str, Any]]] = [
         ("ban.lift", f"ban:{ban.id}", {"reason": reason, "rule": ban.rule, "account_id": ban.account_id})
     ]
-    if ban.account_id:
-        entries.extend(_restore_account(ban.account_id, ban.id, now))
+    for other in sorted({*([ban.account_id] if ban.account_id else []), *_covered(ban.id)}):
+        entries.extend(_restore_account(other, ban.id, now))
     record_many(entries, actor=actor)
     return ban
+
+
+def _covered(ban_id: str) -> list[str]:
+    """Return the accounts a registrant ban covers (none for any other ban)."""
+    return list(db.session.scalars(sa.select(BanAccount.account_id).where(BanAccount.ban_id == ban_id)))
 
 
 def _restore_account(
@@ -297,7 +330,7 @@ def _restore_account(
         sa.select(sa.func.count())
         .select_from(Ban)
         .where(
-            Ban.account_id == account_id,
+            ban_names_account(account_id),
             Ban.id != lifted_ban_id,
             ban_is_live(now),
         )
@@ -317,8 +350,8 @@ def release_expired(*, as_of: datetime, actor: str, dry_run: bool = False, batch
     Expired bans stop counting in checks by themselves (by time), but the account's status was set when
     it was banned; this writes the end of the ban down, audited, in keyset batches.
     """
-    ended = sa.exists().where(Ban.account_id == Account.id, ban_has_expired(as_of))
-    still = sa.exists().where(Ban.account_id == Account.id, ban_is_live(as_of))
+    ended = sa.exists().where(ban_names_account(Account.id), ban_has_expired(as_of))
+    still = sa.exists().where(ban_names_account(Account.id), ban_is_live(as_of))
     done = 0
     due = sa.select(Account.id).where(Account.status == "banned", ended, ~still)
     for rows in keyset_batches(due, Account.id, batch_size):

@@ -7,9 +7,11 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from registry.actor import current_actor
 from registry.auth import require_scope
+from registry.backcheck import service as backcheck
 from registry.bans import service
-from registry.bans.schemas import BanIn, BanListArgs, BanOut, BanPage, LiftIn
+from registry.bans.schemas import BanCreateIn, BanListArgs, BanOut, BanPage, LiftIn
 
 blp = Blueprint("bans", __name__, url_prefix="/v1/bans", description="Bans: the blacklist")
 
@@ -17,11 +19,14 @@ blp = Blueprint("bans", __name__, url_prefix="/v1/bans", description="Bans: the 
 @blp.route("")
 class Bans(MethodView):
     @require_scope("bans:write")
-    @blp.arguments(BanIn)
+    @blp.arguments(BanCreateIn)
     @blp.response(201, BanOut)
     def post(self, data: dict[str, Any]) -> Any:
-        """Ban identifiers, names and/or an account."""
-        return service.create_ban(data)
+        """Ban identifiers, names and/or an account (with "registrant": every account of its registrant)."""
+        ban = service.create_ban(data)
+        # After the commit: existing accounts matching the new ban open reviews (registry/backcheck).
+        backcheck.after_commit([ban.id], actor=current_actor())
+        return ban
 
     @require_scope("bans:read")
     @blp.arguments(BanListArgs, location="query")

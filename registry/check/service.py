@@ -515,6 +515,8 @@ def _record_statements(
     review = sa.insert(Review.__table__).values(
         id=review_id or new_id("rev_"),
         check_id=check_id,
+        # Explicit: the column's Python default is not applied to the CTE form used on PostgreSQL.
+        kind="signup",
         status="open",
         reasons=list(reasons),
         username=username,

@@ -12,6 +12,9 @@ from registry.extensions import Model
 from registry.timeutil import utcnow
 
 REVIEW_STATUSES = ("open", "claimed", "resolved")
+# "signup": opened by a check answering review; "backcheck": an existing account matched a new ban
+# (registry/backcheck), with no check behind it.
+REVIEW_KINDS = ("signup", "backcheck")
 OUTCOMES = ("confirmed", "false_positive")
 
 
@@ -19,7 +22,10 @@ class Review(Model):
     __tablename__ = "reviews"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
-    check_id: Mapped[str] = mapped_column(sa.ForeignKey("checks.id"), unique=True)
+    check_id: Mapped[str | None] = mapped_column(sa.ForeignKey("checks.id"), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), default="signup", server_default="signup")
+    # A back-check review's ban (the new ban the account matched); one review per (account, ban).
+    matched_ban_id: Mapped[str | None] = mapped_column(sa.String(40))
     account_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
@@ -37,6 +43,8 @@ class Review(Model):
     __table_args__ = (
         sa.Index("ix_reviews_queue", "status", "created_at"),
         sa.CheckConstraint(f"status IN {REVIEW_STATUSES}", name="status"),
+        sa.CheckConstraint(f"kind IN {REVIEW_KINDS}", name="kind"),
+        sa.UniqueConstraint("account_id", "matched_ban_id", name="uq_reviews_backcheck_pair"),
     )
 
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from registry.reviews.models import OUTCOMES, REVIEW_STATUSES
+from registry.reviews.models import OUTCOMES, REVIEW_KINDS, REVIEW_STATUSES
 from registry.schemas import RULE_CODE, PageArgs, UtcDateTime
 
 
 class ReviewOut(Schema):
     id = fields.String()
-    check_id = fields.String()
+    kind = fields.String(
+        metadata={
+            "description": "signup (a check answered review) or backcheck (an account matched a new ban)."
+        }
+    )
+    check_id = fields.String(allow_none=True, metadata={"description": "None for a back-check review."})
+    matched_ban_id = fields.String(
+        allow_none=True, metadata={"description": "A back-check review's new ban the account matched."}
+    )
     created_at = UtcDateTime()
     reasons = fields.List(fields.Dict())
     username = fields.String(allow_none=True)
@@ -30,6 +38,7 @@ class ReviewOut(Schema):
 
 class ReviewListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(REVIEW_STATUSES))
+    kind = fields.String(validate=validate.OneOf(REVIEW_KINDS))
     assignee = fields.String()
 
 

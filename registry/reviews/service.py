@@ -54,6 +54,8 @@ def list_reviews(args: Mapping[str, Any]) -> tuple[list[Review], str | None]:
         stmt = stmt.where(Review.status == args["status"])
     if args.get("assignee"):
         stmt = stmt.where(Review.assignee == args["assignee"])
+    if args.get("kind"):
+        stmt = stmt.where(Review.kind == args["kind"])
     if args.get("cursor"):
         try:
             at_text, after_id = decode_cursor(args["cursor"])

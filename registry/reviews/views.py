@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 
 from registry.actor import current_actor
 from registry.auth import require_scope
+from registry.backcheck import service as backcheck
 from registry.reviews import service
 from registry.reviews.schemas import ClaimIn, ResolveIn, ReviewListArgs, ReviewOut, ReviewPage
 
@@ -54,4 +55,8 @@ class ResolveReview(MethodView):
     @blp.response(200, ReviewOut)
     def post(self, data: dict[str, Any], review_id: str) -> Any:
         """Resolve a review: confirmed bans the tied account, false_positive suppresses the name match."""
-        return service.resolve_review(review_id, data, actor=current_actor())
+        review = service.resolve_review(review_id, data, actor=current_actor())
+        if review.ban_id:
+            # A confirmed review made a ban: back-check it after the commit (registry/backcheck).
+            backcheck.after_commit([review.ban_id], actor=current_actor())
+        return review

@@ -27,10 +27,12 @@ DOMAIN = {
     "tiers": 4,
     "verification": 4,
     "activity": 4,
+    "links": 4,
     "credit": 5,
     "bans": 6,
     "check": 7,
     "appeals": 7,
+    "backcheck": 8,
     "reviews": 8,
     "sweep": 9,
     # The staff console: its staff service and plumbing sit above every service its screens call.

@@ -12,6 +12,7 @@ from registry.appeals.models import Appeal
 from registry.audit.models import AuditEntry
 from registry.bans.models import Ban
 from registry.credit.models import Violation
+from registry.events.models import OutboxEvent
 from registry.extensions import db
 from registry.settings import ConfigError, Settings
 
@@ -297,3 +298,33 @@ def test_the_appeal_settings_are_validated(tmp_path):
         Settings.from_env(
             {"REGISTRY_APPEAL_WINDOW_DAYS": "-1", "REGISTRY_ENV": "testing"}, instance_path=tmp_path
         )
+
+
+def test_filing_and_deciding_emit_appeal_events(app, client, platform, moderator, reviewer, account):
+    ban_id = make_ban(client, moderator)
+    appeal_id = file(client, platform, ban_id=ban_id).json["id"]
+    decide(client, reviewer, appeal_id, outcome="denied", note="private reasoning")
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(OutboxEvent.type, OutboxEvent.data)
+            .where(OutboxEvent.subject == f"appeal:{appeal_id}")
+            .order_by(OutboxEvent.at, OutboxEvent.id)
+        ).all()
+    assert [r.type for r in rows] == ["appeal.opened", "appeal.decided"]
+    assert rows[0].data == {"appeal_id": appeal_id, "account_id": "u1", "ban_id": ban_id}
+    assert rows[1].data["outcome"] == "denied" and "note" not in rows[1].data
+
+
+def test_an_account_covered_by_a_registrant_ban_appeals_it(app, client, platform, moderator, reviewer):
+    for account_id in ("u1", "u2"):
+        body = {"id": account_id, "username": f"someone_{account_id}", "phone": PHONE}
+        assert client.post("/v1/accounts", json=body, headers=platform).status_code == 201
+    ban_id = make_ban(client, moderator, registrant=True)
+    assert client.get("/v1/accounts/u2", headers=platform).json["status"] == "banned"
+    appeal = file(client, platform, account_id="u2", ban_id=ban_id)
+    assert appeal.status_code == 201, appeal.json
+    assert decide(client, reviewer, appeal.json["id"]).json["ban_status"] == "lifted"
+    # Lifting the registrant ban lifts it for every account it covers.
+    assert {client.get(f"/v1/accounts/{a}", headers=platform).json["status"] for a in ("u1", "u2")} == {
+        "active"
+    }

@@ -12,7 +12,7 @@ from registry.extensions import db
 def test_upgrade_keeps_violations_and_downgrade_removes_appeals(fresh_url):
     app = create_app({"database_url": fresh_url, "env": "testing"})
     with app.app_context():
-        upgrade(revision="0004_index_changes")
+        upgrade(revision="0005_linked")
         with db.engine.begin() as conn:
             conn.execute(
                 sa.text(
@@ -26,7 +26,7 @@ def test_upgrade_keeps_violations_and_downgrade_removes_appeals(fresh_url):
             assert [tuple(r) for r in kept] == [("v1", None)]
             assert conn.execute(sa.text("SELECT count(*) FROM appeals")).scalar() == 0
         db.session.remove()
-        downgrade(revision="0004_index_changes")
+        downgrade(revision="0005_linked")
         tables = sa.inspect(db.engine).get_table_names()
         assert "appeals" not in tables
         columns = {c["name"] for c in sa.inspect(db.engine).get_columns("violations")}

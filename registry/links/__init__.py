@@ -1,0 +1,1 @@
+"""Linked accounts: the accounts sharing a phone, ID number, device id or email (by keyed hash)."""
