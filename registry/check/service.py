@@ -27,6 +27,7 @@ from registry.health import add_probe
 from registry.identifiers import InvalidIdentifier, normalize
 from registry.ids import new_id
 from registry.matching import NameMatch
+from registry.metrics import CHECK_DECISIONS
 from registry.name_rules import NamePolicy, mask_contacts
 from registry.pii import hasher
 from registry.reports.models import note_check
@@ -427,6 +428,7 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
     decision = result.decision
     # Counted in memory for the yearly report (allowed checks are not stored); written out later.
     note_check(decision, result.reasons)
+    CHECK_DECISIONS.labels(decision=decision).inc()
     check_id = new_id("chk_")
     if decision != "allow":
         fields: dict[str, Any] = {
@@ -466,6 +468,8 @@ def run_checks(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     actor = current_actor()
     for data, (result, masked) in zip(items, decide_many(items, get_index()), strict=True):
         decision = result.decision
+        note_check(decision, result.reasons)
+        CHECK_DECISIONS.labels(decision=decision).inc()
         check_id = new_id("chk_")
         answers.append({"decision": decision, "check_id": check_id, "reasons": result.reasons})
         if decision != "allow":

@@ -262,6 +262,31 @@ def test_checks_and_refused_names_are_counted_by_decision_field_and_trick(app, c
     assert sum(m[index] for m in breakdown(report, "names_refused_by_rule").values()) == 1
 
 
+def test_batch_checks_are_counted_as_single_checks(app, client, headers):
+    body = {"identifiers": {"phone": [PHONE]}, "names": ["batch_troll"], "reason": "r", "rule": "R1"}
+    assert client.post("/v1/bans", json=body, headers=headers).status_code == 201
+    checks = [{"username": "maple_owl"}, {"username": "quiet_heron", "phone": "+86 138-0013-8000"}]
+    denied_before = _denied_metric(client)
+    response = client.post("/v1/check/batch", json={"checks": checks}, headers=headers)
+    assert response.status_code == 200, response.json
+    decisions = [r["decision"] for r in response.json["results"]]
+    assert decisions == ["allow", "deny"]
+    assert _denied_metric(client) == denied_before + 1
+    if not month_of(datetime.now(UTC).replace(tzinfo=None)).startswith("2026-"):
+        return
+    report = client.get("/v1/reports/annual?year=2026", headers=headers).json
+    assert figure(report, "checks_allowed")["total"] == 1
+    assert figure(report, "checks_denied")["total"] == 1
+
+
+def _denied_metric(client) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    for line in text.splitlines():
+        if line.startswith('registry_check_decisions_total{decision="deny"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
 @pytest.mark.parametrize(
     ("url", "field"),
     [
