@@ -823,6 +823,67 @@ def staff_change(name: str, action: str) -> Any:
     return redirect(url_for("console.staff_list"))
 
 
+# --- appeals (申诉) ---------------------------------------------------------------------------------
+
+APPEAL_LISTS = ("overdue", "open", "decided")
+
+
+@blp.get("/appeals")
+@needs("bans:read")
+def appeal_list() -> Any:
+    from registry.appeals import service as appeals
+
+    lists = {status: appeals.list_appeals({"status": status, "limit": PAGE})[0] for status in APPEAL_LISTS}
+    now = utcnow()
+    return render_template(
+        "console/appeals.html",
+        lists=lists,
+        doc=lambda a: appeals.appeal_doc(a, now),
+    )
+
+
+@blp.get("/appeals/<appeal_id>")
+@needs("bans:read")
+def appeal(appeal_id: str) -> Any:
+    from registry.appeals import service as appeals
+
+    try:
+        item = appeals.appeal_doc(appeals.get_appeal(appeal_id))
+    except NotFound as exc:
+        return render_template("console/refused.html", message=problem(exc)), 404
+    ban_row = db.session.get(Ban, item["ban_id"]) if item["ban_id"] else None
+    me = current_staff()
+    return render_template(
+        "console/appeal.html",
+        item=item,
+        ban=ban_row,
+        view_status=bans.view_status,
+        own_decision=me is not None and item["decision_by"] == me.name,
+    )
+
+
+@blp.post("/appeals/<appeal_id>/decide")
+@needs("bans:write")
+def appeal_decide(appeal_id: str) -> Any:
+    from registry.appeals import service as appeals
+    from registry.appeals.schemas import DecideIn
+
+    me = current_staff()
+    assert me is not None
+    # Staff carry their role's scopes, never ``admin``: the API's refusal of the decision's own maker
+    # applies with no way to force it from the console.
+    scopes = staff.scopes_of(me.role)
+    body = _form("outcome", "note")
+
+    def call(data: dict[str, Any]) -> None:
+        appeals.decide_appeal(appeal_id, data, actor=current_actor(), scopes=scopes)
+
+    outcome = label(body.get("outcome", ""))
+    if _act(DecideIn(), body, call, gettext("Appeal decided: %(outcome)s.", outcome=outcome)):
+        return redirect(url_for("console.appeal_list"))
+    return redirect(url_for("console.appeal", appeal_id=appeal_id))
+
+
 def init_app(app: Flask) -> None:
     """Register the console's blueprint and its plumbing."""
     init_web(app)

@@ -78,6 +78,10 @@ LABELS = {
     "done": lazy_gettext("done"),
     "refused": lazy_gettext("refused"),
     "failed": lazy_gettext("failed"),
+    "overdue": lazy_gettext("overdue"),
+    "decided": lazy_gettext("decided"),
+    "granted": lazy_gettext("granted"),
+    "denied": lazy_gettext("denied"),
 }
 # Identifier fields (the linked-accounts panel says which one two accounts share).
 FIELD_LABELS = {

@@ -12,11 +12,13 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
+import sqlalchemy as sa
 from conftest import TEST_AUDIT_KEY, TEST_PII_KEY
 from werkzeug.serving import make_server
 
@@ -658,6 +660,98 @@ def test_reports_screen_shows_the_figures_opens_the_html_and_downloads_signed_fi
     sign_in(browser, served, "supervisor")
     browser.get(served["base"] + "/console/reports")
     assert not browser.find_elements(*by("#refused"))
+
+
+def console_ban(browser: Any, served: dict[str, Any], account_id: str, rule: str, reason: str) -> str:
+    """Ban an account from its console screen (the signed-in staff member decides); return the ban id."""
+    from registry.bans.models import Ban
+
+    browser.get(served["base"] + f"/console/accounts/{account_id}")
+    fill(browser, "form[action$='/ban'] input[name=rule]", rule)
+    fill(browser, "form[action$='/ban'] input[name=reason]", reason)
+    submit(browser, "form[action$='/ban'] button")
+    with served["app"].app_context():
+        (ban_id,) = db.session.scalars(sa.select(Ban.id).where(Ban.account_id == account_id)).all()
+    return str(ban_id)
+
+
+def appeal_ids(browser: Any, status: str) -> list[str]:
+    return [
+        e.get_attribute("data-appeal")
+        for e in browser.find_elements(*by(f"#appeals-{status} tr[data-appeal]"))
+    ]
+
+
+def test_appeals_listed_oldest_first_and_decided_by_someone_else(browser, served):
+    from registry.appeals.models import Appeal
+
+    client, headers = api(served)
+    for n in (1, 2, 3):
+        made = client.post(
+            "/v1/accounts", json={"id": f"u-appeal-{n}", "username": f"shensu_{n}"}, headers=headers
+        )
+        assert made.status_code == 201, made.json
+    moderator = served["staff"]["moderator"]
+    sign_in(browser, served, "moderator")
+    bans_made = {n: console_ban(browser, served, f"u-appeal-{n}", "R8", "fraud ring") for n in (1, 2, 3)}
+    appeals = {}
+    for n in (2, 1, 3):  # filed in this order: 2 is the oldest
+        filed = client.post(
+            "/v1/appeals",
+            json={"account_id": f"u-appeal-{n}", "ban_id": bans_made[n], "statement": f"not me ({n})"},
+            headers=headers,
+        )
+        assert filed.status_code == 201, filed.json
+        assert filed.json["decision_by"] == moderator
+        appeals[n] = filed.json["id"]
+    with served["app"].app_context():  # appeal 3 has waited past its due time
+        row = db.session.get(Appeal, appeals[3])
+        row.opened_at = row.opened_at - timedelta(days=40)
+        db.session.commit()
+    browser.get(served["base"] + "/console/appeals")
+    assert [
+        e.get_attribute("data-appeal") for e in browser.find_elements(*by("#appeals-open tr[data-appeal]"))
+    ][-2:] == [appeals[2], appeals[1]]
+    assert appeal_ids(browser, "overdue") == [appeals[3]]
+    shot(browser, "appeals")
+
+    # The moderator made the bans: deciding their appeals is refused as the API refuses it.
+    browser.get(served["base"] + f"/console/appeals/{appeals[1]}")
+    assert browser.find_elements(*by("#own-decision"))
+    fill(browser, "#appeal-note", "I was right")
+    submit(browser, "#deny")
+    assert "cannot decide" in text(browser, ".flash.error")
+    shot(browser, "appeal-refused")
+    assert client.get(f"/v1/appeals/{appeals[1]}", headers=headers).json["status"] == "open"
+
+    # A reviewer reads appeals but may not decide them.
+    sign_in(browser, served, "reviewer")
+    browser.get(served["base"] + f"/console/appeals/{appeals[1]}")
+    assert "not me (1)" in text(browser, "#appeal-statement")
+    assert not browser.find_elements(*by("#decide-form"))
+
+    # Another member of staff decides: granted lifts the ban, denied keeps it.
+    sign_in(browser, served, "supervisor")
+    browser.get(served["base"] + f"/console/appeals/{appeals[1]}")
+    assert not browser.find_elements(*by("#own-decision"))
+    fill(browser, "#appeal-note", "ID documents match another person")
+    shot(browser, "appeal")
+    submit(browser, "#grant")
+    assert "/console/appeals" in browser.current_url
+    done = client.get(f"/v1/appeals/{appeals[1]}", headers=headers).json
+    assert done["outcome"] == "granted" and done["decided_by"] == served["staff"]["supervisor"]
+    assert client.get(f"/v1/bans/{bans_made[1]}", headers=headers).json["status"] == "lifted"
+    browser.get(served["base"] + f"/console/appeals/{appeals[3]}")
+    submit(browser, "#deny")
+    assert client.get(f"/v1/appeals/{appeals[3]}", headers=headers).json["outcome"] == "denied"
+    assert client.get(f"/v1/bans/{bans_made[3]}", headers=headers).json["status"] == "active"
+    decided = text(browser, "#appeals-decided")
+    assert appeals[1] in browser.page_source and "支持" in decided and "驳回" in decided
+    assert appeal_ids(browser, "overdue") == []
+    assert {appeals[1], appeals[3]} <= set(appeal_ids(browser, "decided"))
+    shot(browser, "appeals-decided")
+    actors = audit_actors(served, f"appeal:{appeals[1]}")
+    assert (served["staff"]["supervisor"], "appeal.decide") in actors
 
 
 def test_the_dashboard_charts_what_happened(browser, served):
