@@ -19,6 +19,7 @@ from registry.settings import Settings
 FEATURES = (
     "registry.accounts",
     "registry.activity",
+    "registry.appeals",
     "registry.backcheck",
     "registry.bans",
     "registry.check",

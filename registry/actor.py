@@ -11,3 +11,10 @@ def current_actor(default: str = "system") -> str:
     if not has_app_context():
         return default
     return str(g.get("actor") or default)
+
+
+def current_scopes() -> frozenset[str]:
+    """Return the scopes of the current request's key (none outside a request with a key)."""
+    if not has_app_context():
+        return frozenset()
+    return frozenset(g.get("scopes") or ())

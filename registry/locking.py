@@ -4,7 +4,8 @@ Every transaction that changes state takes its row locks in this order, never go
 
 1. **accounts**, sorted by id (``lock_accounts`` / ``lock_account``);
 2. **bans**, sorted by id (``get_ban(..., for_update=True)``);
-3. **reviews** (``get_review(..., for_update=True)``);
+3. **reviews** (``get_review(..., for_update=True)``); appeals and violations take no row lock of
+   their own: every write to them holds their account's lock (step 1) first;
 4. the **audit head** last, just before the entries are appended (``registry.audit.service.record``
    takes it; nothing is locked after it).
 

@@ -106,6 +106,10 @@ class Settings:
     credit_watch_below: int = 70
     credit_restricted_below: int = 40
 
+    # Appeals (申诉): filed within this many days of the decision, decided within this many of filing.
+    appeal_window_days: int = 30
+    appeal_decide_days: int = 15
+
     # Zombie and shell sweep.
     sweep_shell_days: int = 30
     sweep_zombie_days: int = 180
@@ -227,6 +231,11 @@ class Settings:
             raise ConfigError(f"{var} is required when REGISTRY_ENV=production: {why}")
         return _development_key(instance, file, var)
 
+    def _check_appeals(self) -> None:
+        """Raise ConfigError for an appeal window or decision time out of range."""
+        if self.appeal_window_days < 0 or self.appeal_decide_days < 0:
+            raise ConfigError("REGISTRY_APPEAL_WINDOW_DAYS and REGISTRY_APPEAL_DECIDE_DAYS must be 0 or more")
+
     def _check_links(self) -> None:
         """Raise ConfigError for a linked-accounts, registrant or back-check setting out of range."""
         if self.link_ip_window < 0:
@@ -254,6 +263,7 @@ class Settings:
         if self.evidence_review_score > self.evidence_deny_score:
             raise ConfigError("REGISTRY_EVIDENCE_REVIEW_SCORE must not exceed REGISTRY_EVIDENCE_DENY_SCORE")
         self._check_links()
+        self._check_appeals()
         if self.evidence_max_bans < 1:
             raise ConfigError("REGISTRY_EVIDENCE_MAX_BANS must be at least 1")
         if not 0 <= self.avatar_max_distance <= 64:

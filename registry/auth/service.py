@@ -126,6 +126,7 @@ def authenticate(scope: str) -> Principal:
         raise Forbidden(f"This key lacks the '{scope}' scope.")
     g.api_key_id = principal.key_id
     g.actor = principal.name
+    g.scopes = principal.scopes
     now = time.monotonic()
     touched: dict[int, float] = current_app.extensions.setdefault("registry.key_touched", {})
     if now - touched.get(principal.key_id, -TOUCH_INTERVAL_SECONDS) >= TOUCH_INTERVAL_SECONDS:

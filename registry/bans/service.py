@@ -281,7 +281,13 @@ def list_bans(args: Mapping[str, Any]) -> tuple[list[Ban], str | None]:
 
 def lift_ban(ban_id: str, reason: str) -> Ban:
     """Lift an active ban with a reason (409 if it is not active); its account may become active again."""
-    actor = current_actor()
+    ban = lift(ban_id, reason, actor=current_actor())
+    db.session.commit()
+    return ban
+
+
+def lift(ban_id: str, reason: str, *, actor: str) -> Ban:
+    """Lift an active ban in the current transaction, audited, without committing (409 if not active)."""
     # Lock order (registry/locking.py): the ban's account first, then the ban, the audit head last.
     # A ban's account_id never changes, so the unlocked read is enough to know which account to lock.
     account_id = get_ban(ban_id).account_id
@@ -305,7 +311,6 @@ def lift_ban(ban_id: str, reason: str) -> Ban:
     for other in sorted({*([ban.account_id] if ban.account_id else []), *_covered(ban.id)}):
         entries.extend(_restore_account(other, ban.id, now))
     record_many(entries, actor=actor)
-    db.session.commit()
     return ban
 
 

@@ -40,7 +40,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "moderator": _READ | {"reviews", "bans:write", "tiers:write", "verification:write", "accounts:write"},
     "supervisor": _READ
     | {"reviews", "bans:write", "tiers:write", "verification:write", "accounts:write"}
-    | {"sweeps:run", "bans:lift", "staff"},
+    | {"sweeps:run", "bans:lift", "staff", "reports:read"},
     "auditor": _READ | {"audit:read", "reports:read", "reviews:read", "sweeps:read"},
 }
 # Which roles a role may manage (create, disable, reset the second factor of).

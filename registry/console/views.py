@@ -18,7 +18,7 @@ from flask import Flask, Response, flash, g, redirect, render_template, request,
 from flask_babel import gettext
 from marshmallow import Schema, ValidationError
 
-from registry.accounts.models import IDENTIFIER_FIELDS, Account
+from registry.accounts.models import Account
 from registry.accounts.service import get_account, name_key
 from registry.actor import current_actor
 from registry.audit.models import AuditEntry
@@ -45,6 +45,7 @@ from registry.credit import service as credit
 from registry.credit.schemas import ViolationIn
 from registry.domain_errors import DomainError, NotFound
 from registry.extensions import db
+from registry.links.service import linked_accounts
 from registry.matching.keys import ENCODING_VERSION, SEP
 from registry.reviews import service as reviews
 from registry.reviews.models import Review
@@ -59,6 +60,7 @@ from registry.verification import service as verification
 from registry.verification.schemas import VerificationIn
 
 PAGE = 50
+LINKS_SHOWN = 50  # the linked-accounts panel's limit (the service says when it cut the list)
 WATCH_TIERS = ("watch", "restricted")
 
 
@@ -262,23 +264,28 @@ def review_queue() -> Any:
         stmt = stmt.where(Review.status == status)
     else:
         stmt = stmt.where(Review.status != "resolved")
+    kind = request.args.get("kind", "")
+    if kind in ("signup", "backcheck"):
+        stmt = stmt.where(Review.kind == kind)
     items = list(db.session.scalars(stmt.order_by(Review.created_at, Review.id).limit(PAGE)))
-    return render_template("console/reviews.html", items=items, status=status)
+    return render_template(
+        "console/reviews.html", items=items, status=status, kind=kind, matched=_matched_bans(items)
+    )
 
 
-def _sharing(account: Account | None) -> list[Account]:
-    """Other accounts holding one of this account's identifier hashes (at most 20)."""
-    if account is None:
-        return []
-    conds = []
-    for field in IDENTIFIER_FIELDS:
-        value = getattr(account, f"{field}_hash", None)
-        if value:
-            conds.append(getattr(Account, f"{field}_hash") == value)
-    if not conds:
-        return []
-    stmt = sa.select(Account).where(sa.or_(*conds), Account.id != account.id).order_by(Account.id).limit(20)
-    return list(db.session.scalars(stmt))
+def _matched_bans(items: list[Review]) -> dict[str, Ban]:
+    """The bans that back-check reviews were opened against, by id (one query for the page)."""
+    ids = sorted({r.matched_ban_id for r in items if r.matched_ban_id})
+    if not ids:
+        return {}
+    return {b.id: b for b in db.session.scalars(sa.select(Ban).where(Ban.id.in_(ids)))}
+
+
+def _linked(account_id: str | None) -> Any:
+    """The linked-accounts panel's content: the links service's answer (None without an account)."""
+    if not account_id or db.session.get(Account, account_id) is None:
+        return None
+    return linked_accounts(account_id, limit=LINKS_SHOWN)
 
 
 @blp.get("/reviews/<review_id>")
@@ -289,12 +296,19 @@ def review(review_id: str) -> Any:
     except NotFound as exc:
         return render_template("console/refused.html", message=problem(exc)), 404
     ban_ids = sorted({r["ban_id"] for r in item.reasons if isinstance(r, dict) and r.get("ban_id")})
+    if item.matched_ban_id and item.matched_ban_id not in ban_ids:
+        ban_ids.append(item.matched_ban_id)
     matched = (
         {b.id: b for b in db.session.scalars(sa.select(Ban).where(Ban.id.in_(ban_ids)))} if ban_ids else {}
     )
     account = db.session.get(Account, item.account_id) if item.account_id else None
     return render_template(
-        "console/review.html", item=item, matched=matched, account=account, sharing=_sharing(account)
+        "console/review.html",
+        item=item,
+        matched=matched,
+        account=account,
+        links=_linked(item.account_id),
+        links_limit=LINKS_SHOWN,
     )
 
 
@@ -362,6 +376,8 @@ def account(account_id: str) -> Any:
         entries=entries,
         ladder=tiers.ladder(),
         view_status=bans.view_status,
+        links=linked_accounts(account_id, limit=LINKS_SHOWN),
+        links_limit=LINKS_SHOWN,
     )
 
 
@@ -673,6 +689,88 @@ def audit_verify() -> Any:
     return render_template("console/audit_verify.html", result=result)
 
 
+# --- reports (the yearly report and the monthly ledger) --------------------------------------------
+
+REPORT_FORMATS = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json"}
+# The report's own HTML page carries its stylesheet inline; it is served with this policy (still no
+# script at all, nothing from elsewhere, no framing) instead of the console's.
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
+def _report_of(kind: str, args: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    """Build the report the query names (raise InvalidField naming ``year`` or ``month``)."""
+    from registry.reports import service as report_service
+
+    if kind == "annual":
+        year = report_service.parse_year(args.get("year", ""))
+        return report_service.annual(year), str(year)
+    year, month = report_service.parse_month(args.get("month", ""))
+    return report_service.monthly(year, month), f"{year:04d}-{month:02d}"
+
+
+@blp.get("/reports")
+@needs("reports:read")
+def reports() -> Any:
+    from registry.reports import render
+
+    kind = "monthly" if request.args.get("kind") == "monthly" else "annual"
+    now = utcnow()
+    wanted = {"year": request.args.get("year", "").strip(), "month": request.args.get("month", "").strip()}
+    report = period = None
+    if wanted["year" if kind == "annual" else "month"]:
+        try:
+            report, period = _report_of(kind, wanted)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(problem(exc), "error")
+    return render_template(
+        "console/reports.html",
+        kind=kind,
+        wanted=wanted,
+        default_year=str(now.year),
+        default_month=f"{now.year:04d}-{now.month:02d}",
+        report=report,
+        period=period,
+        query={"year": period} if kind == "annual" else {"month": period},
+        cover=render.cover_lines(report) if report else [],
+        title=render.title(report) if report else "",
+        rows_of=render.rows_of,
+    )
+
+
+@blp.get("/reports/<kind>.<fmt>")
+@needs("reports:read")
+def report_file(kind: str, fmt: str) -> Any:
+    """The signed report as a file: PDF, HTML (opens in the browser; ``download=1`` saves it) or JSON."""
+    from registry.reports import render
+    from registry.reports import service as report_service
+
+    if kind not in ("annual", "monthly") or fmt not in REPORT_FORMATS:
+        return render_template("console/refused.html", message=gettext("No such report.")), 404
+    try:
+        report, period = _report_of(kind, request.args)
+    except DomainError as exc:
+        db.session.rollback()
+        return render_template("console/refused.html", message=problem(exc)), 422
+    if fmt == "json":
+        data = report_service.signed_json(report)
+    else:
+        body = render.to_pdf(report) if fmt == "pdf" else render.to_html(report)
+        data = report_service.signed_file(body, report, fmt)
+    name = f"registry-{kind}-{period}.{fmt}"
+    inline = fmt == "html" and request.args.get("download") != "1"
+    disposition = f"inline; filename={name}" if inline else f"attachment; filename={name}"
+    response = Response(data, mimetype=REPORT_FORMATS[fmt].split(";")[0])
+    if fmt == "html":
+        response.headers["Content-Type"] = REPORT_FORMATS["html"]
+        g.console_csp = REPORT_CSP
+    response.headers["Content-Disposition"] = disposition
+    return response
+
+
 # --- staff (supervisors manage lower roles) -------------------------------------------------------
 
 
@@ -724,6 +822,67 @@ def staff_change(name: str, action: str) -> Any:
     db.session.commit()
     flash(gettext("Done."), "ok")
     return redirect(url_for("console.staff_list"))
+
+
+# --- appeals (申诉) ---------------------------------------------------------------------------------
+
+APPEAL_LISTS = ("overdue", "open", "decided")
+
+
+@blp.get("/appeals")
+@needs("bans:read")
+def appeal_list() -> Any:
+    from registry.appeals import service as appeals
+
+    lists = {status: appeals.list_appeals({"status": status, "limit": PAGE})[0] for status in APPEAL_LISTS}
+    now = utcnow()
+    return render_template(
+        "console/appeals.html",
+        lists=lists,
+        doc=lambda a: appeals.appeal_doc(a, now),
+    )
+
+
+@blp.get("/appeals/<appeal_id>")
+@needs("bans:read")
+def appeal(appeal_id: str) -> Any:
+    from registry.appeals import service as appeals
+
+    try:
+        item = appeals.appeal_doc(appeals.get_appeal(appeal_id))
+    except NotFound as exc:
+        return render_template("console/refused.html", message=problem(exc)), 404
+    ban_row = db.session.get(Ban, item["ban_id"]) if item["ban_id"] else None
+    me = current_staff()
+    return render_template(
+        "console/appeal.html",
+        item=item,
+        ban=ban_row,
+        view_status=bans.view_status,
+        own_decision=me is not None and item["decision_by"] == me.name,
+    )
+
+
+@blp.post("/appeals/<appeal_id>/decide")
+@needs("bans:write")
+def appeal_decide(appeal_id: str) -> Any:
+    from registry.appeals import service as appeals
+    from registry.appeals.schemas import DecideIn
+
+    me = current_staff()
+    assert me is not None
+    # Staff carry their role's scopes, never ``admin``: the API's refusal of the decision's own maker
+    # applies with no way to force it from the console.
+    scopes = staff.scopes_of(me.role)
+    body = _form("outcome", "note")
+
+    def call(data: dict[str, Any]) -> None:
+        appeals.decide_appeal(appeal_id, data, actor=current_actor(), scopes=scopes)
+
+    outcome = label(body.get("outcome", ""))
+    if _act(DecideIn(), body, call, gettext("Appeal decided: %(outcome)s.", outcome=outcome)):
+        return redirect(url_for("console.appeal_list"))
+    return redirect(url_for("console.appeal", appeal_id=appeal_id))
 
 
 def init_app(app: Flask) -> None:

@@ -79,6 +79,23 @@ LABELS = {
     "done": lazy_gettext("done"),
     "refused": lazy_gettext("refused"),
     "failed": lazy_gettext("failed"),
+    "overdue": lazy_gettext("overdue"),
+    "decided": lazy_gettext("decided"),
+    "granted": lazy_gettext("granted"),
+    "denied": lazy_gettext("denied"),
+}
+# Identifier fields (the linked-accounts panel says which one two accounts share).
+FIELD_LABELS = {
+    "phone": lazy_gettext("phone"),
+    "id_number": lazy_gettext("ID number"),
+    "device_id": lazy_gettext("device id"),
+    "email": lazy_gettext("email"),
+    "ip": lazy_gettext("IP"),
+}
+# Review kinds: a signup check's review, or a back-check of a new ban against existing accounts.
+KIND_LABELS = {
+    "signup": lazy_gettext("signup"),
+    "backcheck": lazy_gettext("back-check"),
 }
 BAN_LABELS = {
     "active": lazy_gettext("in force"),
@@ -90,6 +107,16 @@ BAN_LABELS = {
 def label(word: str | None) -> str:
     """Return a stored word in the reader's language (unknown words as they are)."""
     return str(LABELS.get(word or "", word or ""))
+
+
+def field_label(name: str) -> str:
+    """Return an identifier field's name in the reader's language."""
+    return str(FIELD_LABELS.get(name, name))
+
+
+def kind_label(kind: str | None) -> str:
+    """Return a review kind in the reader's language."""
+    return str(KIND_LABELS.get(kind or "signup", kind or ""))
 
 
 def ban_label(status: str) -> str:
@@ -222,7 +249,7 @@ def guard() -> Any:
 @blp.after_request
 def headers(response: Response) -> Response:
     """Lock the console's pages down: CSP, no framing, no sniffing, no caching of staff data."""
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = g.pop("console_csp", CSP)
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
@@ -288,4 +315,6 @@ def init_app(app: Flask) -> None:
             "current_language": _locale(),
             "label": label,
             "ban_label": ban_label,
+            "field_label": field_label,
+            "kind_label": kind_label,
         }

@@ -24,6 +24,10 @@ class Violation(Model):
     deduction: Mapped[int] = mapped_column(sa.Integer)
     actor: Mapped[str] = mapped_column(sa.String(128))
     at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+    # Set when the violation is voided (an appeal granted): its deduction was given back.
+    voided_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    voided_by: Mapped[str | None] = mapped_column(sa.String(128))
+    void_reason: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (
         sa.Index("ix_violations_account", "account_id", "at"),

@@ -23,6 +23,10 @@ class ViolationOut(Schema):
     deduction = fields.Integer(metadata={"description": "Points actually taken (never below a credit of 0)."})
     actor = fields.String()
     at = UtcDateTime()
+    voided_at = UtcDateTime(
+        allow_none=True,
+        metadata={"description": "When an appeal voided it and its deduction was given back."},
+    )
 
 
 class ViolationCreated(ViolationOut):

@@ -146,6 +146,39 @@ def add_violation(account_id: str, data: Mapping[str, Any], *, actor: str) -> di
     return {**_violation_doc(violation), "credit": after, "tier": account.tier, "tier_changed_to": moved}
 
 
+def void_violation(account: Account, violation_id: str, *, reason: str, actor: str) -> dict[str, Any]:
+    """Void a violation of a locked account, give its deduction back and re-decide the tier; no commit.
+
+    The points come back on top of the stored credit with its recovery clock left running, so the
+    account ends where it would be had the violation never counted (capped at 100).
+    """
+    violation = db.session.get(Violation, violation_id)
+    if violation is None or violation.account_id != account.id:
+        raise Conflict(f"No violation {violation_id!r} of account {account.id!r}.")
+    if violation.voided_at is not None:
+        raise Conflict(f"Violation {violation_id!r} is already void.")
+    now = utcnow()
+    before = effective_credit(account, now)
+    account.credit = min(MAX_CREDIT, account.credit + violation.deduction)
+    after = effective_credit(account, now)
+    violation.voided_at, violation.voided_by, violation.void_reason = now, actor, reason
+    db.session.flush()
+    record(
+        "violation.void",
+        f"account:{account.id}",
+        {"violation_id": violation.id, "reason": reason, "credit_before": before, "credit_after": after},
+        actor=actor,
+    )
+    moved = _follow_credit(
+        account,
+        after,
+        rule=violation.rule,
+        actor=actor,
+        why=f"credit {after} after violation {violation.id} voided",
+    )
+    return {"credit": after, "tier": account.tier, "tier_changed_to": moved}
+
+
 def _violation_doc(v: Violation) -> dict[str, Any]:
     return {
         "id": v.id,
@@ -156,6 +189,7 @@ def _violation_doc(v: Violation) -> dict[str, Any]:
         "deduction": v.deduction,
         "actor": v.actor,
         "at": v.at,
+        "voided_at": v.voided_at,
     }
 
 

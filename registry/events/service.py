@@ -29,7 +29,7 @@ from registry.timeutil import json_default, utcnow
 
 
 class EventType(enum.StrEnum):
-    """Every event type a subscription may ask for; extend here (appeals are reserved)."""
+    """Every event type a subscription may ask for; extend here."""
 
     ACCOUNT_STATUS_CHANGED = "account.status_changed"
     ACCOUNT_TIER_CHANGED = "account.tier_changed"
@@ -37,7 +37,7 @@ class EventType(enum.StrEnum):
     BAN_LIFTED = "ban.lifted"
     REVIEW_OPENED = "review.opened"
     REVIEW_RESOLVED = "review.resolved"
-    # Reserved for the appeals feature (another branch): emitted once appeals exist.
+    # Emitted from the appeals' audit entries (appeal.open, appeal.decide).
     APPEAL_OPENED = "appeal.opened"
     APPEAL_DECIDED = "appeal.decided"
 
@@ -138,6 +138,16 @@ def _one(action: str, subject: str, data: Mapping[str, Any]) -> Event | None:
             subject,
             {"ban_id": _account_id(subject), **_pick(data, "account_id", "rule")},
         )
+    if action == "appeal.open":
+        body = {"appeal_id": _account_id(subject), **_pick(data, "account_id", "ban_id", "violation_id")}
+        return (EventType.APPEAL_OPENED, subject, body)
+    if action == "appeal.decide":
+        # The staff note stays out: free text, like the user's statement.
+        body = {
+            "appeal_id": _account_id(subject),
+            **_pick(data, "account_id", "ban_id", "violation_id", "outcome", "forced"),
+        }
+        return (EventType.APPEAL_DECIDED, subject, body)
     if action == "review.resolve":
         body = {
             "review_id": _account_id(subject),

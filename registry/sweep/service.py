@@ -656,7 +656,9 @@ def _purge_statement(policy: SweepPolicy, in_batch: sa.ColumnElement[bool], now:
 
 
 def _erase_traces(account_ids: list[str]) -> None:
-    """Erase what purged accounts left elsewhere: audit data keys, names and masks of their checks/reviews."""
+    """Erase what purged accounts left elsewhere: audit data keys, names and masks of their checks/reviews,
+    the statements of their appeals (free text the user wrote)."""
+    from registry.appeals.models import Appeal
     from registry.audit.personal import erase_subjects
     from registry.check.models import CheckRecord
     from registry.reviews.models import Review
@@ -678,6 +680,12 @@ def _erase_traces(account_ids: list[str]) -> None:
         sa.update(CheckRecord)
         .where(tied)
         .values(username=None, display_name=None, masked={})
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        sa.update(Appeal)
+        .where(Appeal.account_id.in_(account_ids))
+        .values(statement="")
         .execution_options(synchronize_session=False)
     )
 

@@ -16,7 +16,8 @@ ROOT = Path(registry.__file__).parent
 
 # Domain packages, bottom to top; a package may import those before it. Packages on one rank sit
 # beside each other (audit and auth record each other's work; credit calls tiers). The check index's
-# change log sits under every writer of it (accounts, verification, bans, reviews).
+# change log sits under every writer of it (accounts, verification, bans, reviews). Appeals sit beside
+# the check, above what a granted appeal undoes (a ban's lift, a violation's credit).
 DOMAIN = {
     "audit": 2,
     "auth": 2,
@@ -30,6 +31,7 @@ DOMAIN = {
     "credit": 5,
     "bans": 6,
     "check": 7,
+    "appeals": 7,
     "backcheck": 8,
     "reviews": 8,
     "sweep": 9,

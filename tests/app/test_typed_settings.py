@@ -33,7 +33,9 @@ def test_no_module_reads_the_raw_config_entry() -> None:
     offenders = [
         f"{path.relative_to(ROOT.parent)}:{number}"
         for path in sorted(ROOT.rglob("*.py"))
-        if path not in ALLOWED
+        # The Alembic scripts the wheel carries inside the package (CI installs non-editable) are
+        # frozen history: they read the raw entry as they did when written, and are no module's API.
+        if path not in ALLOWED and "_migrations" not in path.relative_to(ROOT).parts
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if RAW_READ.search(line)
     ]

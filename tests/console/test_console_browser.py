@@ -12,11 +12,13 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
+import sqlalchemy as sa
 from conftest import TEST_AUDIT_KEY, TEST_PII_KEY
 from werkzeug.serving import make_server
 
@@ -522,6 +524,234 @@ def test_a_reviewer_is_refused_a_supervisor_action(browser, served):
     WebDriverWait(browser, 60).until(lambda _d: _gone(old))
     assert browser.find_elements(*by("#refused"))
     assert client.get(f"/v1/bans/{ban_id}", headers=headers).json["status"] == "active"
+
+
+def fetch_as_browser(browser: Any, served: dict[str, Any], path: str) -> tuple[int, dict[str, str], bytes]:
+    """GET ``path`` with the browser's session cookie (a download the headless browser would save)."""
+    import urllib.error
+    import urllib.request
+
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in browser.get_cookies())
+    req = urllib.request.Request(served["base"] + path, headers={"Cookie": cookies})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_linked_accounts_and_a_back_check_review(browser, served, monkeypatch):
+    from registry.console import views
+
+    client, headers = api(served)
+    for body in (
+        {"id": "u-ring-1", "username": "Qx_Zephyrine_88", "phone": "+86 138 0013 8765", "ip": "198.51.100.9"},
+        {"id": "u-ring-2", "username": "ring_two_88", "phone": "+8613800138765", "device_id": "DEV-RING"},
+        {"id": "u-ring-3", "username": "ring_three_88", "phone": "+86 13800138765"},
+        {"id": "u-ring-4", "username": "ring_four_88", "ip": "198.51.100.9"},
+    ):
+        made = client.post("/v1/accounts", json=body, headers=headers)
+        assert made.status_code == 201, made.json
+    sign_in(browser, served, "reviewer")
+    browser.get(served["base"] + "/console/accounts/u-ring-1")
+    assert text(browser, "#ring-size") == "3"
+    strong = text(browser, "#linked-strong")
+    assert "u-ring-2" in strong and "u-ring-3" in strong and "手机号" in strong and "u-ring-4" not in strong
+    weak = text(browser, "#linked-weak")
+    assert "u-ring-4" in weak and "IP" in weak and "u-ring-2" not in weak
+    assert not browser.find_elements(*by("#links-truncated"))
+    browser.execute_script("document.getElementById('linked').scrollIntoView()")
+    shot(browser, "account-linked")
+    # A list cut by the service's limit says so.
+    monkeypatch.setattr(views, "LINKS_SHOWN", 1)
+    browser.get(served["base"] + "/console/accounts/u-ring-1")
+    assert browser.find_elements(*by("#links-truncated"))
+    monkeypatch.undo()
+
+    # A new ban on a rare name the existing account holds: a back-check review, not a ban.
+    made = client.post(
+        "/v1/bans",
+        json={"names": ["qx_zephyrine_88"], "reason": "reincarnated ring", "rule": "R7.1"},
+        headers=headers,
+    )
+    assert made.status_code == 201, made.json
+    ban_id = made.json["id"]
+    items = client.get("/v1/reviews", query_string={"kind": "backcheck"}, headers=headers).json["items"]
+    (review,) = [r for r in items if r["matched_ban_id"] == ban_id]
+    assert review["account_id"] == "u-ring-1"
+    browser.get(served["base"] + "/console/reviews")
+    row = browser.find_element(*by(f"tr[data-review='{review['id']}'] td.kind"))
+    assert "回溯核查" in row.text and ban_id in row.text and "R7.1" in row.text
+    browser.get(served["base"] + "/console/reviews?kind=backcheck")
+    assert browser.find_elements(*by(f"tr[data-review='{review['id']}']"))
+    assert all("回溯核查" in e.text for e in browser.find_elements(*by("td.kind")))
+    shot(browser, "reviews-backcheck")
+    browser.get(served["base"] + f"/console/reviews/{review['id']}")
+    assert text(browser, "#review-kind") == "回溯核查"
+    matched = text(browser, "#backcheck-ban")
+    assert ban_id in matched and "R7.1" in matched and "reincarnated ring" in matched
+    # The review screen's panel: the accounts linked to the reviewed one.
+    assert "u-ring-2" in text(browser, "#linked-strong") and "u-ring-4" in text(browser, "#linked-weak")
+    shot(browser, "review-backcheck")
+    submit(browser, "#false-positive")
+    done = client.get(f"/v1/reviews/{review['id']}", headers=headers).json
+    assert done["outcome"] == "false_positive" and done["resolved_by"] == served["staff"]["reviewer"]
+
+
+def test_reports_screen_shows_the_figures_opens_the_html_and_downloads_signed_files(browser, served):
+    from registry.reports import service as report_service
+
+    client, headers = api(served)
+    made = client.post("/v1/accounts", json={"id": "u-report-1", "username": "baogao_88"}, headers=headers)
+    assert made.status_code == 201, made.json
+    month = client.get("/v1/reports/monthly", query_string={"month": "2026-01"}, headers=headers)
+    assert month.status_code == 200, month.json
+    sign_in(browser, served, "moderator")
+    browser.get(served["base"] + "/console/reports")
+    assert browser.find_elements(*by("#refused"))  # a moderator has no reports:read
+    sign_in(browser, served, "auditor")
+    browser.get(served["base"] + "/console/reports")
+    year = browser.find_element(*by("#report-year input[name=year]")).get_attribute("value")
+    submit(browser, "#show-year")
+    expected = client.get("/v1/reports/annual", query_string={"year": year}, headers=headers).json
+    (registered,) = [
+        f for s in expected["sections"] for f in s["figures"] if f["id"] == "accounts_registered"
+    ]
+    assert year in text(browser, "#report-title")
+    shown = browser.find_element(*by("#report-figures table[data-figure=accounts_registered] td.total"))
+    assert int(shown.text) == registered["total"] > 0
+    assert text(browser, "#report-cover").count("完整") == 1  # the chain walk's result on the cover
+    shot(browser, "reports")
+
+    # The HTML report opens in the browser, its own stylesheet applied, its charts drawn.
+    submit(browser, "#report-html")
+    assert year in text(browser, "h1#title")
+    assert browser.find_elements(*by("table[data-figure=accounts_registered]"))
+    assert len(browser.find_elements(*by("svg.chart"))) >= 2
+    assert browser.execute_script("return getComputedStyle(document.body).marginTop") == "32px"
+    shot(browser, "report-html")
+    browser.back()
+
+    # The files are the signed files the CLI writes: each verifies.
+    links = {
+        name: browser.find_element(*by(f"#report-{name}")).get_attribute("href")
+        for name in ("pdf", "json", "html-download")
+    }
+    for name, href in links.items():
+        status, got, data = fetch_as_browser(browser, served, href.removeprefix(served["base"]))
+        assert status == 200, data[:200]
+        assert got["Content-Disposition"].startswith("attachment; filename=registry-annual-")
+        if name == "pdf":
+            assert data.startswith(b"%PDF")
+        with served["app"].app_context():
+            assert report_service.verify_file(data) == [], name
+
+    # The monthly ledger, and a month refused as the API refuses it (naming the field).
+    fill(browser, "#report-month input[name=month]", "2026-13")
+    submit(browser, "#show-month")
+    assert "month" in text(browser, ".flash.error")
+    fill(browser, "#report-month input[name=month]", "2026-01")
+    submit(browser, "#show-month")
+    assert "2026-01" in text(browser, "#report-title")
+    (jan,) = [f for s in month.json["sections"] for f in s["figures"] if f["id"] == "accounts_registered"]
+    shown = browser.find_element(*by("#report-figures table[data-figure=accounts_registered] td.total"))
+    assert int(shown.text) == jan["total"]
+    # A supervisor reads reports too.
+    sign_in(browser, served, "supervisor")
+    browser.get(served["base"] + "/console/reports")
+    assert not browser.find_elements(*by("#refused"))
+
+
+def console_ban(browser: Any, served: dict[str, Any], account_id: str, rule: str, reason: str) -> str:
+    """Ban an account from its console screen (the signed-in staff member decides); return the ban id."""
+    from registry.bans.models import Ban
+
+    browser.get(served["base"] + f"/console/accounts/{account_id}")
+    fill(browser, "form[action$='/ban'] input[name=rule]", rule)
+    fill(browser, "form[action$='/ban'] input[name=reason]", reason)
+    submit(browser, "form[action$='/ban'] button")
+    with served["app"].app_context():
+        (ban_id,) = db.session.scalars(sa.select(Ban.id).where(Ban.account_id == account_id)).all()
+    return str(ban_id)
+
+
+def appeal_ids(browser: Any, status: str) -> list[str]:
+    return [
+        e.get_attribute("data-appeal")
+        for e in browser.find_elements(*by(f"#appeals-{status} tr[data-appeal]"))
+    ]
+
+
+def test_appeals_listed_oldest_first_and_decided_by_someone_else(browser, served):
+    from registry.appeals.models import Appeal
+
+    client, headers = api(served)
+    for n in (1, 2, 3):
+        made = client.post(
+            "/v1/accounts", json={"id": f"u-appeal-{n}", "username": f"shensu_{n}"}, headers=headers
+        )
+        assert made.status_code == 201, made.json
+    moderator = served["staff"]["moderator"]
+    sign_in(browser, served, "moderator")
+    bans_made = {n: console_ban(browser, served, f"u-appeal-{n}", "R8", "fraud ring") for n in (1, 2, 3)}
+    appeals = {}
+    for n in (2, 1, 3):  # filed in this order: 2 is the oldest
+        filed = client.post(
+            "/v1/appeals",
+            json={"account_id": f"u-appeal-{n}", "ban_id": bans_made[n], "statement": f"not me ({n})"},
+            headers=headers,
+        )
+        assert filed.status_code == 201, filed.json
+        assert filed.json["decision_by"] == moderator
+        appeals[n] = filed.json["id"]
+    with served["app"].app_context():  # appeal 3 has waited past its due time
+        row = db.session.get(Appeal, appeals[3])
+        row.opened_at = row.opened_at - timedelta(days=40)
+        db.session.commit()
+    browser.get(served["base"] + "/console/appeals")
+    assert [
+        e.get_attribute("data-appeal") for e in browser.find_elements(*by("#appeals-open tr[data-appeal]"))
+    ][-2:] == [appeals[2], appeals[1]]
+    assert appeal_ids(browser, "overdue") == [appeals[3]]
+    shot(browser, "appeals")
+
+    # The moderator made the bans: deciding their appeals is refused as the API refuses it.
+    browser.get(served["base"] + f"/console/appeals/{appeals[1]}")
+    assert browser.find_elements(*by("#own-decision"))
+    fill(browser, "#appeal-note", "I was right")
+    submit(browser, "#deny")
+    assert "cannot decide" in text(browser, ".flash.error")
+    shot(browser, "appeal-refused")
+    assert client.get(f"/v1/appeals/{appeals[1]}", headers=headers).json["status"] == "open"
+
+    # A reviewer reads appeals but may not decide them.
+    sign_in(browser, served, "reviewer")
+    browser.get(served["base"] + f"/console/appeals/{appeals[1]}")
+    assert "not me (1)" in text(browser, "#appeal-statement")
+    assert not browser.find_elements(*by("#decide-form"))
+
+    # Another member of staff decides: granted lifts the ban, denied keeps it.
+    sign_in(browser, served, "supervisor")
+    browser.get(served["base"] + f"/console/appeals/{appeals[1]}")
+    assert not browser.find_elements(*by("#own-decision"))
+    fill(browser, "#appeal-note", "ID documents match another person")
+    shot(browser, "appeal")
+    submit(browser, "#grant")
+    assert "/console/appeals" in browser.current_url
+    done = client.get(f"/v1/appeals/{appeals[1]}", headers=headers).json
+    assert done["outcome"] == "granted" and done["decided_by"] == served["staff"]["supervisor"]
+    assert client.get(f"/v1/bans/{bans_made[1]}", headers=headers).json["status"] == "lifted"
+    browser.get(served["base"] + f"/console/appeals/{appeals[3]}")
+    submit(browser, "#deny")
+    assert client.get(f"/v1/appeals/{appeals[3]}", headers=headers).json["outcome"] == "denied"
+    assert client.get(f"/v1/bans/{bans_made[3]}", headers=headers).json["status"] == "active"
+    decided = text(browser, "#appeals-decided")
+    assert appeals[1] in browser.page_source and "支持" in decided and "驳回" in decided
+    assert appeal_ids(browser, "overdue") == []
+    assert {appeals[1], appeals[3]} <= set(appeal_ids(browser, "decided"))
+    shot(browser, "appeals-decided")
+    actors = audit_actors(served, f"appeal:{appeals[1]}")
+    assert (served["staff"]["supervisor"], "appeal.decide") in actors
 
 
 def test_the_dashboard_charts_what_happened(browser, served):

@@ -187,3 +187,30 @@ def test_a_supervisor_manages_staff_of_lower_roles_only(app, runner, client):
     reviewer = app.test_client()
     sign_in(reviewer, "rita")
     assert reviewer.get("/console/staff").status_code == 403
+
+
+def test_report_files_their_policy_and_who_may_read_them(app, runner):
+    assert create(runner, "ava", "auditor").exit_code == 0
+    assert create(runner, "rex", "reviewer").exit_code == 0
+    client = app.test_client()
+    assert sign_in(client, "rex").status_code == 302
+    assert client.get("/console/reports").status_code == 403
+    assert client.get("/console/reports/annual.json?year=2026").status_code == 403
+    client = app.test_client()
+    assert sign_in(client, "ava").status_code == 302
+    page = client.get("/console/reports/annual.html?year=2026")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert page.headers["Content-Disposition"] == "inline; filename=registry-annual-2026.html"
+    # The report's page keeps its inline stylesheet but may run no script at all.
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script" not in csp and "frame-ancestors 'none'" in csp
+    assert b"<script" not in page.data
+    saved = client.get("/console/reports/monthly.html?month=2026-11&download=1")
+    assert saved.headers["Content-Disposition"] == "attachment; filename=registry-monthly-2026-11.html"
+    # Other console pages keep the console's policy.
+    assert "script-src 'self'" in client.get("/console/reports").headers["Content-Security-Policy"]
+    bad = client.get("/console/reports/monthly.pdf?month=2026-13")
+    assert bad.status_code == 422 and "month" in bad.get_data(as_text=True)
+    assert client.get("/console/reports/weekly.pdf?year=2026").status_code == 404
+    shown = client.get("/console/reports?kind=annual&year=1900")
+    assert shown.status_code == 200 and "year" in shown.get_data(as_text=True)

@@ -79,3 +79,33 @@ def test_purge_shreds_audit_fields_and_names_of_checks_and_reviews(
     assert result.exit_code == 0, result.output
     exported = runner.invoke(args=["audit", "export"]).stdout
     assert "张三丰" not in exported and "zhang_san_88" not in exported and "李四" in exported
+
+
+def test_purge_erases_the_statements_of_the_accounts_appeals(app, client, headers, auth):
+    """An appeal's statement is the user's own free text: purged with the account, the decision kept."""
+    make(client, headers, "a1", username="appealing_user")
+    make(client, headers, "a2", registered=159, username="other_user")
+    staff = auth("accounts:read", "accounts:write", name="moderator")
+    statements = {}
+    for account_id in ("a1", "a2"):
+        violation = client.post(
+            f"/v1/accounts/{account_id}/violations", json={"rule": "R4", "severity": "minor"}, headers=staff
+        )
+        assert violation.status_code == 201, violation.json
+        body = {
+            "account_id": account_id,
+            "violation_id": violation.json["id"],
+            "statement": f"我是{account_id}，电话 13800138000，我没有违规。",
+        }
+        filed = client.post("/v1/appeals", json=body, headers=headers)
+        assert filed.status_code == 201, filed.json
+        statements[account_id] = filed.json["id"]
+    for at in (40, 70, 160):
+        sweep(client, headers, at)
+    reader = auth("bans:read", name="reader")
+    with app.app_context():
+        assert db.session.get(Account, "a1").status == "purged"
+    purged = client.get(f"/v1/appeals/{statements['a1']}", headers=reader)
+    assert purged.status_code == 200 and purged.json["statement"] == ""
+    kept = client.get(f"/v1/appeals/{statements['a2']}", headers=reader)
+    assert "13800138000" in kept.json["statement"]
