@@ -29,9 +29,7 @@ GENESIS = "0" * 64
 # The one serialisation an entry's hash covers, written and verified alike: what
 # json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str) returns,
 # without building an encoder per entry (the chain walk hashes millions of them).
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-).encode
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 def entry_hash(

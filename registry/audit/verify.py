@@ -291,8 +291,9 @@ def _stream(checker: ChainChecker, head_seq: int, batch_size: int, progress: Any
     # The data column as its stored text, decoded by json_value (the JSON type would use json.loads).
     columns = [sa.cast(AuditEntry.data, sa.Text) if c is AuditEntry.data else c for c in COLUMNS]
     stmt = sa.select(*columns).where(AuditEntry.seq <= head_seq).order_by(AuditEntry.seq)
-    connection = db.session.connection()
-    result = connection.execution_options(stream_results=True, max_row_buffer=batch_size).execute(stmt)
+    # Options of this statement alone (Connection.execution_options would stream every later one).
+    stmt = stmt.execution_options(stream_results=True, max_row_buffer=batch_size)
+    result = db.session.connection().execute(stmt)
     with result:
         for rows in result.partitions(batch_size):
             checker.feed_rows(rows, json_value)
