@@ -15,6 +15,7 @@ runs (default 2).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import tempfile
@@ -104,7 +105,7 @@ def main() -> None:
     os.makedirs(state, exist_ok=True)
     url = os.environ.get("REGISTRY_DATABASE_URL", "")
     # The checkpoints belong with the database they sign: one file per database URL.
-    checkpoints = os.path.join(state, f"checkpoints-{abs(hash(url)) % 10**8:08d}.jsonl")
+    checkpoints = os.path.join(state, f"checkpoints-{hashlib.sha256(url.encode()).hexdigest()[:12]}.jsonl")
     app = create_app(
         {
             "pii_key": "bench-pii-key-0123456789",
