@@ -27,7 +27,7 @@ status=0
 COVERAGE_FLOOR=${COVERAGE_FLOOR:-90}
 export COVERAGE_FILE=${COVERAGE_FILE:-.coverage}
 "$VENV/bin/coverage" erase
-cov=(--cov --cov-branch --cov-append --cov-report=)
+cov=(--cov --cov-branch --cov-append --cov-report= --durations=15)
 for backend in "${backends[@]}"; do
   echo "=== tests on $backend"
   if [ "$backend" = postgres ] && [ -n "${REGISTRY_TEST_PG_DATABASE_URL:-}" ]; then

@@ -26,6 +26,10 @@ from registry.pgcopy import COPY_MIN_ROWS
 from registry.timeutil import json_default, utcnow
 
 GENESIS = "0" * 64
+# The one serialisation an entry's hash covers, written and verified alike: what
+# json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str) returns,
+# without building an encoder per entry (the chain walk hashes millions of them).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 def entry_hash(
@@ -39,14 +43,9 @@ def canonical_entry(
     prev_hash: str, seq: int, at: datetime, actor: str, action: str, subject: str, data: Any
 ) -> bytes:
     """Return the bytes an entry's hash covers (data as stored, so sealed fields as ciphertext)."""
-    canonical = json.dumps(
-        [prev_hash, seq, at.isoformat(timespec="microseconds"), actor, action, subject, data],
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=str,
-    )
-    return canonical.encode("utf-8")
+    return _CANONICAL(
+        [prev_hash, seq, at.isoformat(timespec="microseconds"), actor, action, subject, data]
+    ).encode("utf-8")
 
 
 def _lock_head() -> AuditHead:
