@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import time
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from conftest import TEST_AUDIT_KEY, TEST_PII_KEY
-from sqlalchemy.engine import make_url
 
 from registry import create_app
 from registry.audit.checkpoints import app_keys, append_line, make_line
@@ -21,29 +19,6 @@ from registry.audit.service import GENESIS, canonical_entry, opened_entries, rec
 from registry.audit.verify import verify_chain
 from registry.extensions import db
 from registry.timeutil import utcnow
-
-
-@pytest.fixture
-def fresh_url(database_url, tmp_path):
-    """An empty database on the backend under test."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
-        yield f"sqlite:///{tmp_path / 'legacy.sqlite3'}"
-        return
-    import psycopg2
-
-    name = f"registry_rekey_{secrets.token_hex(4)}"
-    params = {"host": url.host or "127.0.0.1", "port": url.port or 5432, "user": url.username or "postgres"}
-    conn = psycopg2.connect(dbname="postgres", **params)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
 
 
 def _legacy_app(url, tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -12,7 +11,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,34 +22,6 @@ from registry.extensions import db
 
 REGISTRY = shutil.which("registry", path=str(Path(sys.executable).parent)) or "registry"
 PII_KEY = "contract-cli-pii-key-0123456789"
-
-
-@pytest.fixture
-def fresh_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the backend under test, for commands run as separate processes."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-        return
-    import psycopg2
-
-    name = f"registry_contract_{os.getpid()}_{secrets.token_hex(3)}"
-    params = {
-        "host": url.host or "127.0.0.1",
-        "port": url.port or 5432,
-        "dbname": "postgres",
-        "user": url.username,
-    }
-    conn = psycopg2.connect(**params)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
 
 
 def cli(url: str, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
