@@ -41,17 +41,21 @@ TRICK_BITS: dict[str, float] = {
     "confusable": 4.0,
     "tone_marks": 4.0,
     "han_separator": 4.0,
+    "decorated": 4.0,
+    "odd_case": 4.0,
     "traditional": 3.0,
     "split_char": 3.0,
-    "odd_case": 2.0,
-    "leet": 1.0,
+    "leet": 3.0,
     # Tricks innocents produce naturally (another person's name that sounds, reads or is typed alike):
     # log2 of P(this exact form | the banned person used the trick), the share of the trick's outputs
     # the searched form is: a homophone swaps one of ~8 same-sounding characters (-3), a reordering
     # is one of a few orders (-3 for a Han name's surname moved), a typo one of dozens of slips (-5).
     "digits_changed": -1.5,
     "affix": -1.5,
-    "extra_part": -1.5,
+    "extra_part": -0.5,
+    # A middle initial put in or left out ("Xiong C. Lei"): few people write one, a returner does to
+    # get past an exact match, so the form says a little more than the bare name (the part -0.5, +1.5).
+    "initial": 1.5,
     "pinyin": -1.5,
     "reordered": -3.0,
     "homophone": -3.0,
@@ -71,6 +75,8 @@ FOLD_TRICKS = frozenset(
         "odd_case",
         "tone_marks",
         "han_separator",
+        "decorated",
+        "leet",
     }
 )
 NEAR_TRICKS = frozenset({"typo", "fuzzy"})
@@ -423,7 +429,7 @@ def name_facts(
     """Turn the matcher's NameMatch results for one field into NameEvidence (best per ban)."""
     from registry.matching.commonness import ClassModel, han_prior_share, homophone_bits, tricks_of
     from registry.matching.fold import is_han
-    from registry.matching.keys import name_keys
+    from registry.matching.keys import name_keys, name_parts
 
     matches = list(matches)
     if not matches:
@@ -458,6 +464,11 @@ def name_facts(
         letters = sum(1 for c in base if c.isascii() and c.isalpha())
         prior = han_prior_share(base) * prior_population if prior_population and han else 0.0
         tricks = tuple(tricks_of(name, m.matched, m.via))
+        held = own_holders
+        if "extra_part" in tricks and len(name_parts(name)) > len(name_parts(m.matched)):
+            # A part put in ("Coco Wang Xinzhen" for a banned "Coco Wang"): the rest is the banned name,
+            # as common as that name is, however rare the whole searched name.
+            held = max(held, holders)
         any_order = "reordered" in tricks
         if "pinyin" in tricks and any_order not in own_sound:
             own_sound[any_order] = float(model.sound_of(name, any_order=any_order))
@@ -472,7 +483,7 @@ def name_facts(
             han=han,
             letters=letters,
             prior_holders=prior,
-            own_holders=own_holders,
+            own_holders=held,
             expected=own_expected,
             sound=own_sound.get(any_order, 0.0) if "pinyin" in tricks else 0.0,
             spellings_bits=homophone_bits(name, m.matched) if "homophone" in tricks else 0.0,

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import cache
 
-from registry.matching.fold import HAN, _t2s, canonical, has_han, is_han
-from registry.matching.keys import char_frequencies, name_keys, strip_affixes
+from registry.matching.fold import _LEET_RUN, HAN, _t2s, canonical, has_han, is_han
+from registry.matching.keys import char_frequencies, name_keys, name_parts, segment_pinyin, strip_affixes
 
 # Account statuses in good standing: their names count as "held by someone who is not banned".
 GOOD_STANDING = ("active", "dormant", "suspended")
@@ -162,6 +163,8 @@ def tricks_of(query: str, matched: str, via: str) -> list[str]:  # noqa: C901 - 
     q_han, m_han = has_han(query), has_han(matched)
     if via in _VIA_TRICK:
         tricks.append(_VIA_TRICK[via])
+        if via == "part" and _initial_only(query, matched):
+            tricks.append("initial")
     elif via == "pinyin":
         tricks.append("homophone" if q_han and m_han else "pinyin")
     elif via == "affix":
@@ -190,24 +193,68 @@ def tricks_of(query: str, matched: str, via: str) -> list[str]:  # noqa: C901 - 
         tricks.append("odd_case")
     if any(0xFF01 <= ord(c) <= 0xFF5E for c in query):
         tricks.append("fullwidth")
-    if _separators(query) != _separators(matched) and via in ("canonical", "affix", "reorder"):
+    if (
+        via in ("canonical", "affix")
+        and _LEET_RUN.search(query.casefold())
+        and not _LEET_RUN.search(matched.casefold())
+    ):
+        # "w4ng_xuw3n123", "amy1ucy": digits standing for letters inside a word (canonical folds them).
+        tricks.append("leet")
+    if _decorated(query) and not _decorated(matched):
+        tricks.append("decorated")
+    elif _separators(query) != _separators(matched) and via in ("canonical", "affix", "reorder"):
         tricks.append("separator")
     if via == "canonical" and not tricks and query != matched:
         tricks.append("case" if query.casefold() == matched.casefold() else "folded")
     return list(dict.fromkeys(tricks))
 
 
+def _initial_only(query: str, matched: str) -> bool:
+    """Tell whether the parts one name has and the other lacks are initials ("Feng K. Zhang")."""
+    a, b = Counter(name_parts(query)), Counter(name_parts(matched))
+    extra = list(((a - b) + (b - a)).elements())
+    return bool(extra) and all(len(t) == 1 for t in extra)
+
+
 def _irregular_case(s: str) -> bool:
-    # Capitals inside a run of letters (DSF99, zhAngwei): people capitalise a word's first letter.
-    prev_alpha = False
-    for c in s:
-        if c.isascii() and c.isalpha():
-            if c.isupper() and prev_alpha:
-                return True
-            prev_alpha = True
-        else:
-            prev_alpha = False
-    return False
+    """Tell whether a word's letters change case where no word starts ("hU.PeNg", "jINwei", "LiU").
+
+    People capitalise a word's first letter, and some write every word so ("XiaoMing", "DSF99"): a
+    capital after a small letter that ends the word or runs into another capital ("NG" in "yaNGSHuaNg")
+    starts no word, while a single capital before small letters may start one ("xiaoMing").
+    """
+    runs = _LETTER_RUN.findall(s)
+    for run in runs:
+        cuts = [0]
+        for i in range(1, len(run)):
+            c = run[i]
+            if c.isupper() and run[i - 1].islower():
+                if i + 1 == len(run) or run[i + 1].isupper():
+                    return True
+                cuts.append(i)
+        # Words written together each capitalised: every piece a word or pinyin ("xiaoMing", not
+        # "sUn", "qQc" or "ChaNg").
+        pieces = [run[a:b].lower() for a, b in zip(cuts, [*cuts[1:], len(run)], strict=True)]
+        if len(pieces) > 1 and any(len(p) < 3 and segment_pinyin(p) is None for p in pieces):
+            return True
+        if len(pieces) > 1 and any(len(p) < 2 for p in pieces):
+            return True
+    # A word in capitals beside words in small letters ("cui_YIN_1998"): not how a handle is typed.
+    return any(r.isupper() and len(r) >= 2 for r in runs) and any(r.islower() for r in runs)
+
+
+_LETTER_RUN = re.compile(r"[A-Za-z]+")
+# Brackets and symbols around a name ("【zh-uji】", "〖shang·jing007〗", "_vincent.ji~1986_"): what
+# nobody types into their own handle or name, and what a returner adds to get past exact matching.
+_DECORATION = frozenset("【】〖〗「」『』《》〈〉［］｛｝()[]{}<>★☆✦✧♥❤♡✿❀~～*＊^|丨")
+
+
+def _decorated(s: str) -> bool:
+    t = s.strip()
+    if any(c in _DECORATION for c in t):
+        return True
+    # Separators at both ends: "_vincent.ji_", ".lucy." (one at one end is a handle's own: "lucy_").
+    return len(t) > 2 and not t[0].isalnum() and not t[-1].isalnum() and any(c.isalnum() for c in t)
 
 
 def _confusable(c: str) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
+from registry.matching.fold import has_han
 from registry.matching.keys import (
     PART_MARK,
     SEP,
@@ -530,6 +531,47 @@ class NameIndex:
             s -= cfg.valid_pinyin_penalty
         return s
 
+    def _collect(
+        self,
+        scored: list[tuple[float, bool, str, int, str, str, str]],
+        per_ban: dict[str, NameMatch],
+        limit: int,
+        per_core: int,
+        q_latin: bool,
+    ) -> None:
+        """Add the bans of the scored entries to per_ban, best first, at most per_core per matched core."""
+        floor: float | None = None
+        q_han = not q_latin
+        taken: dict[str, int] = {}
+        for m in per_ban.values():
+            taken[m.base] = taken.get(m.base, 0) + 1
+        for score, exact, via, eid, key, qkey, base in scored:
+            # Entries come best first: once `limit` bans are in hand, only an entry scoring as well as
+            # the worst of them can still change the answer (through the ban_id tie-break).
+            if floor is not None and score < floor:
+                break
+            room = per_core - taken.get(base, 0)
+            if room <= 0:
+                continue
+            for ban_id, matched in self._bans_of(eid, limit):
+                prev = per_ban.get(ban_id)
+                if prev is None:
+                    if room <= 0:
+                        break
+                    room -= 1
+                    taken[base] = taken.get(base, 0) + 1
+                m = NameMatch(ban_id, matched, score, exact, via, key, qkey, base)
+                # Among a ban's names, the best match; at a tie the one in the searched name's script
+                # (焦慢 for 慢焦, not the ban's "jiao_man"): what it says needs no reading aloud.
+                if prev is None or (m.score, m.exact, has_han(matched) == q_han) > (
+                    prev.score,
+                    prev.exact,
+                    has_han(prev.matched) == q_han,
+                ):
+                    per_ban[ban_id] = m
+            if len(per_ban) >= limit:
+                floor = sorted((m.score for m in per_ban.values()), reverse=True)[limit - 1]
+
     def search(self, name: str, *, limit: int = 5, min_score: float = 0) -> list[NameMatch]:
         """Return the banned names this name most resembles, best first."""
         q = self._query(name)
@@ -558,20 +600,20 @@ class NameIndex:
                     scored.append((score, q.keys.canonical == cand.canonical, via, eid, key, qkey, cand.base))
         scored.sort(key=lambda t: (-t[0], not t[1], t[3]))
         per_ban: dict[str, NameMatch] = {}
-        floor: float | None = None
-        for score, exact, via, eid, key, qkey, base in scored:
-            # Entries come best first: once `limit` bans are in hand, only an entry scoring as well as
-            # the worst of them can still change the answer (through the ban_id tie-break).
-            if floor is not None and score < floor:
-                break
-            for ban_id, matched in self._bans_of(eid, limit):
-                m = NameMatch(ban_id, matched, score, exact, via, key, qkey, base)
-                prev = per_ban.get(ban_id)
-                if prev is None or (m.score, m.exact) > (prev.score, prev.exact):
-                    per_ban[ban_id] = m
+        # Bans sharing one matched core carry the same evidence (26 bans of "lucy wang" say what one
+        # does): first a few of them per core, so that a rarer core at the same score (the "guang wang"
+        # of "Lucy Guang Wang") is not crowded out of the answer; then, if room is left, the rest.
+        first: set[str] = set()
+        for per_core in (max(2, limit // 4), limit):
+            self._collect(scored, per_ban, limit, per_core, q.is_latin)
             if len(per_ban) >= limit:
-                floor = sorted((m.score for m in per_ban.values()), reverse=True)[limit - 1]
-        return sorted(per_ban.values(), key=lambda m: (-m.score, m.ban_id))[:limit]
+                break
+            first = first or set(per_ban)
+        # Best first; among equals the first round's (one of each core) before the rest, then by ban id.
+        ranked = sorted(
+            per_ban.values(), key=lambda m: (-m.score, bool(first) and m.ban_id not in first, m.ban_id)
+        )
+        return ranked[:limit]
 
 
 def _syllable_swap(a: str, b: str) -> bool:

@@ -22,14 +22,14 @@ REORDER_MARK = "~"
 PREFIXES: tuple[tuple[str, int], ...] = (
     ("official", 3),
     ("real", 4),
-    ("iam", 4),
+    ("iam", 3),
+    # "theodore", "therese", "theresa" keep theirs: five letters must be left after a bare "the"...
     ("the", 5),
     ("官方", 2),
     ("本人", 2),
     ("真正的", 2),
     ("我是", 2),
     ("真", 2),
-    # Not a suffix: words end in a doubled x ("phoenixx"); "_xx" comes off as a separate part.
     ("xx", 4),
 )
 SUFFIXES: tuple[tuple[str, int], ...] = (
@@ -41,7 +41,12 @@ SUFFIXES: tuple[tuple[str, int], ...] = (
     ("本人", 2),
     ("官方号", 2),
     ("本尊", 2),
+    # A doubled x after a digit or a consonant: "zhangmc1975xx", "fkoczwxx" (words end in a vowel and
+    # a doubled x: "phoenixx", "foxx").
+    ("xx", 4),
 )
+# ...unless what follows it was a handle with digits: "thejdl1314", "theisxz521" (digits mark a handle).
+_SHORT_AFTER_DIGITS: dict[str, int] = {"the": 3}
 _EDGE_DIGITS = re.compile(r"^[0-9]+|[0-9]+$")
 _LATIN_RUN = re.compile(r"[a-z]+")
 _SPLIT_ON = re.compile(r"[\s_.\-~·•|/\\,，。、:;]+")
@@ -69,12 +74,19 @@ def strip_affixes(key: str) -> str:
         stripped = _EDGE_DIGITS.sub("", s)
         if sum(c.isalpha() for c in stripped) >= 2:
             s = stripped
+        digits = s != key or any(c.isdigit() for c in key)
         for affix, keep in PREFIXES:
+            if digits:
+                keep = _SHORT_AFTER_DIGITS.get(affix, keep)
             if s.startswith(affix) and len(s) - len(affix) >= keep:
                 s = s[len(affix) :]
                 break
         for affix, keep in SUFFIXES:
-            if s.endswith(affix) and len(s) - len(affix) >= keep:
+            if (
+                s.endswith(affix)
+                and len(s) - len(affix) >= keep
+                and not (affix == "xx" and s[-3] in "aeioux")
+            ):
                 s = s[: -len(affix)]
                 break
         if s == before:
@@ -191,6 +203,11 @@ def index_only_keys(name: str, keys: NameKeys) -> list[str]:
     return [k for k in out if k]
 
 
+def name_parts(name: str) -> list[str]:
+    """Return a name's separated parts, affixes and numbers left out ([] for a name of one part)."""
+    return _tokens(name)
+
+
 def _tokens(name: str) -> list[str]:
     parts = _SPLIT_ON.split(name)
     if len(parts) < 2:
@@ -206,10 +223,17 @@ def part_drop_variants(name: str, max_parts: int = 4) -> list[str]:
         return []
     # "sun_wei_zhen" is one name spelt syllable by syllable: leaving one out makes another person's
     # name. Only initials drop there; whole parts only where some part is a word, not pinyin.
+    # An English given name that happens to spell pinyin ("Linda", "Leo") is one part of several
+    # syllables beside a pinyin name: a part of one syllable drops only where some part is a word.
     words = any(segment_pinyin(t) is None for t in toks if t.isascii() and t.isalpha())
-    order = [
-        i for i in sorted(range(len(toks)), key=lambda i: (len(toks[i]) > 1, i)) if words or len(toks[i]) == 1
-    ]
+
+    def droppable(t: str) -> bool:
+        if words or len(t) == 1:
+            return True
+        syllables = segment_pinyin(t) if t.isascii() and t.isalpha() else None
+        return syllables is not None and len(syllables) >= 2
+
+    order = [i for i in sorted(range(len(toks)), key=lambda i: (len(toks[i]) > 1, i)) if droppable(toks[i])]
     out = ["".join(t for j, t in enumerate(toks) if j != i) for i in order]
     return [v for v in dict.fromkeys(out) if len(v) >= 4]
 
