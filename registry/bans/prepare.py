@@ -47,7 +47,7 @@ class PreparedBan:
     # hash and mask for the rest.
     identifiers: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     names: list[tuple[str, str]] = field(default_factory=list)
-    # (kind, 64-hex PDQ hash): kind "image", "crop", "band", "side" or "hash" (registry/avatars).
+    # (kind, 64-hex PDQ hash): kind "image", "crop", "band", "side", "tone" or "hash" (registry/avatars).
     avatars: list[tuple[str, str]] = field(default_factory=list)
     fingerprint: str = ""
     id: str = ""
@@ -162,6 +162,7 @@ def capture_account(prepared: PreparedBan, account: Account) -> None:
     sides = account.avatar_side_hashes or ""
     for i in range(0, len(sides), 64):
         prepared.add_avatar("side", sides[i : i + 64])
+    prepared.add_avatar("tone", account.avatar_tone_hash)
 
 
 def check_rule(code: str) -> None:
