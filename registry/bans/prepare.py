@@ -143,8 +143,10 @@ def fingerprint(prepared: PreparedBan) -> str:
         prepared.expires_at.isoformat() if prepared.expires_at else None,
     ]
     if prepared.avatars:
-        # Only when there are avatars: bans without any keep the fingerprints they always had.
-        content.append(sorted(digest for _, digest in prepared.avatars))
+        # Only when there are avatars: bans without any keep the fingerprints they always had. Only the
+        # whole image's hash: the variants beside it (crops, tone) change with the recipe, and an import
+        # read again after such a change must still find its bans.
+        content.append(sorted(digest for kind, digest in prepared.avatars if kind in ("image", "hash")))
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 

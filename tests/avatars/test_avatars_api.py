@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,9 @@ from PIL import ImageEnhance
 from avatars.images import TRANSFORMS, caption, encode, jpeg, picture, qr_avatar
 from registry.accounts.models import Account
 from registry.bans.models import BanAvatar
+from registry.bans.prepare import fingerprint, prepare_ban
 from registry.extensions import db
+from registry.identifiers import PiiHasher
 from registry.reviews.models import Review
 
 BANNED = picture(101)
@@ -233,3 +236,15 @@ def test_an_engine_built_afresh_loads_the_banned_avatars(app, client, headers):
     assert [r["ban_id"] for r in avatar_reasons(check(client, headers, avatar=encode(caption(BANNED))))] == [
         ban["id"]
     ]
+
+
+def test_an_import_fingerprint_rests_on_the_whole_image_hash_only():
+    # Bans imported before a recipe change hold other variants (crops, tone) for the same image; the
+    # import must still find them when the same file is read again.
+    prepared = prepare_ban(
+        {"avatars": [encode(BANNED)], "reason": "r", "rule": "R1"}, PiiHasher(b"k" * 32, 1)
+    )
+    assert len(prepared.avatars) == 1 + len(VARIANTS)
+    older = replace(prepared, avatars=[a for a in prepared.avatars if a[0] in ("image", "crop", "band")])
+    other = prepare_ban({"avatars": [encode(OTHER)], "reason": "r", "rule": "R1"}, PiiHasher(b"k" * 32, 1))
+    assert fingerprint(older) == fingerprint(prepared) != fingerprint(other)
