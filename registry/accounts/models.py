@@ -65,8 +65,10 @@ class Account(Model):
     avatar_hash: Mapped[str | None] = mapped_column(sa.String(64))
     avatar_crop_hash: Mapped[str | None] = mapped_column(sa.String(64))
     avatar_band_hash: Mapped[str | None] = mapped_column(sa.String(64))
-    # Its four one-sided 90% crops (left, right, top, bottom), 4 x 64 hex digits run together.
-    avatar_side_hashes: Mapped[str | None] = mapped_column(sa.String(256))
+    # Its one-sided crops (left, right, top, bottom cut to 90%, then to 92.5%: 8 x 64 hex digits run
+    # together; 4 in rows stored before the 92.5% cuts) and its tone-normalised image's hash.
+    avatar_side_hashes: Mapped[str | None] = mapped_column(sa.String(512))
+    avatar_tone_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
     check_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
     registered_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)

@@ -199,6 +199,7 @@ def account_values(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[NameFi
         values["avatar_crop_hash"] = avatar.crop_hash
         values["avatar_band_hash"] = avatar.band_hash
         values["avatar_side_hashes"] = avatar.side_hashes
+        values["avatar_tone_hash"] = avatar.tone_hash
     return values, avatar_findings
 
 
@@ -293,18 +294,19 @@ def rename_account(account_id: str, data: Mapping[str, Any]) -> Account:
         if errors:
             raise Invalid("Invalid account.", {"json": errors})
         hashes = (
-            (avatar.hash, avatar.crop_hash, avatar.band_hash, avatar.side_hashes)
+            (avatar.hash, avatar.crop_hash, avatar.band_hash, avatar.side_hashes, avatar.tone_hash)
             if avatar is not None
-            else (None,) * 4
+            else (None,) * 5
         )
         stored = (account.avatar_hash, account.avatar_crop_hash, account.avatar_band_hash)
-        if hashes != (*stored, account.avatar_side_hashes):
+        if hashes != (*stored, account.avatar_side_hashes, account.avatar_tone_hash):
             avatar_change = "removed" if avatar is None else "changed"
             (
                 account.avatar_hash,
                 account.avatar_crop_hash,
                 account.avatar_band_hash,
                 account.avatar_side_hashes,
+                account.avatar_tone_hash,
             ) = hashes
     if not changed and avatar_change is None:
         return account

@@ -27,8 +27,10 @@ class AvatarInput:
     hash: str | None
     crop_hash: str | None = None
     band_hash: str | None = None
-    # A ban's one-sided 90% crops (left, right, top, bottom), 4 x 64 hex digits run together.
+    # A ban's one-sided crops (left, right, top, bottom cut to 90%, then to 92.5%), 64 hex digits each
+    # run together (4 of them in hashes stored before the 92.5% cuts).
     side_hashes: str | None = None
+    tone_hash: str | None = None
     # Probe-only hashes (mirrored whole image and top band); never stored.
     probe_extra: tuple[str, ...] = ()
     qr: bool = False
@@ -44,6 +46,7 @@ class AvatarInput:
         sides = self.side_hashes or ""
         extra = [("crop", self.crop_hash), ("band", self.band_hash)]
         extra += [("side", sides[i : i + 64]) for i in range(0, len(sides), 64)]
+        extra.append(("tone", self.tone_hash))
         for kind, digest in extra:
             if digest and all(digest != h for _, h in rows):
                 rows.append((kind, digest))
@@ -72,6 +75,7 @@ def read_image(text: str, *, crop: bool = True, qr: bool = True, field_name: str
         crop_hash=hashes.centre if crop else None,
         band_hash=hashes.band,
         side_hashes="".join(hashes.sides) if crop else None,
+        tone_hash=hashes.tone if crop else None,
         probe_extra=tuple(h for h in hashes.probe_hashes() if h != hashes.hash),
         qr=found_qr,
     )

@@ -4,8 +4,9 @@ Chosen by measurement (``scripts/bench_avatars.py``, README "Avatars"): against 
 bits) PDQ keeps distinct photographs about 100 bits apart while re-encodes, resizes and brightness stay
 within 31, and at 1M banned avatars a 64-bit hash cannot keep chance matches under 0.1% of probes.
 Mirroring is handled by also hashing the mirrored probe; a crop by indexing, beside a banned image's
-hash, the hash of its central 90%; a caption or sticker along the bottom by hashing, on both sides,
-the top 85% too; a border by trimming uniform margins before hashing.
+hash, the hash of its central 90% and of one-sided crops; a caption or sticker along the bottom by
+hashing, on both sides, the top 85% too; a border by trimming uniform margins before hashing; clipped
+highlights (a brightened copy) by hashing, on both sides, a tone-normalised copy too.
 
 The exact steps (the README's reference snippet does the same) so platforms can compute
 ``avatar_hash`` themselves:
@@ -19,9 +20,12 @@ The exact steps (the README's reference snippet does the same) so platforms can 
 The mirror hash is step 4 on the 128x128 image flipped left to right (flipping commutes with the
 resize); the crop hash is step 4 on the central 90% of the 128x128 image and the band hash on its
 top 85% (and mirrored, on a probe), each resized back to 128x128 with BILINEAR. Cutting them from the
-small image keeps a check's five PDQs at one large resize. The side hashes cut 13 of the 128 pixels
-(a ban: 90%) or 6 (a probe: 95%) from the left, right, top or bottom of the 128x128 image, then
-resize back to 128x128 with BILINEAR.
+small image keeps a check's PDQs at one large resize. The side hashes cut 13 and 10 of the 128 pixels
+(a ban: 90% and 92.5%) or 6 (a probe: 95%, and mirrored) from the left, right, top or bottom of the
+128x128 image, then resize back to 128x128 with BILINEAR. The tone hash is step 4 on the 128x128
+image with each channel clipped at its 75th percentile (numpy's ``method="lower"``: a value of the
+channel) and stretched back to 0-255 in integers, ``(min(v, top) * 255 + top // 2) // top``; none
+when that image's PDQ quality is below 20 (a letter on a flat colour becomes a flat colour).
 """
 
 from __future__ import annotations
@@ -46,15 +50,22 @@ CENTRE = 0.90
 # 2.5% of shift on every side, too far from both the whole and the 90% crop for PDQ).
 PROBE_CENTRE = 0.95
 BAND = 0.85
-# One-sided crops: a ban indexes each side cut by 10%, a probe tries each side cut by 5% more, so a
-# copy cut by 0-10% on any one side lands within a few per cent of a stored crop (PDQ tolerates
-# about 2.5% of shift: a 2.5% one-sided crop is a median 26 bits from the whole, 5% is 52).
-SIDE_BAN = 0.90
+# One-sided crops: a ban indexes each side cut by 10% and by 7.5%, a probe tries each side cut by 5%
+# more, so a copy cut by c of one side meets a stored cut b with a probe cut p where b - p is within
+# about 1.25% of c, for c on the whole 0-10% range (b - p: 0, 2.5, 5, 7.5, 10). PDQ tolerates about
+# 2.5% of shift (a 2.5% one-sided crop is a median 26 bits from the whole, 5% is 52): with the 10% cut
+# alone the grid had 5% steps and crops of 2.5% and 7.5% matched about 3 times in 4.
+SIDE_BAN = (0.90, 0.925)
 SIDE_PROBE = 0.95
 SIDES = ("left", "right", "top", "bottom")
 # PDQ's quality (0-100) measures gradient energy; below this an image is too plain (a flat colour, a
 # faint gradient) for its hash to say anything: every plain avatar would match every other.
 MIN_QUALITY = 20
+# The tone hash: each channel clipped at its own 75th percentile and stretched back to 0-255, on both
+# sides. Brightening clips highlights (PDQ ignores a uniform gain, not the clipping); once a channel's
+# top quarter is flattened either way, a copy brightened until up to a quarter of a channel saturates
+# gives the same image as the original (brightness +30% matched 0.90 before, 0.97 with it).
+TONE_PERCENTILE = 75
 
 
 class InvalidHash(ValueError):
@@ -71,8 +82,12 @@ class AvatarHashes:
     quality: int
     band: str | None = None
     band_mirror: str | None = None
-    # A ban's one-sided 90% crops (left, right, top, bottom cut) or a probe's 95% ones and their mirrors.
+    # A ban's one-sided 90% then 92.5% crops (left, right, top, bottom cut each), or a probe's 95% ones
+    # and their mirrors.
     sides: tuple[str, ...] = ()
+    # The tone-normalised image's hash (None when that image is too plain, as a letter on a flat
+    # colour becomes).
+    tone: str | None = None
 
     @property
     def plain(self) -> bool:
@@ -80,12 +95,14 @@ class AvatarHashes:
         return self.quality < MIN_QUALITY
 
     def banned_hashes(self) -> list[str]:
-        """Return the hashes a ban indexes for this image (whole, central crop, top band, sides)."""
-        return list(dict.fromkeys(h for h in (self.hash, self.centre, self.band, *self.sides) if h))
+        """Return the hashes a ban indexes for this image (whole, central crop, top band, sides, tone)."""
+        return list(
+            dict.fromkeys(h for h in (self.hash, self.centre, self.band, *self.sides, self.tone) if h)
+        )
 
     def probe_hashes(self) -> list[str]:
-        """Return the hashes a check probes with (whole and top band as sent and mirrored, sides)."""
-        extra = (self.hash, self.mirror, self.centre, self.band, self.band_mirror, *self.sides)
+        """Return the hashes a check probes with (whole and top band as sent and mirrored, sides, tone)."""
+        extra = (self.hash, self.mirror, self.centre, self.band, self.band_mirror, *self.sides, self.tone)
         return list(dict.fromkeys(h for h in extra if h))
 
 
@@ -140,11 +157,23 @@ def side_box(side: str, keep: float, size: int = HASH_SIDE) -> tuple[int, int, i
     }[side]
 
 
+def tone_normalised(small: Image.Image) -> Image.Image:
+    """Return the image with each channel clipped at its 75th percentile and stretched to 0-255."""
+    # Per channel the k-th smallest value, what np.percentile(..., 75, method="lower") gives, read
+    # from the histogram (256 counts a channel) rather than by sorting.
+    counts = np.asarray(small.histogram(), dtype=np.int64).reshape(3, 256)
+    k = (small.width * small.height - 1) * TONE_PERCENTILE // 100
+    tops = np.maximum((np.cumsum(counts, axis=1) <= k).sum(axis=1), 1)[:, None]
+    # One lookup table per channel, in integers (rounded), so every platform gets the same bytes.
+    table = (np.minimum(np.arange(256)[None, :], tops) * 255 + tops // 2) // tops
+    return small.point(table.ravel().tolist())
+
+
 def hash_image(im: Image.Image, *, centre: bool = True) -> AvatarHashes:
     """Return the hashes of an RGB image (see the module docstring).
 
-    ``centre=True`` (a ban): the central 90% and the 90% one-sided crops; ``centre=False`` (a check):
-    the central 95% and the 95% one-sided crops (and their mirrors) a probe tries instead.
+    ``centre=True`` (a ban): the central 90% and the 90% and 92.5% one-sided crops; ``centre=False``
+    (a check): the central 95% and the 95% one-sided crops (and their mirrors) a probe tries instead.
     """
     trimmed = trim_border(im.convert("RGB"))
     small = _small(trimmed)
@@ -157,12 +186,15 @@ def hash_image(im: Image.Image, *, centre: bool = True) -> AvatarHashes:
     band_mirror, _ = _pdq(ImageOps.mirror(band_small))
     sides: tuple[str, ...]
     if centre:
-        sides = tuple(_pdq(_small(small.crop(side_box(s, SIDE_BAN))))[0] for s in SIDES)
+        sides = tuple(_pdq(_small(small.crop(side_box(s, keep))))[0] for keep in SIDE_BAN for s in SIDES)
     else:
         # A probe also tries each cut on its mirror image: a mirrored copy cut 5% on one side.
         cuts = [_small(small.crop(side_box(s, SIDE_PROBE))) for s in SIDES]
         sides = tuple(_pdq(c)[0] for c in cuts) + tuple(_pdq(ImageOps.mirror(c))[0] for c in cuts)
-    return AvatarHashes(digest, mirror, crop, quality, band, band_mirror, sides)
+    tone, tone_quality = _pdq(tone_normalised(small))
+    return AvatarHashes(
+        digest, mirror, crop, quality, band, band_mirror, sides, tone if tone_quality >= MIN_QUALITY else None
+    )
 
 
 def hash_avatar(text: str) -> AvatarHashes:

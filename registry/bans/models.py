@@ -102,13 +102,15 @@ class BanAvatar(Model):
     ban_id: Mapped[str] = mapped_column(sa.ForeignKey("bans.id", ondelete="CASCADE"), index=True)
     # 64 hex digits of a 256-bit PDQ hash.
     hash: Mapped[str] = mapped_column(sa.String(64))
-    # "image" (whole), "crop" (its central 90%), "band" (its top 85%), "side" (a one-sided 90% crop)
-    # or "hash" (sent as a hash).
+    # "image" (whole), "crop" (its central 90%), "band" (its top 85%), "side" (a one-sided 90% or
+    # 92.5% crop), "tone" (the tone-normalised whole) or "hash" (sent as a hash).
     kind: Mapped[str] = mapped_column(sa.String(8))
 
     ban: Mapped[Ban] = relationship(back_populates="avatars")
 
-    __table_args__ = (sa.CheckConstraint("kind IN ('image', 'crop', 'band', 'side', 'hash')", name="kind"),)
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('image', 'crop', 'band', 'side', 'tone', 'hash')", name="kind"),
+    )
 
 
 class BanAccount(Model):

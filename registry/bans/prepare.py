@@ -47,7 +47,7 @@ class PreparedBan:
     # hash and mask for the rest.
     identifiers: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
     names: list[tuple[str, str]] = field(default_factory=list)
-    # (kind, 64-hex PDQ hash): kind "image", "crop", "band", "side" or "hash" (registry/avatars).
+    # (kind, 64-hex PDQ hash): kind "image", "crop", "band", "side", "tone" or "hash" (registry/avatars).
     avatars: list[tuple[str, str]] = field(default_factory=list)
     fingerprint: str = ""
     id: str = ""
@@ -143,8 +143,10 @@ def fingerprint(prepared: PreparedBan) -> str:
         prepared.expires_at.isoformat() if prepared.expires_at else None,
     ]
     if prepared.avatars:
-        # Only when there are avatars: bans without any keep the fingerprints they always had.
-        content.append(sorted(digest for _, digest in prepared.avatars))
+        # Only when there are avatars: bans without any keep the fingerprints they always had. Only the
+        # whole image's hash: the variants beside it (crops, tone) change with the recipe, and an import
+        # read again after such a change must still find its bans.
+        content.append(sorted(digest for kind, digest in prepared.avatars if kind in ("image", "hash")))
     return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -162,6 +164,7 @@ def capture_account(prepared: PreparedBan, account: Account) -> None:
     sides = account.avatar_side_hashes or ""
     for i in range(0, len(sides), 64):
         prepared.add_avatar("side", sides[i : i + 64])
+    prepared.add_avatar("tone", account.avatar_tone_hash)
 
 
 def check_rule(code: str) -> None:

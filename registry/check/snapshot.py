@@ -27,7 +27,7 @@ from typing import Any
 
 MAGIC = b"RGIDXSNP"
 # Bump whenever the payload's shape or any index's layout or hashing changes.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _TAG = 32
 
 

@@ -621,6 +621,7 @@ def _purge_statement(policy: SweepPolicy, in_batch: sa.ColumnElement[bool], now:
         "avatar_crop_hash": None,
         "avatar_band_hash": None,
         "avatar_side_hashes": None,
+        "avatar_tone_hash": None,
     }
     name_banned = (
         sa.select(sa.literal(1))

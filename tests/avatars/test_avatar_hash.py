@@ -5,14 +5,15 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw, ImageEnhance
 
 from avatars.images import TRANSFORMS, border, picture
 from registry.avatars import InvalidHash, distance, hash_image, parse_hash
-from registry.avatars.phash import MIN_QUALITY, trim_border
+from registry.avatars.phash import MIN_QUALITY, SIDES, tone_normalised, trim_border
 
 THRESHOLD = 31  # the default REGISTRY_AVATAR_MAX_DISTANCE
 PICTURES = [picture(seed) for seed in range(12)]
@@ -42,6 +43,82 @@ def nearest(probe: Image.Image, index: int) -> int:
 def test_transformed_copies_stay_within_the_threshold(name):
     for i, im in enumerate(PICTURES):
         assert nearest(TRANSFORMS[name](im), i) <= THRESHOLD, (name, i)
+
+
+def cut(im: Image.Image, share: float, side: str) -> Image.Image:
+    w, h = im.size
+    dx, dy = int(w * share), int(h * share)
+    boxes = {
+        "left": (dx, 0, w, h),
+        "right": (0, 0, w - dx, h),
+        "top": (0, dy, w, h),
+        "bottom": (0, 0, w, h - dy),
+    }
+    return im.crop(boxes[side])
+
+
+@pytest.mark.parametrize("share", [0.025, 0.075])
+@pytest.mark.parametrize("side", SIDES)
+def test_a_one_sided_crop_between_the_grid_steps_matches(side, share):
+    # 2.5% meets the ban's 92.5% cut through the probe's 95% cut; 7.5% meets it directly.
+    for i, im in enumerate(PICTURES):
+        assert nearest(cut(im, share, side), i) <= THRESHOLD, (side, share, i)
+
+
+@pytest.mark.parametrize("gain", [1.3, 1.5])
+def test_a_brightened_copy_with_clipped_highlights_matches(gain):
+    for i, im in enumerate(PICTURES):
+        assert nearest(ImageEnhance.Brightness(im).enhance(gain), i) <= THRESHOLD, (gain, i)
+
+
+def test_a_ban_stored_before_the_new_variants_still_matches():
+    # What bans stored before the 92.5% cuts and the tone hash hold: whole, centre, band, 90% cuts.
+    for i, im in enumerate(PICTURES[:6]):
+        h = HASHES[i]
+        old = [h.hash, h.centre, h.band or h.hash, *h.sides[: len(SIDES)]]
+        for name in ALWAYS:
+            probes = hash_image(TRANSFORMS[name](im), centre=False).probe_hashes()
+            assert min(distance(p, b) for p in probes for b in old) <= THRESHOLD, (name, i)
+
+
+def _tone_reference(small: Image.Image) -> np.ndarray:
+    """The README's formula: each channel clipped at np.percentile(..., 75, method="lower")."""
+    a = np.asarray(small, dtype=np.uint16)
+    top = np.maximum(np.percentile(a.reshape(-1, 3), 75, axis=0, method="lower").astype(np.uint16), 1)
+    return ((np.minimum(a, top) * 255 + top // 2) // top).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: picture(7, 128),
+        lambda: ImageEnhance.Brightness(picture(8, 128)).enhance(0.2),
+        lambda: Image.new("RGB", (128, 128), (0, 0, 0)),
+        lambda: Image.fromarray(np.random.default_rng(3).integers(0, 256, (128, 128, 3), dtype=np.uint8)),
+    ],
+)
+def test_the_tone_image_is_the_documented_formula(make):
+    small = make()
+    assert np.array_equal(np.asarray(tone_normalised(small)), _tone_reference(small))
+
+
+def test_brightening_short_of_saturating_a_quarter_gives_the_same_tone_image():
+    small = picture(10, 128)
+    brighter = ImageEnhance.Brightness(small).enhance(1.3)
+    saturated = (np.asarray(brighter) == 255).mean(axis=(0, 1))
+    assert (saturated > 0.05).all() and (saturated < 0.25).all()  # clipped, but less than a quarter
+    diff = np.abs(np.asarray(tone_normalised(small), int) - np.asarray(tone_normalised(brighter), int))
+    assert diff.max() <= 2
+
+
+def test_a_letter_on_a_flat_colour_has_no_tone_hash():
+    # Clipped at its 75th percentile the letter disappears into the background: a flat image, whose
+    # hash would match every other default avatar's.
+    im = Image.new("RGB", (256, 256), (66, 133, 244))
+    ImageDraw.Draw(im).text((70, 40), "A", fill=(255, 255, 255), font_size=150)
+    hashes = hash_image(im)
+    assert not hashes.plain and hashes.tone is None
+    assert len(hashes.banned_hashes()) == len(set(hashes.banned_hashes()))
 
 
 def test_distinct_pictures_are_far_apart():

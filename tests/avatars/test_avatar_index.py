@@ -26,7 +26,7 @@ def random_hashes(n: int, seed: int) -> list[str]:
     seed=st.integers(0, 2**32 - 1),
     flips=st.lists(st.lists(st.integers(0, 255), max_size=40), min_size=1, max_size=6),
     removed=st.sets(st.integers(0, 59), max_size=10),
-    max_distance=st.sampled_from([0, 10, 31, 40]),
+    max_distance=st.sampled_from([0, 10, 11, 21, 31, 40]),
     tail_max=st.sampled_from([0, 16, 1000]),
 )
 def test_search_finds_exactly_what_a_scan_finds(seed, flips, removed, max_distance, tail_max):
@@ -40,6 +40,7 @@ def test_search_finds_exactly_what_a_scan_finds(seed, flips, removed, max_distan
     probes = [flip(hashes[(k * 7) % 60], bits) for k, bits in enumerate(flips)]
     for probe in probes:
         assert index.search([probe], max_distance) == index.scan([probe], max_distance)
+    assert index.search(probes, max_distance) == index.scan(probes, max_distance)
     for probe, bits in zip(probes, flips, strict=True):
         if len(set(bits)) <= max_distance:
             source = f"ban_{(probes.index(probe) * 7) % 60}"

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
+from PIL import ImageEnhance
 
 from avatars.images import TRANSFORMS, caption, encode, jpeg, picture, qr_avatar
 from registry.accounts.models import Account
 from registry.bans.models import BanAvatar
+from registry.bans.prepare import fingerprint, prepare_ban
 from registry.extensions import db
+from registry.identifiers import PiiHasher
 from registry.reviews.models import Review
 
 BANNED = picture(101)
 OTHER = picture(202)
+# What a ban stores for an image, besides the whole: its central crop, top band, 8 one-sided crops, tone.
+VARIANTS = ["band", "crop", *["side"] * 8, "tone"]
 
 
 @pytest.fixture
@@ -42,12 +48,12 @@ def avatar_reasons(result, code="similar_to_banned_avatar"):
     return [r for r in result["reasons"] if r["code"] == code]
 
 
-def ban_account_with_avatar(client, headers, account_id="u_banned"):
+def ban_account_with_avatar(client, headers, account_id="u_banned", image=BANNED):
     post(
         client,
         headers,
         "/v1/accounts",
-        {"id": account_id, "username": "spammer_1", "avatar": encode(BANNED, "JPEG", quality=90)},
+        {"id": account_id, "username": "spammer_1", "avatar": encode(image, "JPEG", quality=90)},
         201,
     )
     return post(client, headers, "/v1/bans", {"account_id": account_id, "reason": "spam", "rule": "R3"}, 201)
@@ -60,25 +66,33 @@ def test_an_account_keeps_the_hash_never_the_image(app, client, headers):
     with app.app_context():
         row = db.session.get(Account, "u1")
         stored = " ".join(str(v) for v in vars(row).values())
-    assert text[:40] not in stored and row.avatar_crop_hash and row.avatar_band_hash
+    assert text[:40] not in stored and row.avatar_crop_hash and row.avatar_band_hash and row.avatar_tone_hash
+    assert len(row.avatar_side_hashes) == 8 * 64
 
 
 def test_a_ban_by_account_captures_its_avatar_and_a_resized_mirrored_copy_is_flagged(client, headers):
     ban = ban_account_with_avatar(client, headers)
-    assert sorted(a["kind"] for a in ban["avatars"]) == [
-        "band",
-        "crop",
-        "image",
-        "side",
-        "side",
-        "side",
-        "side",
-    ]
+    assert sorted(a["kind"] for a in ban["avatars"]) == sorted(["image", *VARIANTS])
     probe = TRANSFORMS["mirror"](TRANSFORMS["resize_half"](BANNED))
     result = check(client, headers, avatar=encode(jpeg(probe), "JPEG"))
     assert result["decision"] == "review"
     (reason,) = avatar_reasons(result)
     assert reason["ban_id"] == ban["id"] and reason["field"] == "avatar" and 0 <= reason["distance"] <= 31
+
+
+@pytest.mark.parametrize("copy", ["crop_right_2.5pc", "brightness_50pc"])
+def test_a_ban_by_account_catches_a_copy_cropped_between_the_steps_or_brightened(client, headers, copy):
+    # picture(4): both copies are past the threshold (32 and 42 bits) from the hashes a ban stored
+    # before the 92.5% cuts and the tone hash, within it (18 and 22) with them.
+    banned = picture(4)
+    ban = ban_account_with_avatar(client, headers, image=banned)
+    w, h = banned.size
+    probe = {
+        "crop_right_2.5pc": lambda: banned.crop((0, 0, w - int(w * 0.025), h)),
+        "brightness_50pc": lambda: ImageEnhance.Brightness(banned).enhance(1.5),
+    }[copy]()
+    result = check(client, headers, avatar=encode(probe, "JPEG", quality=85))
+    assert [r["ban_id"] for r in avatar_reasons(result)] == [ban["id"]]
 
 
 def test_a_distinct_avatar_is_allowed(client, headers):
@@ -113,7 +127,7 @@ def test_post_bans_takes_images_and_hashes(app, client, headers):
         {"avatars": [encode(BANNED, "WEBP"), other_hash["avatar_hash"]], "reason": "ring", "rule": "R1"},
         201,
     )
-    assert sorted(a["kind"] for a in ban["avatars"]) == ["band", "crop", "hash", "image", *["side"] * 4]
+    assert sorted(a["kind"] for a in ban["avatars"]) == sorted(["hash", "image", *VARIANTS])
     for im in (BANNED, OTHER):
         assert [r["ban_id"] for r in avatar_reasons(check(client, headers, avatar=encode(im)))] == [ban["id"]]
 
@@ -205,7 +219,7 @@ def test_bans_import_takes_avatars_and_reports_bad_ones_by_line(app, runner, cli
     assert "line 2" in result.output and "avatars" in result.output
     with app.app_context():
         kinds = sorted(db.session.scalars(sa.select(BanAvatar.kind)))
-    assert kinds == ["band", "crop", "hash", "image", *["side"] * 4]
+    assert kinds == sorted(["hash", "image", *VARIANTS])
     again = runner.invoke(args=["bans", "import", str(path)])
     assert "0 created, 2 already present" in again.output, again.output
     assert avatar_reasons(check(client, headers, avatar=encode(jpeg(BANNED))))
@@ -218,7 +232,19 @@ def test_an_engine_built_afresh_loads_the_banned_avatars(app, client, headers):
     with app.app_context():
         engine = get_index(app)
         engine.rebuild()
-        assert len(engine.avatars) == 7
+        assert len(engine.avatars) == 1 + len(VARIANTS)
     assert [r["ban_id"] for r in avatar_reasons(check(client, headers, avatar=encode(caption(BANNED))))] == [
         ban["id"]
     ]
+
+
+def test_an_import_fingerprint_rests_on_the_whole_image_hash_only():
+    # Bans imported before a recipe change hold other variants (crops, tone) for the same image; the
+    # import must still find them when the same file is read again.
+    prepared = prepare_ban(
+        {"avatars": [encode(BANNED)], "reason": "r", "rule": "R1"}, PiiHasher(b"k" * 32, 1)
+    )
+    assert len(prepared.avatars) == 1 + len(VARIANTS)
+    older = replace(prepared, avatars=[a for a in prepared.avatars if a[0] in ("image", "crop", "band")])
+    other = prepare_ban({"avatars": [encode(OTHER)], "reason": "r", "rule": "R1"}, PiiHasher(b"k" * 32, 1))
+    assert fingerprint(older) == fingerprint(prepared) != fingerprint(other)
