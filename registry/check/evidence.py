@@ -51,7 +51,7 @@ TRICK_BITS: dict[str, float] = {
     # the searched form is: a homophone swaps one of ~8 same-sounding characters (-3), a reordering
     # is one of a few orders (-3 for a Han name's surname moved), a typo one of dozens of slips (-5).
     "digits_changed": -1.5,
-    "affix": -1.5,
+    "affix": 0.0,
     "extra_part": -0.5,
     # A middle initial put in or left out ("Xiong C. Lei"): few people write one, a returner does to
     # get past an exact match, so the form says a little more than the bare name (the part -0.5, +1.5).
