@@ -32,6 +32,9 @@ TRICK_BITS: dict[str, float] = {
     "case": 0.0,
     "folded": 0.0,
     "separator": 0.0,
+    # real_, the, iam, xx, _official, 我是, 官方: a few people put one on their own name, a returner puts
+    # one on the banned name about as often as the bare name comes back: as strong as the bare name.
+    "affix": 0.0,
     # Disguises innocent people do not produce when typing their own name (none of 1,200 innocent
     # signups of the population benchmark shows one; a returner does it to defeat exact matching):
     # the pattern itself is evidence for the match, log2(P(pattern | evader) / P(pattern | innocent)),
@@ -51,7 +54,6 @@ TRICK_BITS: dict[str, float] = {
     # the searched form is: a homophone swaps one of ~8 same-sounding characters (-3), a reordering
     # is one of a few orders (-3 for a Han name's surname moved), a typo one of dozens of slips (-5).
     "digits_changed": -1.5,
-    "affix": 0.0,
     "extra_part": -0.5,
     # A middle initial put in or left out ("Xiong C. Lei"): few people write one, a returner does to
     # get past an exact match, so the form says a little more than the bare name (the part -0.5, +1.5).
