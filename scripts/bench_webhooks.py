@@ -10,8 +10,10 @@ Usage: python scripts/bench_webhooks.py [--sqlite] [--events 10000] [--bans 300]
    the tree before webhooks (``--old-ref``, default the parent of the commit that added
    registry/events/, its registry package exported with git archive: the baseline), this tree with no
    subscription (the outbox row only), and this tree with one subscription to every type. Prints the
-   median bans/s of each and the cost against the baseline (target <= 10%). Since the fan-out moved to
-   the deliverer (migration 0006) the write path reads no subscription and writes no delivery, so the
+   median bans/s of each and the cost against the baseline (target <= 10%), then the median CPU time
+   per ban of the app's process and of its PostgreSQL backend (steadier than the clock when other
+   jobs share the cores); the passes' order turns each round. Since the fan-out moved to the
+   deliverer (migration 0006) the write path reads no subscription and writes no delivery, so the
    last two passes run the same code; "no subscription" pauses the one subscription with plain SQL,
    which mattered when the request wrote the deliveries (the fan-out reads subscription versions).
    No deliverer runs during these passes unless --deliverer-during-writes starts one (polling every
@@ -110,6 +112,18 @@ def child(argv: list[str]) -> None:
         client.post(
             "/v1/bans", json={"names": [f"warm_{prefix}"], "reason": "x", "rule": "R1"}, headers=headers
         )
+        # CPU time as well as wall time: this process's, and its PostgreSQL backends' (read from /proc;
+        # the server is on this machine), which other jobs on the cores disturb far less than the clock.
+        backends: set[int] = set()
+        with app.app_context():
+            if db.engine.dialect.name == "postgresql":
+                import sqlalchemy as sa
+
+                sa.event.listen(db.engine, "checkout", lambda conn, *_: backends.add(conn.get_backend_pid()))
+                with db.engine.connect():
+                    pass  # the pooled connection the requests use
+        server_before = {pid: backend_cpu(pid) for pid in backends}
+        cpu_before = time.process_time()
         started = time.perf_counter()
         for i in range(n):
             r = client.post(
@@ -123,7 +137,10 @@ def child(argv: list[str]) -> None:
                 headers=headers,
             )
             assert r.status_code == 201, r.json
-        print(json.dumps({"rate": n / (time.perf_counter() - started)}))
+        took = time.perf_counter() - started
+        client_ms = (time.process_time() - cpu_before) * 1000 / n
+        server_ms = sum(backend_cpu(pid) - server_before.get(pid, 0.0) for pid in backends) * 1000 / n
+        print(json.dumps({"rate": n / took, "client_ms": client_ms, "server_ms": server_ms}))
     elif mode == "subscribe":
         events = [
             "account.status_changed",
@@ -164,6 +181,15 @@ def child(argv: list[str]) -> None:
             ).all()
             Path(argv[2]).write_bytes(b"\n".join(event_body(r) for r in rows))
         print(json.dumps({"events": n}))
+
+
+def backend_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) a local process has used, from /proc (0 if unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Receiver:
@@ -279,7 +305,9 @@ def main() -> None:
             subprocess.run([sys.executable, "-c", code], env=new_env, check=True, capture_output=True)
 
         # 1. The write path.
-        rates: dict[str, list[float]] = {"before webhooks": [], "no subscription": [], "one subscription": []}
+        labels = ("before webhooks", "no subscription", "one subscription")
+        rates: dict[str, list[float]] = {label: [] for label in labels}
+        cpus: dict[str, list[tuple[float, float]]] = {label: [] for label in labels}
         worker = None
         if args.deliverer_during_writes:
             worker = subprocess.Popen(
@@ -289,15 +317,20 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             )
         try:
+            passes = [
+                ("before webhooks", old_env, True),
+                ("no subscription", new_env, True),
+                ("one subscription", new_env, False),
+            ]
             for r in range(args.rounds):
-                for label, env, paused in (
-                    ("before webhooks", old_env, True),
-                    ("no subscription", new_env, True),
-                    ("one subscription", new_env, False),
-                ):
+                # The order turns each round: the database grows as passes add to it, so no kind of
+                # pass is always the last (on the biggest tables).
+                for label, env, paused in passes[r % 3 :] + passes[: r % 3]:
                     set_paused(paused)
                     prefix = f"r{r}{label[0]}{label[3]}"
-                    rates[label].append(run([*me, "bans", prefix, str(args.bans)], env)["rate"])
+                    out = run([*me, "bans", prefix, str(args.bans)], env)
+                    rates[label].append(out["rate"])
+                    cpus[label].append((out["client_ms"], out["server_ms"]))
         finally:
             if worker is not None:
                 worker.terminate()
@@ -319,6 +352,18 @@ def main() -> None:
             )
             print(
                 f"  {label:<17} {med:8.1f} bans/s  (runs: {', '.join(f'{v:.0f}' for v in values)}){verdict}"
+            )
+        print(
+            "  CPU per ban, median of the passes (client: the app's process; server: its PostgreSQL backend)"
+        )
+        base_cpu = statistics.median(c + s for c, s in cpus["before webhooks"])
+        for label, values in cpus.items():
+            client_ms = statistics.median(c for c, _s in values)
+            server_ms = statistics.median(s for _c, s in values)
+            total = statistics.median(c + s for c, s in values)
+            cost = "" if label == "before webhooks" else f"  cost {total / base_cpu - 1:+.1%}"
+            print(
+                f"  {label:<17} {total:6.2f} ms  (client {client_ms:.2f} ms, server {server_ms:.2f} ms){cost}"
             )
 
         # 2. Delivery.

@@ -23,17 +23,15 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, SessionTransaction
 
+from registry.audit.models import AuditHead
 from registry.events.models import OutboxEvent
 from registry.ids import new_id
 from registry.timeutil import json_default, utcnow
-
-if TYPE_CHECKING:
-    from registry.audit.models import AuditHead
 
 # session.info: the rows of events emitted directly, not yet positioned and written.
 _PENDING = "registry.outbox_pending"
@@ -96,8 +94,6 @@ def append_events(session: Session, head: AuditHead, events: Iterable[Event] = (
 
 def last_position(session: Session) -> int:
     """Return the position of the last event appended (0 before the first); read under the head lock."""
-    from registry.audit.models import AuditHead
-
     return int(session.scalar(sa.select(AuditHead.event_seq).where(AuditHead.id == 1)) or 0)
 
 
