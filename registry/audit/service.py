@@ -28,6 +28,9 @@ from registry.pgcopy import COPY_MIN_ROWS
 from registry.timeutil import json_default, utcnow
 
 GENESIS = "0" * 64
+# Entries and events written together in one statement up to this many rows (a request's few);
+# bulk appends keep their executemany or COPY.
+_ONE_STATEMENT_ROWS = 64
 # The one serialisation an entry's hash covers, written and verified alike: what
 # json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str) returns,
 # without building an encoder per entry (the chain walk hashes millions of them).
@@ -127,16 +130,25 @@ def record_many(
         )
         prev = digest
     if rows:
-        if len(rows) >= COPY_MIN_ROWS and db.session.get_bind().dialect.name == "postgresql":
+        # The audited changes that are events go to the webhook outbox in this same transaction, at
+        # the next positions under this lock (the head's one UPDATE moves both counters).
+        events = events_for_audit(db.session(), head, entries)
+        head.seq, head.hash = seq, prev
+        db.session.flush()
+        postgres = db.session.get_bind().dialect.name == "postgresql"
+        if len(rows) >= COPY_MIN_ROWS and postgres:
             _copy_entries(rows, texts)
+        elif postgres and events and len(rows) + len(events) <= _ONE_STATEMENT_ROWS:
+            # The outbox rows ride along with the entries as a data-modifying CTE: one statement, one
+            # round trip, so the events cost the write path no statement of their own.
+            entries_cte = sa.insert(AuditEntry.__table__).values(rows).cte("new_entries")
+            db.session.execute(sa.insert(OutboxEvent.__table__).values(events).add_cte(entries_cte))
+            events = []
         else:
             # Core insert: bulk paths append thousands of entries and need no ORM objects back.
             db.session.execute(sa.insert(AuditEntry), rows)
-        head.seq, head.hash = seq, prev
-        # The audited changes that are events go to the webhook outbox in this same transaction, at
-        # the next positions under this lock (the head's one UPDATE moves both counters).
-        events_for_audit(db.session(), head, entries)
-        db.session.flush()
+        if events:
+            db.session.execute(sa.insert(OutboxEvent), events)
         note_append(db.session(), before, seq, prev)
     return rows
 

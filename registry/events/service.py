@@ -79,17 +79,24 @@ def _rows(events: Iterable[Event]) -> list[dict[str, Any]]:
     return rows
 
 
-def append_events(session: Session, head: AuditHead, events: Iterable[Event] = ()) -> None:
-    """Write the session's waiting events, then ``events``, at the next positions; the head is locked."""
-    rows = session.info.pop(_PENDING, []) + _rows(events)
+def position_events(session: Session, head: AuditHead, events: Iterable[Event] = ()) -> list[dict[str, Any]]:
+    """Give the session's waiting events, then ``events``, the next positions (head held); return the rows."""
+    rows: list[dict[str, Any]] = session.info.pop(_PENDING, []) + _rows(events)
     if not rows:
-        return
+        return rows
     first = head.event_seq + 1
     for offset, row in enumerate(rows):
         row["seq"] = first + offset
     head.event_seq = first + len(rows) - 1
-    session.flush()  # one UPDATE of the head, with the chain's own seq and hash when they moved
-    session.execute(sa.insert(OutboxEvent), rows)
+    return rows
+
+
+def append_events(session: Session, head: AuditHead, events: Iterable[Event] = ()) -> None:
+    """Write the session's waiting events, then ``events``, at the next positions; the head is locked."""
+    rows = position_events(session, head, events)
+    if rows:
+        session.flush()  # the head's UPDATE
+        session.execute(sa.insert(OutboxEvent), rows)
 
 
 def last_position(session: Session) -> int:
@@ -183,7 +190,10 @@ def _one(action: str, subject: str, data: Mapping[str, Any]) -> Event | None:
 
 def events_for_audit(
     session: Session, head: AuditHead, entries: Sequence[tuple[str, str, Mapping[str, Any]]]
-) -> None:
-    """Append the events of audit entries being appended (same transaction, same order, head held)."""
+) -> list[dict[str, Any]]:
+    """Return the outbox rows of audit entries being appended, positioned after the waiting ones.
+
+    Same transaction, same order, head held: the caller inserts the rows with its entries.
+    """
     out = [e for e in (_one(a, s, d or {}) for a, s, d in entries) if e is not None]
-    append_events(session, head, out)
+    return position_events(session, head, out)

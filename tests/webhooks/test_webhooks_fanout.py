@@ -108,6 +108,30 @@ def test_the_write_path_writes_outbox_rows_only_at_gapless_positions(app, client
     assert deliver(app).delivered == 4 and len(receiver.requests) == 4
 
 
+def test_a_ban_neither_reads_subscriptions_nor_writes_deliveries(app, client, admin, receiver, is_postgres):
+    subscribe(client, admin, receiver)
+    account(client, admin, "u1")
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def note(_conn, _cursor, statement, *_args):
+        seen.append(" ".join(statement.split()))
+
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        ban(client, admin, "u1")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)
+    assert not [q for q in seen if "webhook_subscriptions" in q or "webhook_deliveries" in q]
+    outbox = [q for q in seen if "INSERT INTO webhook_events" in q]
+    assert len(outbox) == 1
+    if is_postgres:
+        # One statement with the audit entries: the events add no round trip.
+        assert outbox[0].startswith("WITH new_entries AS (INSERT INTO audit_log")
+        assert not [q for q in seen if q.startswith("INSERT INTO audit_log")]
+
+
 def test_a_subscription_made_after_an_event_does_not_get_it(app, client, admin, receiver):
     account(client, admin, "u1")
     account(client, admin, "u2")
