@@ -7,7 +7,8 @@ Every transaction that changes state takes its row locks in this order, never go
 3. **reviews** (``get_review(..., for_update=True)``); appeals and violations take no row lock of
    their own: every write to them holds their account's lock (step 1) first;
 4. the **audit head** last, just before the entries are appended (``registry.audit.service.record``
-   takes it; nothing is locked after it).
+   takes it, and so does a commit that appends webhook events outside an audit append,
+   registry/events; nothing is locked after it).
 
 Two writers that follow one order can wait for each other but never deadlock. Before this order,
 lifting a ban took the ban, the audit head and then the account while account writes took the account

@@ -8,7 +8,14 @@ from registry.bans.models import Ban, BanAccount, BanIdentifier, BanName
 from registry.check.models import CheckRecord
 from registry.console.models import StaffSession, StaffUser
 from registry.credit.models import Violation
-from registry.events.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from registry.events.models import (
+    OutboxCursor,
+    OutboxEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+    WebhookSubscriptionVersion,
+)
 from registry.index_changes.models import IndexChange
 from registry.reports.models import ReportCount
 from registry.reviews.models import NameSuppression, Review
@@ -31,6 +38,7 @@ __all__ = [
     "IndexChange",
     "Lock",
     "NameSuppression",
+    "OutboxCursor",
     "OutboxEvent",
     "ReportCount",
     "Review",
@@ -42,4 +50,5 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",
+    "WebhookSubscriptionVersion",
 ]

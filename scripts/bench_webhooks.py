@@ -2,19 +2,27 @@
 
 Usage: python scripts/bench_webhooks.py [--sqlite] [--events 10000] [--bans 300] [--rounds 3]
                                         [--old-ref REV] [--concurrency 8] [--batch-size 200]
+                                        [--deliverer-during-writes]
 
 1. Write path: POST /v1/bans (each banning an account: ban.created and account.status_changed) through
    the app in a fresh process per pass, on one throwaway database (PostgreSQL at 127.0.0.1:5432 by
    default, REGISTRY_BENCH_PG_URL overrides; --sqlite for a file). Passes alternate, --rounds times:
    the tree before webhooks (``--old-ref``, default the parent of the commit that added
    registry/events/, its registry package exported with git archive: the baseline), this tree with no
-   subscription (the outbox row only), and this tree with one subscription to every type (outbox rows
-   and deliveries). Prints the median bans/s of each and the cost against the baseline (target <= 10%).
+   subscription (the outbox row only), and this tree with one subscription to every type. Prints the
+   median bans/s of each and the cost against the baseline (target <= 10%), then the median CPU time
+   per ban of the app's process and of its PostgreSQL backend (steadier than the clock when other
+   jobs share the cores); the passes' order turns each round. Since the fan-out moved to the
+   deliverer (migration 0006) the write path reads no subscription and writes no delivery, so the
+   last two passes run the same code; "no subscription" pauses the one subscription with plain SQL,
+   which mattered when the request wrote the deliveries (the fan-out reads subscription versions).
+   No deliverer runs during these passes unless --deliverer-during-writes starts one (polling every
+   0.2 s, fanning out and sending what the passes write, beside them on the same cores).
 2. Delivery: --events events written to the outbox, then ``registry webhooks deliver --once`` sends
    them to a receiver on 127.0.0.1 (a threaded http.server in this process, which checks each
-   signature). Baseline: the same bodies POSTed by plain urllib3 clients (as many threads as the
-   deliverer's --concurrency) in a fresh process to the same receiver. Prints events/s of both and the
-   ratio; checks every event arrived.
+   signature); the deliverer's time includes fanning the events out. Baseline: the same bodies POSTed
+   by plain urllib3 clients (as many threads as the deliverer's --concurrency) in a fresh process to
+   the same receiver. Prints events/s of both and the ratio; checks every event arrived.
 """
 
 from __future__ import annotations
@@ -104,6 +112,18 @@ def child(argv: list[str]) -> None:
         client.post(
             "/v1/bans", json={"names": [f"warm_{prefix}"], "reason": "x", "rule": "R1"}, headers=headers
         )
+        # CPU time as well as wall time: this process's, and its PostgreSQL backends' (read from /proc;
+        # the server is on this machine), which other jobs on the cores disturb far less than the clock.
+        backends: set[int] = set()
+        with app.app_context():
+            if db.engine.dialect.name == "postgresql":
+                import sqlalchemy as sa
+
+                sa.event.listen(db.engine, "checkout", lambda conn, *_: backends.add(conn.get_backend_pid()))
+                with db.engine.connect():
+                    pass  # the pooled connection the requests use
+        server_before = {pid: backend_cpu(pid) for pid in backends}
+        cpu_before = time.process_time()
         started = time.perf_counter()
         for i in range(n):
             r = client.post(
@@ -117,7 +137,10 @@ def child(argv: list[str]) -> None:
                 headers=headers,
             )
             assert r.status_code == 201, r.json
-        print(json.dumps({"rate": n / (time.perf_counter() - started)}))
+        took = time.perf_counter() - started
+        client_ms = (time.process_time() - cpu_before) * 1000 / n
+        server_ms = sum(backend_cpu(pid) - server_before.get(pid, 0.0) for pid in backends) * 1000 / n
+        print(json.dumps({"rate": n / took, "client_ms": client_ms, "server_ms": server_ms}))
     elif mode == "subscribe":
         events = [
             "account.status_changed",
@@ -158,6 +181,15 @@ def child(argv: list[str]) -> None:
             ).all()
             Path(argv[2]).write_bytes(b"\n".join(event_body(r) for r in rows))
         print(json.dumps({"events": n}))
+
+
+def backend_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) a local process has used, from /proc (0 if unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Receiver:
@@ -229,6 +261,7 @@ def main() -> None:
     parser.add_argument("--old-ref", default=None)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--deliverer-during-writes", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     old_tree = work / "old-tree"
@@ -272,18 +305,42 @@ def main() -> None:
             subprocess.run([sys.executable, "-c", code], env=new_env, check=True, capture_output=True)
 
         # 1. The write path.
-        rates: dict[str, list[float]] = {"before webhooks": [], "no subscription": [], "one subscription": []}
-        for r in range(args.rounds):
-            for label, env, paused in (
+        labels = ("before webhooks", "no subscription", "one subscription")
+        rates: dict[str, list[float]] = {label: [] for label in labels}
+        cpus: dict[str, list[tuple[float, float]]] = {label: [] for label in labels}
+        worker = None
+        if args.deliverer_during_writes:
+            worker = subprocess.Popen(
+                [REGISTRY, "webhooks", "deliver", "--poll", "0.2"],
+                env=new_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        try:
+            passes = [
                 ("before webhooks", old_env, True),
                 ("no subscription", new_env, True),
                 ("one subscription", new_env, False),
-            ):
-                set_paused(paused)
-                prefix = f"r{r}{label[0]}{label[3]}"
-                rates[label].append(run([*me, "bans", prefix, str(args.bans)], env)["rate"])
+            ]
+            for r in range(args.rounds):
+                # The order turns each round: the database grows as passes add to it, so no kind of
+                # pass is always the last (on the biggest tables).
+                for label, env, paused in passes[r % 3 :] + passes[: r % 3]:
+                    set_paused(paused)
+                    prefix = f"r{r}{label[0]}{label[3]}"
+                    out = run([*me, "bans", prefix, str(args.bans)], env)
+                    rates[label].append(out["rate"])
+                    cpus[label].append((out["client_ms"], out["server_ms"]))
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=60)
         backend = "SQLite" if args.sqlite else "PostgreSQL"
-        print(f"{backend}; POST /v1/bans with an account, {args.bans} a pass, {args.rounds} rounds (median)")
+        during = "a deliverer running beside" if worker is not None else "no deliverer running"
+        print(
+            f"{backend}; POST /v1/bans with an account, {args.bans} a pass, {args.rounds} rounds (median), "
+            f"{during}"
+        )
         base = statistics.median(rates["before webhooks"])
         for label, values in rates.items():
             med = statistics.median(values)
@@ -295,6 +352,18 @@ def main() -> None:
             )
             print(
                 f"  {label:<17} {med:8.1f} bans/s  (runs: {', '.join(f'{v:.0f}' for v in values)}){verdict}"
+            )
+        print(
+            "  CPU per ban, median of the passes (client: the app's process; server: its PostgreSQL backend)"
+        )
+        base_cpu = statistics.median(c + s for c, s in cpus["before webhooks"])
+        for label, values in cpus.items():
+            client_ms = statistics.median(c for c, _s in values)
+            server_ms = statistics.median(s for _c, s in values)
+            total = statistics.median(c + s for c, s in values)
+            cost = "" if label == "before webhooks" else f"  cost {total / base_cpu - 1:+.1%}"
+            print(
+                f"  {label:<17} {total:6.2f} ms  (client {client_ms:.2f} ms, server {server_ms:.2f} ms){cost}"
             )
 
         # 2. Delivery.

@@ -33,6 +33,9 @@ class AuditHead(Model):
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), default=0)
     hash: Mapped[str] = mapped_column(sa.String(64))
+    # The last webhook outbox position (registry/events): every event is appended under this row's
+    # lock, so positions follow the commit order; moved in the same UPDATE as ``seq``.
+    event_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
 
 class AuditSubjectKey(Model):

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from registry import pgcopy
 from registry.actor import current_actor
@@ -20,12 +21,16 @@ from registry.audit.keys import AuditKeys
 from registry.audit.models import AuditEntry, AuditHead
 from registry.audit.personal import KeyRing, needs_key, open_entries
 from registry.db import keyset_page
+from registry.events.models import OutboxEvent
 from registry.events.service import events_for_audit
 from registry.extensions import db
 from registry.pgcopy import COPY_MIN_ROWS
 from registry.timeutil import json_default, utcnow
 
 GENESIS = "0" * 64
+# Entries and events written together in one statement up to this many rows (a request's few);
+# bulk appends keep their executemany or COPY.
+_ONE_STATEMENT_ROWS = 64
 # The one serialisation an entry's hash covers, written and verified alike: what
 # json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str) returns,
 # without building an encoder per entry (the chain walk hashes millions of them).
@@ -48,30 +53,31 @@ def canonical_entry(
     ).encode("utf-8")
 
 
-def _lock_head() -> AuditHead:
+def lock_head(session: Session | None = None) -> AuditHead:
+    """Lock the audit head (the last lock of a transaction), creating it on first use; return it."""
     # FOR UPDATE serialises appenders on PostgreSQL until their transaction ends; on SQLite the
     # database-wide write lock does the same. The head is the LAST lock of every transaction (the lock
     # order is in registry/locking.py): callers lock their accounts, bans and reviews first and lock
     # nothing after appending, so a writer holding the head never waits for another writer's row.
+    session = session or db.session()
     stmt = sa.select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    head = db.session.scalar(stmt)
+    head = session.scalar(stmt)
     if head is None:
         # The very first appenders may race to create the head: ON CONFLICT lets the losers wait on
-        # the winner's row instead of failing with a duplicate key.
-        dialect = db.session.get_bind().dialect.name
-        values = {"id": 1, "seq": 0, "hash": GENESIS}
+        # the winner's row instead of failing with a duplicate key. The webhook outbox positions go
+        # on from the last one written (none on a new database): still unique if the row was deleted.
+        dialect = session.get_bind().dialect.name
+        last_event = sa.select(sa.func.coalesce(sa.func.max(OutboxEvent.seq), 0)).scalar_subquery()
+        values = {"id": 1, "seq": 0, "hash": GENESIS, "event_seq": last_event}
         if dialect == "postgresql":
-            db.session.execute(
-                pg_insert(AuditHead).values(values).on_conflict_do_nothing(index_elements=["id"])
-            )
+            session.execute(pg_insert(AuditHead).values(values).on_conflict_do_nothing(index_elements=["id"]))
         elif dialect == "sqlite":
-            db.session.execute(
+            session.execute(
                 sqlite_insert(AuditHead).values(values).on_conflict_do_nothing(index_elements=["id"])
             )
         else:
-            db.session.add(AuditHead(**values))
-            db.session.flush()
-        head = db.session.scalar(stmt.execution_options(populate_existing=True))
+            session.execute(sa.insert(AuditHead).values(values))
+        head = session.scalar(stmt.execution_options(populate_existing=True))
         assert head is not None
     return head
 
@@ -94,7 +100,7 @@ def record_many(
     who = _actor(actor)
     keys = app_keys()
     entries = list(entries)
-    head = _lock_head()
+    head = lock_head()
     seq, prev = head.seq, head.hash
     before = seq
     rows: list[dict[str, Any]] = []
@@ -124,16 +130,26 @@ def record_many(
         )
         prev = digest
     if rows:
-        if len(rows) >= COPY_MIN_ROWS and db.session.get_bind().dialect.name == "postgresql":
+        # The audited changes that are events go to the webhook outbox in this same transaction, at
+        # the next positions under this lock (the head's one UPDATE moves both counters).
+        events = events_for_audit(db.session(), head, entries)
+        head.seq, head.hash = seq, prev
+        db.session.flush()
+        postgres = db.session.get_bind().dialect.name == "postgresql"
+        if len(rows) >= COPY_MIN_ROWS and postgres:
             _copy_entries(rows, texts)
+        elif postgres and events and len(rows) + len(events) <= _ONE_STATEMENT_ROWS:
+            # The outbox rows ride along with the entries as a data-modifying CTE: one statement, one
+            # round trip, so the events cost the write path no statement of their own.
+            entries_cte = sa.insert(AuditEntry.__table__).values(rows).cte("new_entries")
+            db.session.execute(sa.insert(OutboxEvent.__table__).values(events).add_cte(entries_cte))
+            events = []
         else:
             # Core insert: bulk paths append thousands of entries and need no ORM objects back.
             db.session.execute(sa.insert(AuditEntry), rows)
-        head.seq, head.hash = seq, prev
-        db.session.flush()
+        if events:
+            db.session.execute(sa.insert(OutboxEvent), events)
         note_append(db.session(), before, seq, prev)
-        # The audited changes that are events go to the webhook outbox in this same transaction.
-        events_for_audit(db.session(), entries)
     return rows
 
 

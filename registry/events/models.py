@@ -21,6 +21,10 @@ class OutboxEvent(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "webhook_events"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    # The event's position in the outbox: 1, 2, 3 ... taken from the audit head (``event_seq``) under
+    # its lock, held to the commit, so positions are gapless and in commit order and the fan-out can
+    # keep a cursor. NULL on the events written before 0006, which got their deliveries when written.
+    seq: Mapped[int | None] = mapped_column(sa.BigInteger, index=True, unique=True)
     type: Mapped[str] = mapped_column(sa.String(64))
     subject: Mapped[str] = mapped_column(sa.String(160))
     at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
@@ -42,6 +46,38 @@ class WebhookSubscription(db.Model):  # type: ignore[name-defined,misc]
     previous_until: Mapped[datetime | None] = mapped_column(sa.DateTime)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(sa.String(128))
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+
+class WebhookSubscriptionVersion(db.Model):  # type: ignore[name-defined,misc]
+    """What a subscription asked for from one outbox position on (made by its creation and changes).
+
+    The fan-out gives each event to the subscriptions as they were when it was written: the version
+    in force is the last one whose ``seq`` is below the event's.
+    """
+
+    __tablename__ = "webhook_subscription_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    # The last event position when the change was made (read under the audit head lock).
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    events: Mapped[str] = mapped_column(sa.String(1024))
+    paused: Mapped[bool] = mapped_column(sa.Boolean)
+    at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
+
+    __table_args__ = (sa.Index("ix_webhook_subscription_versions_order", "subscription_id", "seq", "id"),)
+
+
+class OutboxCursor(db.Model):  # type: ignore[name-defined,misc]
+    """One row: the last outbox position whose deliveries exist (moved by ``registry webhooks deliver``)."""
+
+    __tablename__ = "webhook_fanout"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
 
 

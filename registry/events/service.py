@@ -1,14 +1,21 @@
 """Write events to the outbox in the caller's transaction; a rolled-back change sends nothing.
 
-``emit_event(session, type, subject, data)`` stores one event and one pending delivery per subscription
-that wants its type (read in the same transaction: a subscription made later never receives it).
-Data carries ids, statuses and masked values only, never a raw identifier nor free text.
+``emit_event(session, type, subject, data)`` adds one event to the session's transaction. Data carries
+ids, statuses and masked values only, never a raw identifier nor free text.
 
 Every audited change that is an event is also emitted from the audit append itself
 (``events_for_audit``, called by ``registry.audit.service.record_many``): the audit entry is written
 in the change's own transaction by every path (HTTP, CLI, bulk imports, the sweep's batches), so no
 path can change a status without telling the subscribers. What is not audited (a review opened by a
 check) calls ``emit_event`` directly.
+
+Each event gets a position (``seq``: 1, 2, 3 ...) from the audit head's ``event_seq``, under the
+head's lock, which its holder keeps to the commit: positions are gapless and follow the commit order,
+so the deliverer fans events out past a cursor and never skips one that commits late (registry/
+webhooks). The audit append positions its events in the UPDATE of the head it makes anyway; an event
+emitted directly waits in the session until that append or, failing one, until the commit, which then
+locks the head (the last lock, as registry/locking.py orders them). The write path reads no
+subscription and writes no delivery: the fan-out does, in the deliverer's own transaction.
 """
 
 from __future__ import annotations
@@ -16,16 +23,18 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
-from registry.events.models import OutboxEvent, WebhookDelivery, WebhookSubscription
+from registry.audit.models import AuditHead
+from registry.events.models import OutboxEvent
 from registry.ids import new_id
-from registry.settings import app_settings
 from registry.timeutil import json_default, utcnow
+
+# session.info: the rows of events emitted directly, not yet positioned and written.
+_PENDING = "registry.outbox_pending"
 
 
 class EventType(enum.StrEnum):
@@ -47,47 +56,69 @@ Event = tuple[EventType | str, str, Mapping[str, Any]]
 
 
 def emit_event(session: Session, type: EventType | str, subject: str, data: Mapping[str, Any]) -> str:
-    """Write one event (and its deliveries) in the session's transaction; return the event id."""
+    """Add one event to the session's transaction (written by its audit append or commit); return its id."""
     return emit_events(session, [(type, subject, data)])[0]
 
 
 def emit_events(session: Session, events: Iterable[Event]) -> list[str]:
-    """Write events in the order given (bulk paths); deliveries keep that order per subscription."""
-    events = list(events)
-    if not events:
-        return []
+    """Add events in the order given (bulk paths) to the session's transaction; return their ids."""
+    rows = _rows(events)
+    if rows:
+        session.connection()  # in a transaction now: a rollback before the commit forgets them
+        session.info.setdefault(_PENDING, []).extend(rows)
+    return [row["id"] for row in rows]
+
+
+def _rows(events: Iterable[Event]) -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
     for type_, subject, data in events:
         name = EventType(type_).value
         clean = json.loads(json.dumps(dict(data), default=json_default))
         rows.append({"id": new_id("evt_"), "type": name, "subject": subject, "at": now, "data": clean})
-    session.execute(sa.insert(OutboxEvent), rows)
-    subs = session.execute(
-        sa.select(WebhookSubscription.id, WebhookSubscription.events).where(
-            WebhookSubscription.paused.is_(False)
-        )
-    ).all()
-    if subs:
-        give_up = now + timedelta(seconds=float(app_settings().webhook_retry_seconds))
-        deliveries = [
-            {
-                "subscription_id": sub_id,
-                "event_id": row["id"],
-                "subject": row["subject"],
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-                "next_at": now,
-                "give_up_at": give_up,
-            }
-            for row in rows
-            for sub_id, wanted in subs
-            if f",{row['type']}," in wanted
-        ]
-        if deliveries:
-            session.execute(sa.insert(WebhookDelivery), deliveries)
-    return [row["id"] for row in rows]
+    return rows
+
+
+def position_events(session: Session, head: AuditHead, events: Iterable[Event] = ()) -> list[dict[str, Any]]:
+    """Give the session's waiting events, then ``events``, the next positions (head held); return the rows."""
+    rows: list[dict[str, Any]] = session.info.pop(_PENDING, []) + _rows(events)
+    if not rows:
+        return rows
+    first = head.event_seq + 1
+    for offset, row in enumerate(rows):
+        row["seq"] = first + offset
+    head.event_seq = first + len(rows) - 1
+    return rows
+
+
+def append_events(session: Session, head: AuditHead, events: Iterable[Event] = ()) -> None:
+    """Write the session's waiting events, then ``events``, at the next positions; the head is locked."""
+    rows = position_events(session, head, events)
+    if rows:
+        session.flush()  # the head's UPDATE
+        session.execute(sa.insert(OutboxEvent), rows)
+
+
+def last_position(session: Session) -> int:
+    """Return the position of the last event appended (0 before the first); read under the head lock."""
+    return int(session.scalar(sa.select(AuditHead.event_seq).where(AuditHead.id == 1)) or 0)
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _append_before_commit(session: Session) -> None:
+    if session.info.get(_PENDING) and not session.in_nested_transaction():
+        # Imported here: the audit service imports this module (the two sit on one layer).
+        from registry.audit.service import lock_head
+
+        append_events(session, lock_head(session))
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_at_the_end(session: Session, transaction: SessionTransaction) -> None:
+    # Written at the commit or rolled back with the change; a SAVEPOINT's end keeps them (no caller
+    # emits inside one).
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def review_reasons(reasons: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -157,8 +188,12 @@ def _one(action: str, subject: str, data: Mapping[str, Any]) -> Event | None:
     return None
 
 
-def events_for_audit(session: Session, entries: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
-    """Emit the events of audit entries being appended (same transaction, same order)."""
+def events_for_audit(
+    session: Session, head: AuditHead, entries: Sequence[tuple[str, str, Mapping[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Return the outbox rows of audit entries being appended, positioned after the waiting ones.
+
+    Same transaction, same order, head held: the caller inserts the rows with its entries.
+    """
     out = [e for e in (_one(a, s, d or {}) for a, s, d in entries) if e is not None]
-    if out:
-        emit_events(session, out)
+    return position_events(session, head, out)

@@ -30,7 +30,7 @@ webhooks_cli = AppGroup("webhooks", help="Signed webhooks of registry events.")
 )
 @click.option("--poll", "poll_seconds", type=click.FloatRange(0.05), default=1.0, show_default=True)
 def deliver_command(once: bool, batch_size: int, concurrency: int, poll_seconds: float) -> None:
-    """Send due deliveries, signed; retry failures with back-off; SIGTERM stops after the batch."""
+    """Fan new events out, send due deliveries signed, retry with back-off; SIGTERM stops after the batch."""
     deliverer = Deliverer(batch_size=batch_size, concurrency=concurrency)
 
     def stop(_signum: int, _frame: Any) -> None:
@@ -45,8 +45,8 @@ def deliver_command(once: bool, batch_size: int, concurrency: int, poll_seconds:
         deliverer.close()
     took = time.perf_counter() - started
     click.echo(
-        f"sent {stats.sent} ({stats.delivered} delivered, {stats.failed} failed, {stats.dead} dead, "
-        f"{stats.paused} subscriptions paused) in {took:.1f} s",
+        f"fanned out {stats.fanned} events; sent {stats.sent} ({stats.delivered} delivered, "
+        f"{stats.failed} failed, {stats.dead} dead, {stats.paused} subscriptions paused) in {took:.1f} s",
         err=True,
     )
 

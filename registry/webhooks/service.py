@@ -1,5 +1,17 @@
 """Webhook subscriptions (admin), their deliveries, and the deliverer that sends the outbox.
 
+Fan-out: the write path only appends events to the outbox, at gapless positions in commit order
+(registry/events). Each round, the deliverer first takes the events past the cursor
+(``webhook_fanout``, one row) in position order, creates one pending delivery per subscription that
+wanted the event when it was written, and moves the cursor, all in one transaction: killed at any
+point, it leaves either nothing or all of it. What a subscription wanted at a position is its version
+in force there (``webhook_subscription_versions``: one per creation, change and pause, stamped with
+the last position at the time, under the audit head lock), so a subscription never receives events
+older than itself, nor events written while it was paused or not subscribed to their type, however
+late the fan-out runs. One deliverer fans out at a time (the cursor row is locked; PostgreSQL: the
+others skip it, SKIP LOCKED; SQLite: the claim's ``BEGIN IMMEDIATE``), in position order, so the
+deliveries' ids follow the events' order.
+
 Delivery is at least once: a delivery row stays ``pending`` until a receiver answered 2xx, so a
 deliverer killed between sending and recording sends it again, with the same event id. Deliverers
 claim due rows under a lease (``lease_until``, ``leased_by``) in a short transaction: on PostgreSQL
@@ -19,20 +31,30 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
 from registry.audit.service import record
 from registry.db import get_or_404, keyset_page, writing
 from registry.domain_errors import Conflict, InvalidField
-from registry.events.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
-from registry.events.service import EVENT_TYPES
+from registry.events.models import (
+    OutboxCursor,
+    OutboxEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+    WebhookSubscriptionVersion,
+)
+from registry.events.service import EVENT_TYPES, last_position
 from registry.extensions import db
 from registry.ids import new_id
 from registry.settings import Settings, app_settings
@@ -42,6 +64,7 @@ from registry.webhooks.signing import SIGNATURE_HEADER, new_secret, seal, signat
 
 log = logging.getLogger(__name__)
 LOG_KEEP = 20  # attempts kept on a delivery row
+FANOUT_BATCH = 1000  # outbox events one fan-out transaction takes
 
 
 def policy(settings: Settings | None = None) -> Policy:
@@ -84,6 +107,21 @@ def _audit(sub: WebhookSubscription, action: str, actor: str, **extra: Any) -> N
     record(action, f"webhook:{sub.id}", data, actor=actor)
 
 
+def _version(sub: WebhookSubscription) -> None:
+    """Record what the subscription wants from the next event on; call after its audit entry."""
+    # The audit append holds the head, where the positions are taken, to the commit: an event has a
+    # position above this one exactly when it was written after this change.
+    db.session.add(
+        WebhookSubscriptionVersion(
+            subscription_id=sub.id,
+            seq=last_position(db.session()),
+            events=sub.events,
+            paused=sub.paused,
+            at=utcnow(),
+        )
+    )
+
+
 def create_subscription(data: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
     """Create a subscription; the answer holds its signing secret, the only time it is shown; commit."""
     _check_url(data["url"])
@@ -103,6 +141,7 @@ def create_subscription(data: Mapping[str, Any], *, actor: str) -> dict[str, Any
     db.session.add(sub)
     db.session.flush()
     _audit(sub, "webhook.create", actor)
+    _version(sub)
     db.session.commit()
     return subscription_doc(sub, secret)
 
@@ -130,6 +169,7 @@ def update_subscription(sub_id: str, data: Mapping[str, Any], *, actor: str) -> 
     sub.updated_at = utcnow()
     db.session.flush()
     _audit(sub, "webhook.update", actor)
+    _version(sub)
     db.session.commit()
     return subscription_doc(sub)
 
@@ -141,6 +181,9 @@ def delete_subscription(sub_id: str, *, actor: str) -> None:
     mine = sa.select(WebhookDelivery.id).where(WebhookDelivery.subscription_id == sub_id)
     db.session.execute(sa.delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(mine)))
     db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.subscription_id == sub_id))
+    db.session.execute(
+        sa.delete(WebhookSubscriptionVersion).where(WebhookSubscriptionVersion.subscription_id == sub_id)
+    )
     db.session.delete(sub)
     db.session.commit()
 
@@ -286,6 +329,7 @@ class _Outcome:
 
 @dataclass
 class DeliverStats:
+    fanned: int = 0  # outbox events fanned out
     sent: int = 0
     delivered: int = 0
     failed: int = 0
@@ -296,19 +340,21 @@ class DeliverStats:
 
 
 class Deliverer:
-    """Claims due deliveries, sends them signed (several at once) and records the outcome."""
+    """Fans the outbox out, claims due deliveries, sends them signed (several at once), records outcomes."""
 
     def __init__(
         self,
         *,
         batch_size: int = 100,
         concurrency: int = 8,
+        fanout_batch: int = FANOUT_BATCH,
         worker_id: str | None = None,
         on_sent: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = app_settings()
         self.policy = policy(self.settings)
         self.batch_size = batch_size
+        self.fanout_batch = max(1, fanout_batch)
         self.concurrency = max(1, concurrency)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         s = self.settings
@@ -329,6 +375,117 @@ class Deliverer:
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.sender.close()
+
+    def fan_out(self) -> int:
+        """Create the deliveries of the events past the cursor and move it; commit; return the events taken.
+
+        0 when nothing is new, or when another deliverer is fanning out (PostgreSQL).
+        """
+        e = OutboxEvent
+        db.session.rollback()
+        # Idle rounds take no lock (nor SQLite's write lock): is anything past the cursor at all?
+        at = sa.func.coalesce(sa.select(OutboxCursor.seq).where(OutboxCursor.id == 1).scalar_subquery(), 0)
+        new = db.session.scalar(sa.select(e.seq).where(e.seq > at).limit(1))
+        db.session.rollback()
+        if new is None:
+            return 0
+        with writing():
+            cursor = self._lock_cursor()
+            if cursor is None:
+                db.session.rollback()
+                return 0
+            events = db.session.execute(
+                sa.select(e.seq, e.id, e.type, e.subject)
+                .where(e.seq > cursor.seq)
+                .order_by(e.seq)
+                .limit(self.fanout_batch)
+            ).all()
+            if not events:
+                db.session.rollback()
+                return 0
+            # Read after the events: a change whose version is below one of them has committed (it
+            # held the audit head until then), so its version is seen here.
+            deliveries = self._deliveries_of(events, upto=int(events[-1].seq))
+            if deliveries:
+                dialect = db.session.get_bind().dialect.name
+                table = WebhookDelivery.__table__
+                insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+                # Idempotent: a cursor row made again from 0 re-creates no delivery.
+                db.session.execute(insert.on_conflict_do_nothing(), deliveries)
+            cursor.seq = int(events[-1].seq)
+            cursor.updated_at = utcnow()
+            db.session.commit()
+        self.stats.fanned += len(events)
+        return len(events)
+
+    def _lock_cursor(self) -> OutboxCursor | None:
+        stmt = sa.select(OutboxCursor).where(OutboxCursor.id == 1)
+        dialect = db.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            # One fan-out at a time; the others go on to claim deliveries instead of waiting.
+            stmt = stmt.with_for_update(skip_locked=True)
+        cursor = db.session.scalar(stmt)
+        if cursor is None:
+            # The migration makes the row; made again from 0 if it went (table emptied by hand).
+            values = {"id": 1, "seq": 0, "updated_at": utcnow()}
+            insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(OutboxCursor)
+            db.session.execute(insert.values(values).on_conflict_do_nothing(index_elements=["id"]))
+            cursor = db.session.scalar(stmt.execution_options(populate_existing=True))
+        return cursor
+
+    def _deliveries_of(self, events: Sequence[Any], *, upto: int) -> list[dict[str, Any]]:
+        """The delivery rows of events, in their order: one per subscription wanting it when written."""
+        w, v = WebhookSubscription, WebhookSubscriptionVersion
+        subs = sa.select(w.id)
+        if db.session.get_bind().dialect.name == "postgresql":
+            # A subscription being deleted is waited for, then not seen: no delivery for a gone row.
+            subs = subs.with_for_update(read=True, key_share=True)
+        sub_ids = list(db.session.scalars(subs))
+        if not sub_ids:
+            return []
+        versions: dict[str, list[Any]] = {}
+        for row in db.session.execute(
+            sa.select(v.id, v.subscription_id, v.seq, v.events, v.paused)
+            .where(v.subscription_id.in_(sub_ids))
+            .order_by(v.subscription_id, v.seq, v.id)
+        ):
+            versions.setdefault(row.subscription_id, []).append(row)
+        self._prune(versions, upto)
+        now = utcnow()
+        give_up = now + timedelta(seconds=float(self.settings.webhook_retry_seconds))
+        positions = {sub_id: [r.seq for r in rows] for sub_id, rows in versions.items()}
+        out = []
+        for event in events:
+            wanted = f",{event.type},"
+            for sub_id, rows in versions.items():
+                # In force when the event was written: the last version below its position.
+                at = bisect_left(positions[sub_id], event.seq) - 1
+                if at < 0 or rows[at].paused or wanted not in rows[at].events:
+                    continue
+                out.append(
+                    {
+                        "subscription_id": sub_id,
+                        "event_id": event.id,
+                        "subject": event.subject,
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": now,
+                        "next_at": now,
+                        "give_up_at": give_up,
+                    }
+                )
+        return out
+
+    def _prune(self, versions: Mapping[str, list[Any]], upto: int) -> None:
+        """Delete the versions no event past ``upto`` can be under: before the last one at or below it."""
+        gone: list[int] = []
+        for rows in versions.values():
+            below = bisect_left([r.seq for r in rows], upto + 1)  # how many are at or below upto
+            if below > 1:
+                gone.extend(r.id for r in rows[: below - 1])
+        if gone:
+            v = WebhookSubscriptionVersion
+            db.session.execute(sa.delete(v).where(v.id.in_(gone)))
 
     def claim(self) -> list[int]:
         """Lease up to batch_size due deliveries to this worker; commit; return their ids in order."""
@@ -532,21 +689,23 @@ class Deliverer:
                     self.stats.paused += 1
                     db.session.flush()
                     _audit(sub, "webhook.pause", "system:webhooks", reason="410")
+                    _version(sub)
             db.session.commit()
 
     def run_batch(self) -> int:
-        """Claim, send and record one batch; return how many were claimed."""
+        """Fan out new events, then claim, send and record one batch; return the events and rows taken."""
+        fanned = self.fan_out()
         claimed_at = time.monotonic()
         ids = self.claim()
         if not ids:
-            return 0
+            return fanned
         jobs = self._jobs(ids, claimed_at)
         outcomes = list(self.pool.map(self._send, jobs))
         self._record(outcomes)
         self.stats.batches += 1
         if self.on_sent is not None:
             self.on_sent(len(ids))
-        return len(ids)
+        return fanned + len(ids)
 
     def run(self, *, once: bool = False, poll_seconds: float = 1.0) -> DeliverStats:
         """Deliver until stopped; with ``once``, until nothing is due."""

@@ -52,6 +52,15 @@ def deliver(app, **options):
             deliverer.close()
 
 
+def fan_out(app):
+    with app.app_context():
+        deliverer = Deliverer()
+        try:
+            return deliverer.fan_out()
+        finally:
+            deliverer.close()
+
+
 def account(client, admin, account_id, **extra):
     body = {"id": account_id, "username": f"user_{account_id}", **extra}
     response = client.post("/v1/accounts", json=body, headers=admin)
@@ -257,6 +266,7 @@ def test_failures_back_off_keep_the_subject_order_then_die(app_factory, auth, re
     # A receiver failing past the retry window: the delivery is dead.
     receiver.answer = lambda event: 503
     client.post("/v1/bans", json={"names": ["someone"], "reason": "x", "rule": "R1"}, headers=admin)
+    fan_out(app)  # the delivery row exists once the deliverer has fanned the event out
     with app.app_context():
         db.session.execute(sa.update(WebhookDelivery).values(give_up_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
