@@ -1,7 +1,7 @@
 """webhook fan-out in the deliverer: outbox positions, the fan-out cursor, subscription versions
 
 Revision ID: 0006_webhook_fanout
-Revises: 0005_appeals
+Revises: 0006_avatars_tone
 Create Date: 2026-12-03 00:20:00
 
 Additive: the events written before have no position (``seq`` NULL) and already have their
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_webhook_fanout"
-down_revision = "0005_appeals"
+down_revision = "0006_avatars_tone"
 branch_labels = None
 depends_on = None
 
