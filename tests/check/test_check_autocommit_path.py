@@ -34,6 +34,34 @@ def statements(engine: sa.Engine) -> Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", note)
 
 
+@contextmanager
+def driver_statements(engine: sa.Engine) -> Iterator[list[str]]:
+    """Note the SQL sent on the engine's pooled psycopg2 connections, past SQLAlchemy's events."""
+    import psycopg2.extensions
+
+    seen: list[str] = []
+
+    class Tracing(psycopg2.extensions.cursor):  # type: ignore[misc]
+        def execute(self, query: Any, vars: Any = None) -> Any:
+            seen.append(" ".join(str(query).split()))
+            return super().execute(query, vars)
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.cursor_factory = Tracing
+
+    def on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            dbapi_connection.cursor_factory = psycopg2.extensions.cursor
+
+    sa.event.listen(engine, "checkout", on_checkout)
+    sa.event.listen(engine, "checkin", on_checkin)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "checkout", on_checkout)
+        sa.event.remove(engine, "checkin", on_checkin)
+
+
 def touches(seen: list[str], table: str) -> bool:
     return any(f" {table} " in f" {s} " or f"{table}." in s for s in seen)
 
@@ -52,13 +80,19 @@ def test_a_deny_check_reads_and_records_through_the_reader_not_the_session(commi
         session_engine = db.engine
     assert reader is not None and reader is not session_engine
 
-    with statements(reader) as on_reader, statements(session_engine) as on_session:
+    with (
+        statements(reader) as on_reader,
+        statements(session_engine) as on_session,
+        driver_statements(reader) as on_driver,
+    ):
         response = client.post(
             "/v1/check", json={"username": "someone", "phone": "13800138000"}, headers=headers
         )
     assert response.status_code == 200 and response.json["decision"] == "deny"
-    # The confirmation query (the ban identifiers) and the stored check both went through the reader...
-    assert touches(on_reader, "ban_identifiers"), on_reader
+    # The confirmation query (the ban identifiers, sent to the driver directly) and the stored check
+    # both went through the reader...
+    assert touches(on_driver, "ban_identifiers"), on_driver
+    assert not touches(on_reader, "ban_identifiers"), on_reader
     assert any(s.startswith("INSERT INTO checks") for s in on_reader), on_reader
     # ... in autocommit: no transaction of its own around them.
     assert not any(s.upper() in ("BEGIN", "COMMIT", "ROLLBACK") for s in on_reader), on_reader
@@ -93,3 +127,100 @@ def test_a_review_check_opens_its_review_through_the_reader(committing_app, auth
     assert reviews == (1 if decision == "review" else 0)
     if decision == "review":
         assert any(s.startswith("INSERT INTO reviews") for s in on_reader), on_reader
+
+
+@pytest.mark.postgres_only
+def test_the_driver_level_confirmation_answers_as_the_sqlalchemy_query_does(committing_app, auth):
+    """_pg_confirm (psycopg2 directly, arrays bound) returns the rows _confirm_statement returns."""
+    from registry.bans.models import Ban, BanIdentifier
+    from registry.timeutil import utcnow
+
+    app = committing_app
+    headers = auth("bans:write", "accounts:write", app=app)
+    client = app.test_client()
+    made = [
+        client.post(
+            "/v1/bans",
+            json={
+                "identifiers": {"phone": [f"+86 138 0013 80{i:02d}"]},
+                "names": [f"ring{i}"],
+                "reason": "r",
+                "rule": "R1",
+            },
+            headers=headers,
+        )
+        for i in range(3)
+    ]
+    assert all(r.status_code == 201 for r in made), [r.json for r in made]
+    ban_ids = [r.json["id"] for r in made]
+    for i in range(2):
+        body = {
+            "id": f"acct-{i}",
+            "username": f"shared{i}",
+            "phone": "13900139000",
+            "device_id": "dev-shared-1",
+        }
+        assert client.post("/v1/accounts", json=body, headers=headers).status_code == 201
+    with app.app_context():
+        reader = check_service._reader()
+        assert reader is not None
+        hashes = list(
+            db.session.scalars(sa.select(BanIdentifier.value_hash).where(BanIdentifier.kind == "phone"))
+        )
+        live_hash = db.session.scalar(
+            sa.select(BanIdentifier.value_hash).where(BanIdentifier.ban_id == ban_ids[2])
+        )
+        from registry.accounts.models import Account
+
+        phone, device = db.session.execute(
+            sa.select(Account.phone_hash, Account.device_id_hash).limit(1)
+        ).one()
+        # Lift one ban: neither query may name it.
+        db.session.execute(sa.update(Ban).where(Ban.id == ban_ids[0]).values(status="lifted"))
+        db.session.commit()
+    now = utcnow()
+    shapes = [
+        ({"hashes": hashes + ["0" * 64]}, True, False, ()),
+        ({"ban_ids": ban_ids + ["ban_missing"]}, False, True, ()),
+        ({"reuse_phone": phone, "reuse_device_id": device}, False, False, ("phone", "device_id")),
+        (
+            {"hashes": [live_hash], "ban_ids": ban_ids, "reuse_phone": "f" * 64},
+            True,
+            True,
+            ("phone",),
+        ),
+    ]
+    for params, identifiers, bans, reuse in shapes:
+        bound = {"now": now, **params}
+        with reader.connect() as conn:
+            expected = conn.execute(check_service._confirm_statement(identifiers, bans, reuse), bound).all()
+        got = check_service._pg_confirm(reader, identifiers, bans, reuse, dict(bound))
+        assert sorted(map(tuple, got), key=repr) == sorted(map(tuple, expected), key=repr), params
+        if reuse == ("phone", "device_id"):
+            # Both accounts share the phone and the device: the counts are real, not zeros.
+            assert sorted((r[1], r[4]) for r in got) == [("device_id", 2), ("phone", 2)], got
+        if identifiers:
+            # The lifted ban's phone is not confirmed; the two live ones are.
+            assert {r[3] for r in got if r[0] == "i"} <= set(ban_ids[1:]) and any(r[0] == "i" for r in got)
+
+
+@pytest.mark.postgres_only
+def test_a_dropped_reader_connection_fails_one_check_with_503_then_the_next_reconnects(committing_app, auth):
+    app = committing_app
+    headers = auth("check", app=app)
+    client = app.test_client()
+    body = {"username": "someone", "phone": "13800138000"}
+    assert client.post("/v1/check", json=body, headers=headers).status_code == 200
+    with app.app_context():
+        reader = check_service._reader()
+        assert reader is not None
+        with reader.connect() as conn:
+            pids = [conn.connection.dbapi_connection.get_backend_pid()]
+        with db.engine.connect() as admin:
+            for pid in pids:
+                admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    first = client.post("/v1/check", json=body, headers=headers)
+    assert first.status_code == 503, first.json
+    assert "retry" in first.json["message"].lower()
+    again = client.post("/v1/check", json=body, headers=headers)
+    assert again.status_code == 200 and again.json["decision"] == "allow", again.json
