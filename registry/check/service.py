@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -76,7 +76,7 @@ def weights(settings: Settings) -> evidence.Weights:
 
 
 _Ask = tuple[datetime, dict[str, str], set[str], dict[str, str]]
-_Decided = tuple["_Reasons", dict[str, str]]
+_Decided = tuple["_Reasons", Mapping[str, str]]
 
 
 def decide(data: Mapping[str, Any], index: CheckIndex) -> _Decided:
@@ -154,11 +154,37 @@ def _decide_steps(data: Mapping[str, Any], index: CheckIndex) -> Generator[_Ask,
     return out, masked
 
 
-def _identifiers(data: Mapping[str, Any], out: _Reasons) -> tuple[dict[str, str], dict[str, str]]:
+class _Masked(Mapping[str, str]):
+    """The sent identifiers' masked forms, made on first use: only a stored (flagged) check needs them.
+
+    Masking parses a phone number again (phonenumbers); most checks are allowed and never stored.
+    """
+
+    def __init__(self, canonical: dict[str, str]) -> None:
+        self._canonical = canonical
+        self._masked: dict[str, str] | None = None
+
+    def _all(self) -> dict[str, str]:
+        if self._masked is None:
+            pii = hasher()
+            self._masked = {f: pii.mask(f, v) for f, v in self._canonical.items()}
+        return self._masked
+
+    def __getitem__(self, key: str) -> str:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._canonical)
+
+
+def _identifiers(data: Mapping[str, Any], out: _Reasons) -> tuple[dict[str, str], Mapping[str, str]]:
     """Return the sent identifiers' keyed digests and masked forms; a malformed one is a reason."""
     pii = hasher()
     digests: dict[str, str] = {}
-    masked: dict[str, str] = {}
+    canonicals: dict[str, str] = {}
     for f in IDENTIFIER_FIELDS:
         value = data.get(f)
         if value is None:
@@ -171,8 +197,8 @@ def _identifiers(data: Mapping[str, Any], out: _Reasons) -> tuple[dict[str, str]
             out.add("allow", {"code": "invalid_identifier", "field": f, "message": exc.message})
             continue
         digests[f] = pii.digest(f, canonical)
-        masked[f] = pii.mask(f, canonical)
-    return digests, masked
+        canonicals[f] = canonical
+    return digests, _Masked(canonicals)
 
 
 def _name_facts(
