@@ -160,14 +160,14 @@ class _Masked(Mapping[str, str]):
     Masking parses a phone number again (phonenumbers); most checks are allowed and never stored.
     """
 
-    def __init__(self, canonical: dict[str, str]) -> None:
-        self._canonical = canonical
+    def __init__(self, canonical: dict[str, str], pii: Any) -> None:
+        # The hasher is taken now, in the request's app context; the masks may be read after it.
+        self._canonical, self._pii = canonical, pii
         self._masked: dict[str, str] | None = None
 
     def _all(self) -> dict[str, str]:
         if self._masked is None:
-            pii = hasher()
-            self._masked = {f: pii.mask(f, v) for f, v in self._canonical.items()}
+            self._masked = {f: self._pii.mask(f, v) for f, v in self._canonical.items()}
         return self._masked
 
     def __getitem__(self, key: str) -> str:
@@ -198,7 +198,7 @@ def _identifiers(data: Mapping[str, Any], out: _Reasons) -> tuple[dict[str, str]
             continue
         digests[f] = pii.digest(f, canonical)
         canonicals[f] = canonical
-    return digests, _Masked(canonicals)
+    return digests, _Masked(canonicals, pii)
 
 
 def _name_facts(
