@@ -315,6 +315,31 @@ class _Confirmed:
     reuse: dict[str, int] = field(default_factory=dict)
 
 
+def _confirm_union(identifiers: bool, bans: bool, reuse: tuple[str, ...], among: Any) -> Any:
+    """Build the confirmation query of this shape; ``among(column, name)`` is its list membership."""
+    now = sa.bindparam("now", type_=sa.DateTime)
+    parts: list[Any] = []
+    if identifiers:
+        parts.append(
+            _row("i", BanIdentifier.kind, BanIdentifier.value_hash, sa.func.min(BanIdentifier.ban_id))
+            .join(Ban, Ban.id == BanIdentifier.ban_id)
+            .where(among(BanIdentifier.value_hash, "hashes"), _live(now))
+            .group_by(BanIdentifier.kind, BanIdentifier.value_hash)
+        )
+    if bans:
+        parts.append(_row("b", Ban.id).where(among(Ban.id, "ban_ids"), _live(now)))
+    for f in reuse:
+        parts.append(
+            _row("r", sa.literal(f, sa.String), n=sa.func.count())
+            .select_from(Account)
+            .where(
+                getattr(Account, f"{f}_hash") == sa.bindparam(f"reuse_{f}", type_=sa.String),
+                Account.status != "purged",
+            )
+        )
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
 _statements: dict[tuple[bool, bool, tuple[str, ...]], Any] = {}
 
 
@@ -326,31 +351,11 @@ def _confirm_statement(identifiers: bool, bans: bool, reuse: tuple[str, ...]) ->
     """
     key = (identifiers, bans, reuse)
     cached = _statements.get(key)
-    if cached is not None:
-        return cached
-    now = sa.bindparam("now", type_=sa.DateTime)
-    parts: list[Any] = []
-    if identifiers:
-        parts.append(
-            _row("i", BanIdentifier.kind, BanIdentifier.value_hash, sa.func.min(BanIdentifier.ban_id))
-            .join(Ban, Ban.id == BanIdentifier.ban_id)
-            .where(BanIdentifier.value_hash.in_(sa.bindparam("hashes", expanding=True)), _live(now))
-            .group_by(BanIdentifier.kind, BanIdentifier.value_hash)
+    if cached is None:
+        cached = _statements[key] = _confirm_union(
+            identifiers, bans, reuse, lambda col, name: col.in_(sa.bindparam(name, expanding=True))
         )
-    if bans:
-        parts.append(_row("b", Ban.id).where(Ban.id.in_(sa.bindparam("ban_ids", expanding=True)), _live(now)))
-    for f in reuse:
-        parts.append(
-            _row("r", sa.literal(f, sa.String), n=sa.func.count())
-            .select_from(Account)
-            .where(
-                getattr(Account, f"{f}_hash") == sa.bindparam(f"reuse_{f}", type_=sa.String),
-                Account.status != "purged",
-            )
-        )
-    built: Any = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-    _statements[key] = built
-    return built
+    return cached
 
 
 _pg_statements: dict[tuple[bool, bool, tuple[str, ...]], tuple[str, dict[str, Any]]] = {}
@@ -367,30 +372,10 @@ def _pg_confirm_sql(identifiers: bool, bans: bool, reuse: tuple[str, ...]) -> tu
         return cached
     from sqlalchemy.dialects import postgresql
 
-    now = sa.bindparam("now", type_=sa.DateTime)
     texts = postgresql.ARRAY(sa.String)
-    parts: list[Any] = []
-    if identifiers:
-        parts.append(
-            _row("i", BanIdentifier.kind, BanIdentifier.value_hash, sa.func.min(BanIdentifier.ban_id))
-            .join(Ban, Ban.id == BanIdentifier.ban_id)
-            .where(BanIdentifier.value_hash == sa.any_(sa.bindparam("hashes", type_=texts)), _live(now))
-            .group_by(BanIdentifier.kind, BanIdentifier.value_hash)
-        )
-    if bans:
-        parts.append(
-            _row("b", Ban.id).where(Ban.id == sa.any_(sa.bindparam("ban_ids", type_=texts)), _live(now))
-        )
-    for f in reuse:
-        parts.append(
-            _row("r", sa.literal(f, sa.String), n=sa.func.count())
-            .select_from(Account)
-            .where(
-                getattr(Account, f"{f}_hash") == sa.bindparam(f"reuse_{f}", type_=sa.String),
-                Account.status != "purged",
-            )
-        )
-    built: Any = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    built = _confirm_union(
+        identifiers, bans, reuse, lambda col, name: col == sa.any_(sa.bindparam(name, type_=texts))
+    )
     compiled = built.compile(dialect=postgresql.psycopg2.dialect())  # type: ignore[no-untyped-call]
     constants = {k: v for k, v in compiled.params.items() if v is not None}
     _pg_statements[key] = out = (str(compiled), constants)
@@ -444,7 +429,7 @@ def _confirm(
     out = _Confirmed()
     if not maybe and not ban_ids and not reuse:
         return out
-    stmt = _confirm_statement(bool(maybe), bool(ban_ids), tuple(reuse))
+    shape = (bool(maybe), bool(ban_ids), tuple(reuse))
     params: dict[str, Any] = {"now": now}
     if maybe:
         params["hashes"] = sorted(set(maybe.values()))
@@ -455,9 +440,9 @@ def _confirm(
     rows: Sequence[Any]
     reader = _reader()
     if reader is None:
-        rows = db.session.execute(stmt, params).all()
+        rows = db.session.execute(_confirm_statement(*shape), params).all()
     else:
-        rows = _pg_confirm(reader, bool(maybe), bool(ban_ids), tuple(reuse), params)
+        rows = _pg_confirm(reader, *shape, params)
     for tag, a, b, c, n in rows:
         if tag == "i":
             out.identifiers.append((a, b, c))
