@@ -27,7 +27,8 @@ from typing import Any
 
 MAGIC = b"RGIDXSNP"
 # Bump whenever the payload's shape or any index's layout or hashing changes.
-FORMAT_VERSION = 4
+# 5: name indexes hold the sorted-parts key of every name (keys.sorted_parts_key).
+FORMAT_VERSION = 5
 _TAG = 32
 
 

@@ -23,6 +23,7 @@ from registry.matching.keys import (
     part_drop_variants,
     rotation_key,
     segment_pinyin,
+    sorted_parts_key,
     split_variants,
 )
 from registry.matching.typos import (
@@ -57,6 +58,7 @@ class MatchConfig:
     score_affix: float = 95.0
     score_pinyin: float = 95.0
     score_reorder: float = 92.0
+    score_reorder_same_parts: float = 93.0
     # A typo scores score_typo_1 for the cheapest slip, falling to score_typo_2 at the slip budget of
     # its length (typos.typo_budget: none under min_len_typo_1 letters, two edits' worth from
     # min_len_typo_2); slips beyond the budget are no typo.
@@ -426,6 +428,11 @@ class NameIndex:
         rot = rotation_key(keys.base)
         if rot:
             q.extra[rot] = (cfg.score_reorder, "reorder")
+        same_parts = sorted_parts_key(name, keys)
+        if same_parts:
+            # The same parts in another order outrank a reordering that also changed how they are
+            # written (峻冯 is 冯峻 before it is 俊丰): among a common sound's crowd it is the one to keep.
+            q.extra[same_parts] = (cfg.score_reorder_same_parts, "reorder")
         for _, via, k in q.variants:
             if via in ("canonical", "part") and k.canonical:
                 q.extra.setdefault(PART_MARK + k.canonical, (cfg.score_affix, "part"))

@@ -165,6 +165,7 @@ _AFFIX_WORDS = frozenset(a for a, _ in PREFIXES + SUFFIXES)
 # apart ("flowercloud" / "cloud_flower"), and a banned name with one of its parts left out.
 ROTATE_MARK = "\x02"
 PART_MARK = "\x03"
+SORTED_MARK = "\x04"
 MIN_ROTATE = 6
 MAX_ROTATE = 24
 
@@ -194,9 +195,57 @@ def _is_pinyin(text: str) -> bool:
     return _pinyin_re().fullmatch(text) is not None
 
 
+def _syllables_longest_first(text: str) -> list[str] | None:
+    """Split pinyin into the fewest syllables, the earlier ones longest ("wangao": wang-ao, not wan-gao).
+
+    segment_pinyin keeps the first split it finds, which is the stored keys' and must not change;
+    this one is only for sorted_parts_key, where both sides of a reordering must cut alike.
+    """
+    syl = pinyin_syllables()
+    n = len(text)
+    if n == 0 or n > MAX_ROTATE:
+        return None
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[n] = []
+    for i in range(n - 1, -1, -1):
+        for j in range(min(n, i + 6), i, -1):
+            rest = best[j]
+            if rest is not None and text[i:j] in syl:
+                cur = best[i]
+                if cur is None or len(rest) + 1 < len(cur):
+                    best[i] = [text[i:j], *rest]
+    return best[0]
+
+
+def sorted_parts_key(name: str, keys: NameKeys) -> str:
+    """Return a name's parts sorted: equal for every order of them, and only for the same parts.
+
+    The reorder key sorts pinyin syllables, so one bucket holds every name of that sound in either
+    order (崔明, 翠鸣, cui_ming, ming.cui ...) and a common sound overflows the lookup cap before the
+    one reordered name is reached. This key is as specific as the name: a Han name's characters, or a
+    Latin handle's parts (its separated parts, each cut into pinyin syllables when it is pinyin).
+    """
+    canon = keys.canonical
+    if 2 <= len(canon) <= 6 and all(is_han(c) for c in canon):
+        parts = list(canon)
+    else:
+        base = keys.base
+        if not (MIN_ROTATE <= len(base) <= MAX_ROTATE and base.isascii() and base.isalpha()):
+            return ""
+        parts = []
+        for t in _tokens(name) or [base]:
+            cut = _syllables_longest_first(t) if t.isascii() and t.isalpha() else None
+            parts += cut if cut else [t]
+        if "".join(parts) != base:
+            return ""
+    if len(set(parts)) < 2:
+        return ""
+    return SORTED_MARK + "".join(sorted(parts))
+
+
 def index_only_keys(name: str, keys: NameKeys) -> list[str]:
     """Return the index-only keys of a banned name (see ROTATE_MARK)."""
-    out = [rotation_key(keys.base)]
+    out = [rotation_key(keys.base), sorted_parts_key(name, keys)]
     # Bounded work per indexed name: only a name of three or more separated parts can lose one.
     if len(_SPLIT_ON.findall(name)) >= 2:
         out += [PART_MARK + v for v in part_drop_variants(name)]
@@ -405,6 +454,9 @@ def compose_table() -> dict[str, str]:
     return {k: v for k, (_, v) in table.items()}
 
 
+# The words for "a pair of" in a spoken split (双木林, 双口吕).
+_DOUBLING = frozenset("双")
+
 # Second and third characters a split spells (人匕 is 化 and 仑): filled by compose_table.
 _ALTERNATIVES: dict[str, tuple[str, ...]] = {}
 
@@ -422,6 +474,10 @@ def split_variants(canon: str, limit: int = 8) -> list[str]:
         for i in range(len(cur) - 1):
             pair = cur[i : i + 2]
             joined = table.get(pair)
+            if not joined and pair[0] in _DOUBLING:
+                # Spoken splits name a doubled part by the word for a pair: 双木 is 木木 (林), 双口 口口
+                # (吕). Tables record the doubled part itself (cjk-decomp's ra(木)), never the word.
+                joined = table.get(pair[1] * 2)
             if not joined:
                 continue
             for ch in (joined, *_ALTERNATIVES.get(pair, ())):

@@ -27,6 +27,9 @@ def index(*names: str) -> NameIndex:
         ("宋文一大", "宋文天"),
         ("刘丽日十", "刘丽早"),
         ("刘人匕飙", "刘仑飙"),
+        # Spoken: a doubled part named by the word for a pair.
+        ("杨今双木", "杨今林"),
+        ("双口涛广", "吕涛广"),
     ],
 )
 def test_splits_from_other_decomposition_tables_are_put_back(split, name):
@@ -66,3 +69,39 @@ def test_crafted_split_chains_are_bounded():
 def test_key_hash_is_a_stable_signed_64_bit_number(text):
     h = key_hash(text)
     assert -(1 << 63) <= h < (1 << 63) and h == key_hash(text)
+
+
+def crowded_sound_index(banned: str, query: str) -> NameIndex:
+    # 81 Han names of the sound cui-ming: the sound's reorder bucket overflows the lookup cap, and the
+    # banned name, indexed last, is past it.
+    crowd = [a + b for a in "崔翠脆萃粹催璀淬瘁" for b in "明鸣名铭茗冥溟暝螟"]
+    return index(*(n for n in crowd if n != query), banned)
+
+
+@pytest.mark.parametrize(
+    ("banned", "query"),
+    [
+        ("cui_ming1990", "ming_cui1990"),
+        ("cui_ming1990", "mingcui1990"),
+    ],
+)
+def test_a_reordered_name_is_found_behind_a_crowd_of_its_sound(banned, query):
+    idx = crowded_sound_index(banned, query)
+    found = idx.search(query, limit=10, min_score=85)
+    hit = [m for m in found if m.matched == banned]
+    assert hit and hit[0].via == "reorder"
+    assert "reordered" in tricks_of(query, hit[0].matched, hit[0].via)
+
+
+def test_a_reordered_han_name_is_found_behind_a_crowd_of_its_sound():
+    # 80 names sounding feng-jun (封君, 丰军 ...) share the reorder key of 冯峻 and of 峻冯.
+    crowd = [a + b for a in "封丰风锋峰枫疯蜂" for b in "君军均钧菌骏俊郡竣浚"]
+    idx = index(*crowd, "冯峻")
+    hit = [m for m in idx.search("峻冯", limit=10, min_score=85) if m.matched == "冯峻"]
+    assert hit and tricks_of("峻冯", hit[0].matched, hit[0].via) == ["reordered"]
+
+
+def test_pinyin_cut_alike_on_both_sides_of_a_reordering():
+    # wangao is wang-ao as aowang is ao-wang (the first split found would read wan-gao).
+    (m,) = index("wangao").search("aowang", limit=1, min_score=85)
+    assert m.matched == "wangao" and m.via == "reorder"
