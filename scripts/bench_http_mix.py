@@ -440,6 +440,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the confirmation query")
     ap.add_argument("--keep-db", action="store_true", help="leave the database for inspection")
+    ap.add_argument(
+        "--keep-files", action="store_true", help="leave the bodies (allow/review/deny/mix.jsonl) and the log"
+    )
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--threads", type=int, default=None, help="registry serve --threads (default: its own)")
     ap.add_argument("--workers", type=int, default=2, help="registry serve --workers")
@@ -541,7 +544,10 @@ def main() -> None:
             print(f"databases kept: {', '.join(dbs.names) or '-'}")
             dbs.names.clear()
         dbs.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep_files:
+            print(f"files kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -21,7 +22,14 @@ from registry.check import evidence
 from registry.check.index import CheckIndex, get_index, readiness_probe
 from registry.check.models import CheckRecord
 from registry.db import engine_options, writing
-from registry.events.service import EventType, emit_event, review_reasons
+from registry.events.service import (
+    EventType,
+    append_event_statement,
+    emit_event,
+    event_params,
+    event_row,
+    review_reasons,
+)
 from registry.extensions import db
 from registry.health import add_probe
 from registry.identifiers import InvalidIdentifier, normalize
@@ -385,31 +393,37 @@ def _pg_confirm_sql(identifiers: bool, bans: bool, reuse: tuple[str, ...]) -> tu
 def _pg_confirm(
     reader: sa.Engine, identifiers: bool, bans: bool, reuse: tuple[str, ...], params: dict[str, Any]
 ) -> list[Any]:
-    """Run the confirmation query on a pooled psycopg2 connection directly (PostgreSQL, autocommit).
-
-    SQLAlchemy's Connection and result machinery cost about half a millisecond per check on top of
-    the round trip itself, as much as the query; a check is the hot path, so it speaks to the driver.
-    A failure is raised as SQLAlchemy's (a dropped connection as its OperationalError, so the 503
-    handler answers it) and a dropped connection is discarded from the pool.
-    """
+    """Run the confirmation query on a pooled psycopg2 connection directly (PostgreSQL, autocommit)."""
     sql, constants = _pg_confirm_sql(identifiers, bans, reuse)
     bound = dict(constants)
     bound.update(params)
     for k in ("hashes", "ban_ids"):
         if k in bound:
             bound[k] = list(bound[k])
-    raw = reader.raw_connection()
+    return _pg_execute(reader, sql, bound)
+
+
+def _pg_execute(engine: sa.Engine, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Run one statement on a pooled psycopg2 connection directly (autocommit); return its rows.
+
+    SQLAlchemy's Connection and result machinery (and compiling a statement of several CTEs) cost
+    about as much per check as the round trip itself; a check is the hot path, so it speaks to the
+    driver with SQL compiled once per shape. A failure is raised as SQLAlchemy's (a dropped
+    connection as its OperationalError, so the 503 handler answers it) and a dropped connection is
+    discarded from the pool.
+    """
+    raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         try:
-            cursor.execute(sql, bound)
-            return list(cursor.fetchall())
+            cursor.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description else []
         finally:
             cursor.close()
-    except reader.dialect.loaded_dbapi.Error as exc:
-        if reader.dialect.is_disconnect(exc, raw.dbapi_connection, None):
+    except engine.dialect.loaded_dbapi.Error as exc:
+        if engine.dialect.is_disconnect(exc, raw.dbapi_connection, None):
             raw.invalidate(exc)
-        raise sa.exc.DBAPIError.instance(sql, bound, exc, reader.dialect.loaded_dbapi.Error) from exc
+        raise sa.exc.DBAPIError.instance(sql, params, exc, engine.dialect.loaded_dbapi.Error) from exc
     finally:
         raw.close()
 
@@ -526,12 +540,13 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
             "check_id": check_id,
         }
         writer = _reader()
-        if writer is not None and decision != "review":
+        if writer is not None:
             # PostgreSQL: one statement in autocommit is one transaction and one round trip (no BEGIN,
-            # no COMMIT of its own), holding its row locks only while it runs.
-            with writer.connect() as conn:
-                for stmt in _record_statements("postgresql", decision, result.reasons, **fields):
-                    conn.execute(stmt)
+            # no COMMIT of its own), holding its row locks only while it runs. A review's check, review
+            # and review.opened event are one statement: the audit head, which positions the event,
+            # is locked from its UPDATE to the commit, not across the three round trips a session
+            # transaction takes (it serialised every flagged check of every worker).
+            _record_autocommit(writer, decision, result.reasons, fields)
         else:
             # The decision was read-only; write in a fresh transaction that takes the write lock up
             # front, so SQLite never has to upgrade a read transaction (which fails at once under
@@ -541,6 +556,93 @@ def run_check(data: Mapping[str, Any]) -> dict[str, Any]:
                 record_check(decision, result.reasons, **fields)
                 db.session.commit()
     return {"decision": decision, "check_id": check_id, "reasons": result.reasons}
+
+
+def _record_autocommit(
+    writer: sa.Engine, decision: str, reasons: list[dict[str, Any]], fields: dict[str, Any]
+) -> None:
+    """Store a flagged check (and its review with its event) in one autocommit statement (PostgreSQL)."""
+    sql, constants = _pg_record_sql(decision)
+    check_id = fields["check_id"]
+    params: dict[str, Any] = {
+        **constants,
+        "check_id": check_id,
+        "at": utcnow(),
+        "actor": fields["actor"],
+        "decision": decision,
+        "username": fields["username"],
+        "display_name": fields["display_name"],
+        "masked": json.dumps(dict(fields["masked"])),
+        "reasons": json.dumps(list(reasons)),
+    }
+    if decision != "review":
+        _pg_execute(writer, sql, params)
+        return
+    review_id = new_id("rev_")
+    event = event_row(EventType.REVIEW_OPENED, f"review:{review_id}", _opened(review_id, check_id, reasons))
+    params.update(event_params(event), review_id=review_id)
+    if not _pg_execute(writer, sql, params):
+        # No audit head row (a database nothing was ever audited in, or one a DBA emptied): the check
+        # and review are stored; the event is appended the slow way, which recreates the head.
+        db.session.rollback()
+        with writing():
+            emit_event(db.session(), EventType.REVIEW_OPENED, event["subject"], event["data"])
+            db.session.commit()
+
+
+_pg_record: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def _pg_record_sql(decision: str) -> tuple[str, dict[str, Any]]:
+    """Return the one statement storing a flagged check, compiled for psycopg2 once, and its constants.
+
+    A deny: the check's INSERT. A review: the check's and the review's INSERTs as data-modifying CTEs
+    of the review.opened event's (registry/events/service.py append_event_statement); the review's
+    foreign key is checked at the end of the statement, when the check row exists.
+    """
+    kind = "review" if decision == "review" else "check"
+    cached = _pg_record.get(kind)
+    if cached is not None:
+        return cached
+    from sqlalchemy.dialects import postgresql
+
+    at = sa.bindparam("at", type_=sa.DateTime)
+    username = sa.bindparam("username", type_=sa.String)
+    display_name = sa.bindparam("display_name", type_=sa.String)
+    reasons = sa.bindparam("reasons", type_=sa.JSON)
+    check_id = sa.bindparam("check_id", type_=sa.String)
+    check = sa.insert(CheckRecord.__table__).values(
+        id=check_id,
+        at=at,
+        actor=sa.bindparam("actor", type_=sa.String),
+        decision=sa.bindparam("decision", type_=sa.String),
+        username=username,
+        display_name=display_name,
+        masked=sa.bindparam("masked", type_=sa.JSON),
+        reasons=reasons,
+    )
+    stmt: Any = check
+    if kind == "review":
+        review = sa.insert(Review.__table__).values(
+            id=sa.bindparam("review_id", type_=sa.String),
+            check_id=check_id,
+            kind="signup",
+            status="open",
+            reasons=reasons,
+            username=username,
+            display_name=display_name,
+            created_at=at,
+        )
+        stmt = append_event_statement(check.cte("new_check"), review.cte("new_review"))
+    compiled = stmt.compile(dialect=postgresql.psycopg2.dialect())  # type: ignore[no-untyped-call]
+    constants = {k: v for k, v in compiled.params.items() if v is not None}
+    _pg_record[kind] = out = (str(compiled), constants)
+    return out
+
+
+def _opened(review_id: str, check_id: str, reasons: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return a review.opened event's data: ids and the reasons as codes, fields and ban ids."""
+    return {"review_id": review_id, "check_id": check_id, "reasons": review_reasons(reasons)}
 
 
 def run_checks(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -674,7 +776,7 @@ def record_check(
             db.session(),
             EventType.REVIEW_OPENED,
             f"review:{review_id}",
-            {"review_id": review_id, "check_id": check_id, "reasons": review_reasons(reasons)},
+            _opened(review_id, check_id, reasons),
         )
     return check_id
 

@@ -79,6 +79,53 @@ def _rows(events: Iterable[Event]) -> list[dict[str, Any]]:
     return rows
 
 
+def event_row(type: EventType | str, subject: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return one event's row, not yet positioned (for append_event_statement)."""
+    return _rows([(type, subject, data)])[0]
+
+
+def append_event_statement(*ctes: Any) -> Any:
+    """Return one INSERT that positions an event under the head and writes it (PostgreSQL only).
+
+    ``WITH <ctes>, event_head AS (UPDATE audit_head SET event_seq = event_seq + 1 RETURNING event_seq)
+    INSERT INTO webhook_events SELECT :event_id, event_head.event_seq, ... FROM event_head RETURNING
+    id``, its values bound as event_id, event_type, event_subject, event_at and event_data (an
+    event_row's). Run in autocommit, the change (the ``ctes``, data-modifying) and its event are one
+    statement and one transaction, and the head's row lock is held from the UPDATE to the commit
+    only, not across round trips. It inserts no event when the head row is missing: the caller,
+    seeing no id returned, must append the event through the session (lock_head recreates the head).
+    """
+    head = (
+        sa.update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(event_seq=AuditHead.event_seq + 1)
+        .returning(AuditHead.event_seq)
+        .cte("event_head")
+    )
+    table = OutboxEvent.__table__
+    select = sa.select(
+        sa.bindparam("event_id", type_=sa.String),
+        head.c.event_seq,
+        sa.bindparam("event_type", type_=sa.String),
+        sa.bindparam("event_subject", type_=sa.String),
+        sa.bindparam("event_at", type_=sa.DateTime),
+        sa.bindparam("event_data", type_=table.c.data.type),
+    )
+    stmt = sa.insert(table).from_select(["id", "seq", "type", "subject", "at", "data"], select)
+    return stmt.add_cte(*ctes, head).returning(table.c.id)
+
+
+def event_params(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Return append_event_statement's values for an event_row (its data as JSON text)."""
+    return {
+        "event_id": row["id"],
+        "event_type": row["type"],
+        "event_subject": row["subject"],
+        "event_at": row["at"],
+        "event_data": json.dumps(row["data"]),
+    }
+
+
 def position_events(session: Session, head: AuditHead, events: Iterable[Event] = ()) -> list[dict[str, Any]]:
     """Give the session's waiting events, then ``events``, the next positions (head held); return the rows."""
     rows: list[dict[str, Any]] = session.info.pop(_PENDING, []) + _rows(events)

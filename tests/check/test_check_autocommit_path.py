@@ -93,9 +93,9 @@ def test_a_deny_check_reads_and_records_through_the_reader_not_the_session(commi
     # both went through the reader...
     assert touches(on_driver, "ban_identifiers"), on_driver
     assert not touches(on_reader, "ban_identifiers"), on_reader
-    assert any(s.startswith("INSERT INTO checks") for s in on_reader), on_reader
+    assert any(s.startswith("INSERT INTO checks") for s in on_driver), on_driver
     # ... in autocommit: no transaction of its own around them.
-    assert not any(s.upper() in ("BEGIN", "COMMIT", "ROLLBACK") for s in on_reader), on_reader
+    assert not any(s.upper() in ("BEGIN", "COMMIT", "ROLLBACK") for s in on_reader + on_driver), on_driver
     # The session saw neither (it may look up the API key and the ban log's head, nothing of the check).
     assert not touches(on_session, "ban_identifiers") and not touches(on_session, "checks"), on_session
     with app.app_context():
@@ -114,19 +114,19 @@ def test_a_review_check_opens_its_review_through_the_reader(committing_app, auth
         reader = check_service._reader()
     assert reader is not None
     body = {"username": "newcomer", "device_id": "dev-1234567890"}
-    with statements(reader) as on_reader:
+    with driver_statements(reader) as on_reader:
         response = client.post("/v1/check", json=body, headers=headers)
     assert response.status_code == 200, response.json
     decision = response.json["decision"]
     assert decision in ("review", "deny")
-    assert any(s.startswith("INSERT INTO checks") for s in on_reader), on_reader
+    assert any("INSERT INTO checks" in s for s in on_reader), on_reader
     with app.app_context():
         reviews = db.session.scalar(
             sa.select(sa.func.count()).select_from(Review).where(Review.check_id == response.json["check_id"])
         )
     assert reviews == (1 if decision == "review" else 0)
     if decision == "review":
-        assert any(s.startswith("INSERT INTO reviews") for s in on_reader), on_reader
+        assert any("INSERT INTO reviews" in s for s in on_reader), on_reader
 
 
 @pytest.mark.postgres_only
@@ -224,3 +224,76 @@ def test_a_dropped_reader_connection_fails_one_check_with_503_then_the_next_reco
     assert "retry" in first.json["message"].lower()
     again = client.post("/v1/check", json=body, headers=headers)
     assert again.status_code == 200 and again.json["decision"] == "allow", again.json
+
+
+def _review_check(client: Any, headers: dict[str, str], n: int) -> Any:
+    # An address inside a banned range is review, never deny (addresses are shared behind NAT).
+    response = client.post(
+        "/v1/check", json={"username": f"neighbour{n}", "ip": f"198.51.100.{10 + n}"}, headers=headers
+    )
+    assert response.status_code == 200 and response.json["decision"] == "review", response.json
+    return response
+
+
+def _opened_events(app: Any, check_id: str) -> list[Any]:
+    from registry.events.models import OutboxEvent
+
+    with app.app_context():
+        review_id = db.session.scalar(sa.select(Review.id).where(Review.check_id == check_id))
+        assert review_id is not None
+        return list(
+            db.session.execute(
+                sa.select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.data).where(
+                    OutboxEvent.subject == f"review:{review_id}"
+                )
+            )
+        )
+
+
+@pytest.mark.postgres_only
+def test_a_review_its_check_and_its_event_are_one_autocommit_statement(committing_app, auth):
+    from registry.audit.models import AuditHead
+
+    app = committing_app
+    headers = auth("check", "bans:write", app=app)
+    client = app.test_client()
+    ban = {"identifiers": {"ip": ["198.51.100.0/24"]}, "reason": "spam ring", "rule": "R1"}
+    assert client.post("/v1/bans", json=ban, headers=headers).status_code == 201
+    _review_check(client, headers, 0)  # builds the index
+    with app.app_context():
+        reader = check_service._reader()
+        before = db.session.scalar(sa.select(AuditHead.event_seq).where(AuditHead.id == 1))
+    assert reader is not None and before is not None
+    with statements(reader) as on_reader, driver_statements(reader) as on_driver:
+        response = _review_check(client, headers, 1)
+    writes = [s for s in on_driver if "INSERT" in s]
+    assert len(writes) == 1 and not any("INSERT" in s for s in on_reader), (on_driver, on_reader)
+    assert "INSERT INTO checks" in writes[0] and "INSERT INTO reviews" in writes[0], writes
+    assert "UPDATE audit_head" in writes[0] and "INSERT INTO webhook_events" in writes[0], writes
+    assert not any(s.upper() in ("BEGIN", "COMMIT", "ROLLBACK") for s in on_reader + on_driver), on_driver
+    ((seq, kind, data),) = _opened_events(app, response.json["check_id"])
+    assert kind == "review.opened" and seq == before + 1
+    assert data["check_id"] == response.json["check_id"] and data["reasons"], data
+    with app.app_context():
+        assert db.session.scalar(sa.select(AuditHead.event_seq).where(AuditHead.id == 1)) == before + 1
+
+
+@pytest.mark.postgres_only
+def test_without_an_audit_head_a_review_still_gets_its_event(committing_app, auth):
+    from registry.audit.models import AuditHead
+
+    app = committing_app
+    headers = auth("check", "bans:write", app=app)
+    client = app.test_client()
+    ban = {"identifiers": {"ip": ["198.51.100.0/24"]}, "reason": "spam ring", "rule": "R1"}
+    assert client.post("/v1/bans", json=ban, headers=headers).status_code == 201
+    _review_check(client, headers, 0)
+    with app.app_context():
+        db.session.execute(sa.delete(AuditHead))
+        db.session.commit()
+    response = _review_check(client, headers, 1)
+    ((seq, kind, _data),) = _opened_events(app, response.json["check_id"])
+    assert kind == "review.opened" and seq is not None
+    with app.app_context():
+        # The head is back, positioned past every event written.
+        assert db.session.scalar(sa.select(AuditHead.event_seq).where(AuditHead.id == 1)) == seq
