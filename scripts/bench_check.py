@@ -176,7 +176,9 @@ def reformat(field: str, value: str, rng: random.Random) -> str:
     if field == "email":
         local, domain = value.split("@")
         if domain == "gmail.com":
-            dotted = ".".join(local) if len(local) < 12 else local[:3] + "." + local[3:]
+            # Gmail ignores dots: moved ones are the same mailbox (two in a row is no address at all).
+            bare = local.replace(".", "")
+            dotted = ".".join(bare) if len(bare) < 12 else bare[:3] + "." + bare[3:]
             return f"{dotted}+signup@googlemail.com"
         return rng.choice((f"  {local.upper()}@{domain.upper()} ", f"{local}@{domain.upper()}"))
     if field == "id_number":
