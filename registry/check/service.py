@@ -26,6 +26,7 @@ from registry.events.service import (
     EventType,
     append_event_statement,
     emit_event,
+    event_head_cte,
     event_params,
     event_row,
     review_reasons,
@@ -582,11 +583,12 @@ def _record_autocommit(
     event = event_row(EventType.REVIEW_OPENED, f"review:{review_id}", _opened(review_id, check_id, reasons))
     params.update(event_params(event), review_id=review_id)
     if not _pg_execute(writer, sql, params):
-        # No audit head row (a database nothing was ever audited in, or one a DBA emptied): the check
-        # and review are stored; the event is appended the slow way, which recreates the head.
+        # No audit head row (a database nothing was ever audited in, or one a DBA emptied): the
+        # statement wrote nothing at all (every insert selects from the head's UPDATE). The session's
+        # path writes the three in one transaction, its commit recreating the head.
         db.session.rollback()
         with writing():
-            emit_event(db.session(), EventType.REVIEW_OPENED, event["subject"], event["data"])
+            record_check(decision, reasons, **fields)
             db.session.commit()
 
 
@@ -611,29 +613,39 @@ def _pg_record_sql(decision: str) -> tuple[str, dict[str, Any]]:
     display_name = sa.bindparam("display_name", type_=sa.String)
     reasons = sa.bindparam("reasons", type_=sa.JSON)
     check_id = sa.bindparam("check_id", type_=sa.String)
-    check = sa.insert(CheckRecord.__table__).values(
-        id=check_id,
-        at=at,
-        actor=sa.bindparam("actor", type_=sa.String),
-        decision=sa.bindparam("decision", type_=sa.String),
-        username=username,
-        display_name=display_name,
-        masked=sa.bindparam("masked", type_=sa.JSON),
-        reasons=reasons,
-    )
-    stmt: Any = check
+    check_values = {
+        "id": check_id,
+        "at": at,
+        "actor": sa.bindparam("actor", type_=sa.String),
+        "decision": sa.bindparam("decision", type_=sa.String),
+        "username": username,
+        "display_name": display_name,
+        "masked": sa.bindparam("masked", type_=sa.JSON),
+        "reasons": reasons,
+    }
+    stmt: Any = sa.insert(CheckRecord.__table__).values(**check_values)
     if kind == "review":
-        review = sa.insert(Review.__table__).values(
-            id=sa.bindparam("review_id", type_=sa.String),
-            check_id=check_id,
-            kind="signup",
-            status="open",
-            reasons=reasons,
-            username=username,
-            display_name=display_name,
-            created_at=at,
+        review_values = {
+            "id": sa.bindparam("review_id", type_=sa.String),
+            "check_id": check_id,
+            "kind": sa.literal("signup", sa.String),
+            "status": sa.literal("open", sa.String),
+            "reasons": reasons,
+            "username": username,
+            "display_name": display_name,
+            "created_at": at,
+        }
+        head = event_head_cte()
+
+        def from_head(table: Any, values: dict[str, Any]) -> Any:
+            # INSERT ... SELECT ... FROM event_head: no head row, no row written.
+            return sa.insert(table).from_select(list(values), sa.select(*values.values()).select_from(head))
+
+        stmt = append_event_statement(
+            head,
+            from_head(CheckRecord.__table__, check_values).cte("new_check"),
+            from_head(Review.__table__, review_values).cte("new_review"),
         )
-        stmt = append_event_statement(check.cte("new_check"), review.cte("new_review"))
     compiled = stmt.compile(dialect=postgresql.psycopg2.dialect())  # type: ignore[no-untyped-call]
     constants = {k: v for k, v in compiled.params.items() if v is not None}
     _pg_record[kind] = out = (str(compiled), constants)

@@ -84,24 +84,34 @@ def event_row(type: EventType | str, subject: str, data: Mapping[str, Any]) -> d
     return _rows([(type, subject, data)])[0]
 
 
-def append_event_statement(*ctes: Any) -> Any:
-    """Return one INSERT that positions an event under the head and writes it (PostgreSQL only).
+def event_head_cte() -> Any:
+    """Return ``UPDATE audit_head SET event_seq = event_seq + 1 RETURNING event_seq`` as a CTE.
 
-    ``WITH <ctes>, event_head AS (UPDATE audit_head SET event_seq = event_seq + 1 RETURNING event_seq)
-    INSERT INTO webhook_events SELECT :event_id, event_head.event_seq, ... FROM event_head RETURNING
-    id``, its values bound as event_id, event_type, event_subject, event_at and event_data (an
-    event_row's). Run in autocommit, the change (the ``ctes``, data-modifying) and its event are one
-    statement and one transaction, and the head's row lock is held from the UPDATE to the commit
-    only, not across round trips. It inserts no event when the head row is missing: the caller,
-    seeing no id returned, must append the event through the session (lock_head recreates the head).
+    For append_event_statement; a change written in the same statement may select its rows FROM it,
+    so that without a head row nothing at all is written (see there).
     """
-    head = (
+    return (
         sa.update(AuditHead)
         .where(AuditHead.id == 1)
         .values(event_seq=AuditHead.event_seq + 1)
         .returning(AuditHead.event_seq)
         .cte("event_head")
     )
+
+
+def append_event_statement(head: Any, *ctes: Any) -> Any:
+    """Return one INSERT that positions an event under the head and writes it (PostgreSQL only).
+
+    ``WITH <ctes>, event_head AS (UPDATE audit_head SET event_seq = event_seq + 1 RETURNING event_seq)
+    INSERT INTO webhook_events SELECT :event_id, event_head.event_seq, ... FROM event_head RETURNING
+    id``, its values bound as event_id, event_type, event_subject, event_at and event_data (an
+    event_row's); ``head`` is event_head_cte(). Run in autocommit, the change (the ``ctes``,
+    data-modifying) and its event are one statement and one transaction, and the head's row lock is
+    held from the UPDATE to the commit only, not across round trips. Without a head row no event is
+    inserted (no id returned): the change's own CTEs should select FROM the head too, so that they
+    insert nothing either, and the caller writes all of it through the session (lock_head recreates
+    the head).
+    """
     table = OutboxEvent.__table__
     select = sa.select(
         sa.bindparam("event_id", type_=sa.String),

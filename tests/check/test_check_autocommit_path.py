@@ -295,5 +295,18 @@ def test_without_an_audit_head_a_review_still_gets_its_event(committing_app, aut
     ((seq, kind, _data),) = _opened_events(app, response.json["check_id"])
     assert kind == "review.opened" and seq is not None
     with app.app_context():
+        # Written once, whole: the one statement wrote nothing without the head, the session all three.
+        count = sa.select(sa.func.count())
+        assert (
+            db.session.scalar(
+                count.select_from(CheckRecord).where(CheckRecord.id == response.json["check_id"])
+            )
+            == 1
+        )
+        assert (
+            db.session.scalar(count.select_from(Review).where(Review.check_id == response.json["check_id"]))
+            == 1
+        )
+        assert db.session.scalar(count.select_from(Review)) == 2  # the two review checks, nothing more
         # The head is back, positioned past every event written.
         assert db.session.scalar(sa.select(AuditHead.event_seq).where(AuditHead.id == 1)) == seq
