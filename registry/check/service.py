@@ -385,10 +385,16 @@ def _pg_confirm_sql(identifiers: bool, bans: bool, reuse: tuple[str, ...]) -> tu
     built = _confirm_union(
         identifiers, bans, reuse, lambda col, name: col == sa.any_(sa.bindparam(name, type_=texts))
     )
-    compiled = built.compile(dialect=postgresql.psycopg2.dialect())  # type: ignore[no-untyped-call]
-    constants = {k: v for k, v in compiled.params.items() if v is not None}
-    _pg_statements[key] = out = (str(compiled), constants)
+    _pg_statements[key] = out = _pg_compile(built)
     return out
+
+
+def _pg_compile(stmt: Any) -> tuple[str, dict[str, Any]]:
+    """Compile a statement for psycopg2: its SQL text and the values it binds itself (its constants)."""
+    from sqlalchemy.dialects import postgresql
+
+    compiled = stmt.compile(dialect=postgresql.psycopg2.dialect())  # type: ignore[no-untyped-call]
+    return str(compiled), {k: v for k, v in compiled.params.items() if v is not None}
 
 
 def _pg_confirm(
@@ -606,49 +612,34 @@ def _pg_record_sql(decision: str) -> tuple[str, dict[str, Any]]:
     cached = _pg_record.get(kind)
     if cached is not None:
         return cached
-    from sqlalchemy.dialects import postgresql
-
-    at = sa.bindparam("at", type_=sa.DateTime)
-    username = sa.bindparam("username", type_=sa.String)
-    display_name = sa.bindparam("display_name", type_=sa.String)
-    reasons = sa.bindparam("reasons", type_=sa.JSON)
-    check_id = sa.bindparam("check_id", type_=sa.String)
-    check_values = {
-        "id": check_id,
-        "at": at,
-        "actor": sa.bindparam("actor", type_=sa.String),
-        "decision": sa.bindparam("decision", type_=sa.String),
-        "username": username,
-        "display_name": display_name,
-        "masked": sa.bindparam("masked", type_=sa.JSON),
-        "reasons": reasons,
-    }
+    check_values, review_values = _stored_rows(
+        check_id=sa.bindparam("check_id", type_=sa.String),
+        at=sa.bindparam("at", type_=sa.DateTime),
+        actor=sa.bindparam("actor", type_=sa.String),
+        decision=sa.bindparam("decision", type_=sa.String),
+        username=sa.bindparam("username", type_=sa.String),
+        display_name=sa.bindparam("display_name", type_=sa.String),
+        masked=sa.bindparam("masked", type_=sa.JSON),
+        reasons=sa.bindparam("reasons", type_=sa.JSON),
+        review_id=sa.bindparam("review_id", type_=sa.String),
+    )
     stmt: Any = sa.insert(CheckRecord.__table__).values(**check_values)
     if kind == "review":
-        review_values = {
-            "id": sa.bindparam("review_id", type_=sa.String),
-            "check_id": check_id,
-            "kind": sa.literal("signup", sa.String),
-            "status": sa.literal("open", sa.String),
-            "reasons": reasons,
-            "username": username,
-            "display_name": display_name,
-            "created_at": at,
-        }
         head = event_head_cte()
 
         def from_head(table: Any, values: dict[str, Any]) -> Any:
             # INSERT ... SELECT ... FROM event_head: no head row, no row written.
-            return sa.insert(table).from_select(list(values), sa.select(*values.values()).select_from(head))
+            columns: list[Any] = [
+                v if isinstance(v, sa.ClauseElement) else sa.literal(v, sa.String) for v in values.values()
+            ]
+            return sa.insert(table).from_select(list(values), sa.select(*columns).select_from(head))
 
         stmt = append_event_statement(
             head,
             from_head(CheckRecord.__table__, check_values).cte("new_check"),
             from_head(Review.__table__, review_values).cte("new_review"),
         )
-    compiled = stmt.compile(dialect=postgresql.psycopg2.dialect())  # type: ignore[no-untyped-call]
-    constants = {k: v for k, v in compiled.params.items() if v is not None}
-    _pg_record[kind] = out = (str(compiled), constants)
+    _pg_record[kind] = out = _pg_compile(stmt)
     return out
 
 
@@ -703,35 +694,67 @@ def _record_statements(
     review_id: str | None = None,
 ) -> list[Any]:
     """Return the Core inserts storing a check and, for a review, its open review (one on PostgreSQL)."""
-    at = utcnow()
-    check = sa.insert(CheckRecord.__table__).values(
-        id=check_id,
-        at=at,
+    check_values, review_values = _stored_rows(
+        check_id=check_id,
+        at=utcnow(),
         actor=actor,
         decision=decision,
         username=username,
         display_name=display_name,
         masked=dict(masked),
         reasons=list(reasons),
+        review_id=review_id or new_id("rev_"),
     )
+    check = sa.insert(CheckRecord.__table__).values(**check_values)
     if decision != "review":
         return [check]
-    review = sa.insert(Review.__table__).values(
-        id=review_id or new_id("rev_"),
-        check_id=check_id,
-        # Explicit: the column's Python default is not applied to the CTE form used on PostgreSQL.
-        kind="signup",
-        status="open",
-        reasons=list(reasons),
-        username=username,
-        display_name=display_name,
-        created_at=at,
-    )
+    review = sa.insert(Review.__table__).values(**review_values)
     if dialect == "postgresql":
         # The check's INSERT rides along as a data-modifying CTE: one statement, one round trip. The
         # review's foreign key is checked at the end of the statement, when the check row exists.
         return [review.add_cte(check.cte("new_check"))]
     return [check, review]
+
+
+def _stored_rows(
+    *,
+    check_id: Any,
+    at: Any,
+    actor: Any,
+    decision: Any,
+    username: Any,
+    display_name: Any,
+    masked: Any,
+    reasons: Any,
+    review_id: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the column values of a stored check and of its open review: values, or bound parameters.
+
+    One list of columns for every way a flagged check is written (the session's inserts and the
+    one autocommit statement compiled for psycopg2).
+    """
+    check = {
+        "id": check_id,
+        "at": at,
+        "actor": actor,
+        "decision": decision,
+        "username": username,
+        "display_name": display_name,
+        "masked": masked,
+        "reasons": reasons,
+    }
+    review = {
+        "id": review_id,
+        "check_id": check_id,
+        # Explicit: the column's Python default is not applied to the CTE forms used on PostgreSQL.
+        "kind": "signup",
+        "status": "open",
+        "reasons": reasons,
+        "username": username,
+        "display_name": display_name,
+        "created_at": at,
+    }
+    return check, review
 
 
 def live_name_policy() -> NamePolicy:
