@@ -235,6 +235,16 @@ def _review_check(client: Any, headers: dict[str, str], n: int) -> Any:
     return response
 
 
+def _range_banned(app: Any, auth: Any) -> tuple[Any, dict[str, str]]:
+    """Ban an address range and make one review check (which builds the index); return client, headers."""
+    headers = auth("check", "bans:write", app=app)
+    client = app.test_client()
+    ban = {"identifiers": {"ip": ["198.51.100.0/24"]}, "reason": "spam ring", "rule": "R1"}
+    assert client.post("/v1/bans", json=ban, headers=headers).status_code == 201
+    _review_check(client, headers, 0)
+    return client, headers
+
+
 def _opened_events(app: Any, check_id: str) -> list[Any]:
     from registry.events.models import OutboxEvent
 
@@ -255,11 +265,7 @@ def test_a_review_its_check_and_its_event_are_one_autocommit_statement(committin
     from registry.audit.models import AuditHead
 
     app = committing_app
-    headers = auth("check", "bans:write", app=app)
-    client = app.test_client()
-    ban = {"identifiers": {"ip": ["198.51.100.0/24"]}, "reason": "spam ring", "rule": "R1"}
-    assert client.post("/v1/bans", json=ban, headers=headers).status_code == 201
-    _review_check(client, headers, 0)  # builds the index
+    client, headers = _range_banned(app, auth)
     with app.app_context():
         reader = check_service._reader()
         before = db.session.scalar(sa.select(AuditHead.event_seq).where(AuditHead.id == 1))
@@ -283,11 +289,7 @@ def test_without_an_audit_head_a_review_still_gets_its_event(committing_app, aut
     from registry.audit.models import AuditHead
 
     app = committing_app
-    headers = auth("check", "bans:write", app=app)
-    client = app.test_client()
-    ban = {"identifiers": {"ip": ["198.51.100.0/24"]}, "reason": "spam ring", "rule": "R1"}
-    assert client.post("/v1/bans", json=ban, headers=headers).status_code == 201
-    _review_check(client, headers, 0)
+    client, headers = _range_banned(app, auth)
     with app.app_context():
         db.session.execute(sa.delete(AuditHead))
         db.session.commit()
