@@ -70,7 +70,7 @@ def build_file(path: Path, n: int, seed: int, share: float) -> None:
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """Run a registry command; return its wall time and last stdout line (and record its CPU time)."""
+    """Run a registry command; return its wall time and summary line (and record its CPU time)."""
     t = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([REGISTRY, *args], env=env, text=True, capture_output=True)
@@ -79,7 +79,9 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     CPU[0] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode != 0:
         raise SystemExit(f"registry {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    return took, (proc.stdout.strip().splitlines() or [""])[-1]
+    # The summary line of the import (the backcheck's line follows it), else the last line.
+    lines = proc.stdout.strip().splitlines() or [""]
+    return took, next((ln for ln in lines if ln.startswith("bans:")), lines[-1])
 
 
 def main() -> None:

@@ -81,6 +81,7 @@ def build_state(session: Any, match_config: MatchConfig, name_rules_file: str | 
     )
     for batch in result.partitions():
         counts.set_many(batch)
+    counts.compact()
     ranges, policy, protected, suppressed = database_side(session, live, name_rules_file)
     return IndexState(
         bloom,
