@@ -44,13 +44,14 @@ from registry.audit.service import record_many
 from registry.backcheck.models import BackcheckProgress
 from registry.bans.models import Ban, BanAccount, BanIdentifier, BanName, ban_is_live
 from registry.check import evidence
+from registry.check.index.build import load_key_counts
 from registry.check.service import weights
 from registry.extensions import db
 from registry.ids import new_id
 from registry.index_changes import INDEX_EXTENSION_KEY, ChangeKind
 from registry.index_changes.models import IndexChange
 from registry.matching import MatchConfig, NameIndex, NameMatch
-from registry.matching.commonness import key_hash
+from registry.matching.commonness import KeyCounts, key_hash
 from registry.matching.keys import decode_keys
 from registry.reviews.models import NameSuppression, Review
 from registry.settings import app_settings
@@ -256,13 +257,22 @@ def _candidates(bans: _Bans) -> dict[str, Any]:
     return found
 
 
+def _ready_engine() -> Any:
+    """Return this process's check index when it is built (a serving worker's), else None."""
+    engine = current_app.extensions.get(INDEX_EXTENSION_KEY)
+    return engine if engine is not None and engine.ready else None
+
+
 class _Counts:
     """How many accounts in good standing (and banned names) hold a key: the check's own counts."""
 
-    def __init__(self, names: NameIndex, cache: dict[str, int] | None = None) -> None:
-        engine = current_app.extensions.get(INDEX_EXTENSION_KEY)
+    def __init__(
+        self, names: NameIndex, cache: dict[str, int] | None = None, table: KeyCounts | None = None
+    ) -> None:
         # A serving worker's check index is built (and kept in step): its counts cost no round trip.
-        self._engine = engine if engine is not None and engine.ready else None
+        self._engine = _ready_engine()
+        # Else every count read up front for a long run (see _preloaded_counts), or one query a key.
+        self._table = table
         self._names = names
         # A run shares one cache over its batches (the same common keys come back); bounded.
         self._accounts: dict[str, int] = cache if cache is not None else {}
@@ -272,6 +282,8 @@ class _Counts:
     def accounts(self, key: str) -> int:
         if self._engine is not None:
             return int(self._engine.key_accounts(key))
+        if self._table is not None:
+            return self._table.get(key)
         if key not in self._accounts:
             n = db.session.scalar(
                 sa.select(NameKeyCount.accounts).where(NameKeyCount.key_hash == key_hash(key))
@@ -308,8 +320,17 @@ def _facts(
     return [e for e in facts if account.id not in bans.own.get(e.ban_id, ())]
 
 
-def judge_bans(ban_ids: Sequence[str], *, actor: str, cache: dict[str, int] | None = None) -> BatchResult:
-    """Back-check these bans; open a review per (account, ban) the model flags; the caller commits."""
+def judge_bans(
+    ban_ids: Sequence[str],
+    *,
+    actor: str,
+    cache: dict[str, int] | None = None,
+    table: KeyCounts | None = None,
+) -> BatchResult:
+    """Back-check these bans; open a review per (account, ban) the model flags; the caller commits.
+
+    ``cache`` keeps the counts read one query a key over a run's batches; ``table`` holds them all.
+    """
     settings = app_settings()
     now = utcnow()
     config = MatchConfig(review_threshold=float(settings.name_review_score))
@@ -323,7 +344,7 @@ def judge_bans(ban_ids: Sequence[str], *, actor: str, cache: dict[str, int] | No
         return result
     _index_for(bans, candidates)
     w = weights(settings)
-    counts = _Counts(bans.names, cache) if bans.names is not None else None
+    counts = _Counts(bans.names, cache, table) if bans.names is not None else None
     assert counts is not None
     min_score = float(settings.name_review_score)
     prior = int(settings.name_prior_population)
@@ -453,6 +474,32 @@ def _start(since: datetime | None) -> int:
     return int(row.last_event_id) if row is not None else 0
 
 
+# A back-checked ban asks for the counts of some 20-50 name keys (its candidates' names and their
+# characters, syllables and tokens), one query each the first time. When the run's bans would ask
+# about as many keys as the table holds, reading the whole table once is cheaper (a bulk import of
+# 20k bans beside 40k accounts: 27 s of back-check, 40% of it in those queries).
+PRELOAD_KEYS_PER_BAN = 20
+
+
+def _preloaded_counts(after: int) -> KeyCounts | None:
+    """Return every name key count, read once, when the bans pending after ``after`` make it cheaper."""
+    if _ready_engine() is not None:
+        return None
+    rows = int(db.session.scalar(sa.select(sa.func.count()).select_from(NameKeyCount)) or 0)
+    enough = rows // PRELOAD_KEYS_PER_BAN + 1
+    pending = int(
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(
+                sa.select(IndexChange.id).where(_CREATED, IndexChange.id > after).limit(enough).subquery()
+            )
+        )
+        or 0
+    )
+    if pending < enough:
+        return None
+    return load_key_counts(db.session)
+
+
 def run(
     *,
     actor: str,
@@ -465,6 +512,7 @@ def run(
     report = RunReport()
     cache: dict[str, int] = {}
     after = _start(since)
+    table = _preloaded_counts(after)
     db.session.rollback()
     while True:
         events = list(
@@ -477,7 +525,7 @@ def run(
         )
         if not events:
             break
-        result = judge_bans([e.ban_id for e in events], actor=actor, cache=cache)
+        result = judge_bans([e.ban_id for e in events], actor=actor, cache=cache, table=table)
         after = int(events[-1].id)
         row = _lock_progress()
         if after > row.last_event_id:

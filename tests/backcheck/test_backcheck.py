@@ -11,6 +11,7 @@ from registry.accounts.models import Account
 from registry.audit.models import AuditEntry
 from registry.backcheck.models import BackcheckProgress
 from registry.extensions import db
+from registry.index_changes.models import IndexChange
 from registry.reviews.models import Review
 
 PHONE = "+86 138 0013 8000"
@@ -184,3 +185,81 @@ def test_a_failing_back_check_never_fails_the_ban(app, client, headers, monkeypa
         report = run(actor="cron")
         db.session.commit()
     assert report.reviews == 1
+
+
+def _spy_preloads(monkeypatch) -> list[int]:
+    """Count the runs that read every name key count up front (the real reader still does it)."""
+    from registry.backcheck import service
+
+    calls: list[int] = []
+    real = service.load_key_counts
+
+    def counting(session):
+        calls.append(1)
+        return real(session)
+
+    monkeypatch.setattr(service, "load_key_counts", counting)
+    return calls
+
+
+NAMED = {
+    "rare": ("Qx_Zephyrine_77", "柏泽菲"),
+    "common1": ("zhangwei88", "张伟"),
+    "common2": ("zhang.wei", "张伟"),
+    "other": ("lucy_snow", "Lucy Snow"),
+}
+
+
+@pytest.mark.parametrize("per_ban", [1, 10**9], ids=["one-query-a-key", "all-counts-read-once"])
+def test_a_run_judges_alike_whether_it_reads_the_counts_up_front_or_one_key_at_a_time(
+    app, client, headers, runner, tmp_path, monkeypatch, per_ban
+):
+    from registry.backcheck import service
+
+    for account_id, (username, display_name) in NAMED.items():
+        post(client, headers, id=account_id, username=username, display_name=display_name)
+    path = tmp_path / "bans.jsonl"
+    lines = [
+        {"names": ["qx_zephyrine_77"], "reason": "x", "rule": "R1"},
+        {"names": ["张伟"], "reason": "y", "rule": "R1"},
+        {"names": ["nobody_holds_this_name"], "reason": "z", "rule": "R1"},
+    ]
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    result = runner.invoke(args=["bans", "import", str(path), "--no-backcheck", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    # 1: never worth it (the table holds more keys than the run's bans ask); 10**9: always. As in a
+    # command's process, no check index is built to read counts from.
+    monkeypatch.setattr(service, "PRELOAD_KEYS_PER_BAN", per_ban)
+    monkeypatch.setattr(service, "_ready_engine", lambda: None)
+    calls = _spy_preloads(monkeypatch)
+    result = runner.invoke(args=["bans", "backcheck"])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == (1 if per_ban > 1 else 0)
+    # The same answer either way: the rare name's holder, and the two holders of 张伟 (two accounts
+    # on a platform of four is no common name); nobody for the name nobody holds.
+    assert "3 bans judged" in result.output and "3 reviews opened" in result.output
+    assert sorted(r["account_id"] for r in backchecks(client, headers)) == ["common1", "common2", "rare"]
+
+
+def test_the_counts_read_up_front_are_the_ones_a_query_a_key_reads(app, client, headers, monkeypatch):
+    from registry.backcheck import service
+    from registry.matching import MatchConfig, NameIndex
+    from registry.matching.commonness import account_keys
+
+    for account_id, (username, display_name) in NAMED.items():
+        post(client, headers, id=account_id, username=username, display_name=display_name)
+    ban(client, headers, names=["someone_banned"])
+    monkeypatch.setattr(service, "PRELOAD_KEYS_PER_BAN", 10**9)
+    monkeypatch.setattr(service, "_ready_engine", lambda: None)
+    with app.app_context():
+        table = service._preloaded_counts(0)
+        assert table is not None
+        names = NameIndex(MatchConfig())
+        by_table = service._Counts(names, table=table)
+        by_query = service._Counts(names)
+        keys = set().union(*(account_keys(u, d) for u, d in NAMED.values())) | {"never-counted"}
+        assert {k: by_table.accounts(k) for k in keys} == {k: by_query.accounts(k) for k in keys}
+        assert by_table.accounts("张伟") == 2
+        # Nothing pending after the last change: no run, nothing read.
+        last = db.session.scalar(sa.select(sa.func.max(IndexChange.id)))
+        assert service._preloaded_counts(int(last)) is None

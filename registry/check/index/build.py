@@ -74,14 +74,7 @@ def build_state(session: Any, match_config: MatchConfig, name_rules_file: str | 
     else:
         count = _stream_build(session, live, bloom, names)
     names.compact()
-    counts = KeyCounts()
-    result = session.execute(
-        sa.select(NameKeyCount.key_hash, NameKeyCount.accounts).where(NameKeyCount.accounts > 0),
-        execution_options={"yield_per": STREAM_ROWS},
-    )
-    for batch in result.partitions():
-        counts.set_many(batch)
-    counts.compact()
+    counts = load_key_counts(session)
     ranges, policy, protected, suppressed = database_side(session, live, name_rules_file)
     return IndexState(
         bloom,
@@ -196,6 +189,19 @@ def _copy_build(session: Any, now: datetime, bloom: IdentifierFilter, names: Nam
         sink = _NameSink(names)
         cur.copy_expert(cur.mogrify(_COPY_NAMES, {"now": now}).decode(), sink)
     return sink.count
+
+
+def load_key_counts(session: Any) -> KeyCounts:
+    """Read every name key count above zero from the database into a compacted KeyCounts."""
+    counts = KeyCounts()
+    result = session.execute(
+        sa.select(NameKeyCount.key_hash, NameKeyCount.accounts).where(NameKeyCount.accounts > 0),
+        execution_options={"yield_per": STREAM_ROWS},
+    )
+    for batch in result.partitions():
+        counts.set_many(batch)
+    counts.compact()
+    return counts
 
 
 def _stream_build(session: Any, live: Any, bloom: IdentifierFilter, names: NameIndex) -> int:
