@@ -448,6 +448,7 @@ def name_facts(
     # Many matches share a key (one name, many bans): count each key once per check.
     accounts: dict[str, int] = {}
     banned: dict[str, int] = {}
+    tricks_memo: dict[tuple[str, str], tuple[str, ...]] = {}
     for m in matches:
         if m.ban_id in out:
             continue
@@ -465,7 +466,10 @@ def name_facts(
         han = sum(1 for c in base if is_han(c))
         letters = sum(1 for c in base if c.isascii() and c.isalpha())
         prior = han_prior_share(base) * prior_population if prior_population and han else 0.0
-        tricks = tuple(tricks_of(name, m.matched, m.via))
+        # Bans sharing a banned spelling (10 bans of one "zhang.wei") take one reading of it.
+        tricks = tricks_memo.get((m.matched, m.via))
+        if tricks is None:
+            tricks = tricks_memo[(m.matched, m.via)] = tuple(tricks_of(name, m.matched, m.via))
         held = own_holders
         if "extra_part" in tricks and len(name_parts(name)) > len(name_parts(m.matched)):
             # A part put in ("Coco Wang Xinzhen" for a banned "Coco Wang"): the rest is the banned name,
