@@ -94,7 +94,12 @@ class KeyCounts:
         with self._lock:
             n = self._n
             for h, v in rows:
-                n[h] = v if v > 0 else 0
+                if v > 0:
+                    n[h] = v
+                elif self._table_get(h):
+                    n[h] = 0  # hides the table's count
+                else:
+                    n.pop(h, None)
 
     def get(self, key: str) -> int:
         """Return how many accounts in good standing hold this key."""
@@ -131,7 +136,7 @@ class KeyCounts:
             old_v = np.frombuffer(table_v, dtype=np.uint32)[held] if mask >= 0 else np.zeros(0, np.uint32)
             new_k = np.fromiter(items.keys(), dtype=np.int64, count=len(items))
             new_v = np.fromiter(items.values(), dtype=np.int64, count=len(items))
-            keep_old = ~np.isin(old_k, new_k)
+            keep_old = ~_member(old_k, new_k)
             keys = np.concatenate([old_k[keep_old], new_k])
             vals = np.concatenate([old_v[keep_old].astype(np.int64), new_v])
             stay = (vals > 0) & (keys != self._EMPTY)
@@ -144,12 +149,24 @@ class KeyCounts:
             self._n = zero_digest
 
 
+def _member(a: Any, b: Any) -> Any:
+    """Return which of a's values are in b (np.isin, by binary search: isin took seconds here)."""
+    import numpy as np
+
+    if not a.size or not b.size:
+        return np.zeros(a.size, dtype=bool)
+    sb = np.sort(b)
+    at = np.minimum(np.searchsorted(sb, a), sb.size - 1)
+    return sb[at] == a
+
+
 def _probe_table(keys: Any, vals: Any) -> tuple[array[int], array[int], int]:
     """Lay distinct nonzero digests out in a linear-probing table 35-70% full; return its arrays.
 
-    Vectorised rounds: every key not yet placed tries its current slot; of those whose slot is free,
-    the first per slot takes it and the rest move one slot on. A key is therefore only ever past
-    occupied slots, which is what a lookup's probe walk assumes.
+    Taken in order of home slot, a key lands on its home slot or just after the key before it,
+    whichever is later: a running maximum, so the whole layout is a few numpy passes. Each key then
+    sits past occupied slots only, which is what a lookup's probe walk assumes. The few that run past
+    the table's end wrap to its start, placed one by one as a lookup would walk to them.
     """
     import numpy as np
 
@@ -157,26 +174,25 @@ def _probe_table(keys: Any, vals: Any) -> tuple[array[int], array[int], int]:
     # At most 70% full: a lookup walks about 2 slots for a held digest, 6 for an absent one.
     cap = 1 << max(4, (int(n / 0.7) + 1).bit_length())
     mask = cap - 1
+    order = np.argsort(keys & mask, kind="stable")
+    keys, vals = keys[order], vals[order]
+    home = keys & mask
+    at = np.arange(n, dtype=np.int64)
+    pos = np.maximum.accumulate(home - at) + at if n else at
+    inside = pos < cap
     table_k = np.zeros(cap, dtype=np.int64)
     table_v = np.zeros(cap, dtype=np.uint32)
-    slots = keys & mask
-    pending = np.arange(n)
-    while pending.size:
-        s = slots[pending]
-        free = table_k[s] == 0
-        tries, at = pending[free], s[free]
-        taken, first = np.unique(at, return_index=True)
-        won = tries[first]
-        table_k[taken] = keys[won]
-        table_v[taken] = vals[won]
-        placed = np.zeros(n, dtype=bool)
-        placed[won] = True
-        pending = pending[~placed[pending]]
-        slots[pending] = (slots[pending] + 1) & mask
+    table_k[pos[inside]] = keys[inside]
+    table_v[pos[inside]] = vals[inside]
     out_k: array[int] = array("q")
     out_k.frombytes(table_k.tobytes())
     out_v: array[int] = array("I")
     out_v.frombytes(table_v.tobytes())
+    for k, v in zip(keys[~inside].tolist(), vals[~inside].tolist(), strict=True):
+        i = k & mask
+        while out_k[i]:
+            i = (i + 1) & mask
+        out_k[i], out_v[i] = k, v
     return out_k, out_v, mask
 
 

@@ -59,8 +59,9 @@ def test_a_digest_of_zero_stays_countable() -> None:
 def test_every_placed_digest_is_found_by_its_probe_walk(digests: set[int]) -> None:
     import numpy as np
 
-    # Crowd the low bits so that many digests share a home slot and probe runs are long.
-    crowded = {d & ~0xFF for d in digests if d & ~0xFF}
+    # Crowd the low bits so that many digests share a home slot and probe runs are long: on the
+    # first slot, and on the last (their run wraps round to the table's start).
+    crowded = {d & ~0xFF for d in digests if d & ~0xFF} | {d | 0xFF for d in digests}
     keys = np.array(sorted(crowded), dtype=np.int64)
     table_k, table_v, mask = _probe_table(keys, np.arange(1, len(keys) + 1, dtype=np.uint32))
     counts = KeyCounts()
