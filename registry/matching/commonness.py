@@ -85,7 +85,6 @@ class KeyCounts:
         return {k: getattr(self, k) for k in self.__dict__ if k != "_lock"}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__()  # type: ignore[misc]
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
