@@ -20,6 +20,10 @@ STATUSES = ("active", "dormant", "suspended", "banned", "purged")
 VERIFICATION_STATUSES = ("unverified", "pending", "verified", "rejected", "revoked", "expired")
 # The identifiers kept per account, each as an HMAC (``<field>_hash``) and a masked display form.
 IDENTIFIER_FIELDS = FIELDS
+# The identifiers a signup check counts the accounts of (``identifier_reuse``): every worker's check
+# index holds those of every account not purged in a filter, so a check whose values no account holds
+# asks the database nothing about them.
+REUSE_FIELDS = ("phone", "id_number", "device_id")
 # Account types that speak for a registered entity: verified with it, their names protected.
 ENTITY_ACCOUNT_TYPES = frozenset({"organization", "public"})
 
@@ -71,6 +75,12 @@ class Account(Model):
     avatar_tone_hash: Mapped[str | None] = mapped_column(sa.String(64))
 
     check_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    # The ``index_changes`` row (name counts) of the last write that gave the account identifiers
+    # (create, import, an ID number verified): workers' syncs read the identifiers of the accounts that
+    # row names into their account-identifier filter, so a signup check needs no query to know that
+    # nobody holds its phone, ID number or device (registry/check/index). NULL: before that write or
+    # before revision 0007 (a build reads every account whatever this holds).
+    index_event_id: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
     registered_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow)
     last_active_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
     status_changed_at: Mapped[datetime | None] = mapped_column(sa.DateTime)

@@ -12,7 +12,13 @@ import sqlalchemy as sa
 
 from registry.accounts import hooks
 from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
-from registry.accounts.models import ENTITY_ACCOUNT_TYPES, IDENTIFIER_FIELDS, Account, NameKeyCount
+from registry.accounts.models import (
+    ENTITY_ACCOUNT_TYPES,
+    IDENTIFIER_FIELDS,
+    REUSE_FIELDS,
+    Account,
+    NameKeyCount,
+)
 from registry.accounts.name_screening import evaluate_names, finding_doc, record_name_review
 from registry.actor import current_actor
 from registry.audit.models import AuditEntry
@@ -22,7 +28,7 @@ from registry.avatars.inputs import AvatarError, AvatarInput, read_avatar
 from registry.db import analyze, get_or_404, keyset_page
 from registry.domain_errors import Conflict, Invalid, InvalidField
 from registry.extensions import db
-from registry.index_changes import ChangeKind, notify_index_changed
+from registry.index_changes import ChangeKind, IndexChange, note_held_identifiers, notify_index_changed
 from registry.jsonlines import UNASSIGNED_PHONE_WARNING, flatten_errors
 from registry.matching.commonness import GOOD_STANDING, account_keys, key_deltas
 from registry.matching.fold import canonical
@@ -72,16 +78,18 @@ def read_account_avatar(
     return avatar_in, [NameFinding(QR_CODE, avatar_in.field, QR_RULE, "", decision)]
 
 
-def count_name_keys(delta: Mapping[int, int]) -> None:
+def count_name_keys(delta: Mapping[int, int], event: IndexChange | None = None) -> None:
     """Apply changes to the name key counts and log them for every worker's check index; caller commits.
 
     One ``index_changes`` row (name counts) per call: workers re-read the counts whose ``event_id`` it is, in
     the same poll that brings them new bans, so a burst of accounts costs one event, not one per key.
+    ``event``: that row, already logged by ``identifiers_event`` for the same write.
     """
     changes = sorted((h, n) for h, n in delta.items() if n)
     if not changes:
         return
-    event = notify_index_changed(db.session, ChangeKind.NAME_COUNTS)
+    if event is None:
+        event = notify_index_changed(db.session, ChangeKind.NAME_COUNTS)
     dialect = db.session.get_bind().dialect.name
     # Sorted keys: two transactions upserting overlapping keys lock them in the same order (no deadlock).
     _add_key_counts([(h, n) for h, n in changes if n > 0], event.id, dialect)
@@ -99,6 +107,23 @@ def count_name_keys(delta: Mapping[int, int]) -> None:
                 event_id=event.id,
             )
         )
+
+
+def held_digests(values: Mapping[str, Any] | Account) -> list[str]:
+    """Return the REUSE_FIELDS digests among an account's column values (or an Account's attributes)."""
+    if isinstance(values, Account):
+        return [d for f in REUSE_FIELDS if (d := getattr(values, f"{f}_hash"))]
+    return [d for f in REUSE_FIELDS if (d := values.get(f"{f}_hash"))]
+
+
+def identifiers_event() -> IndexChange:
+    """Log the name counts change of a write that gives accounts identifiers; caller sets their column.
+
+    The writer puts the row's id in ``Account.index_event_id`` of every account it gave an identifier
+    (and passes the row on to ``count_name_keys``): a worker's sync of that row reads those accounts'
+    identifiers into its account-identifier filter, as it reads the counts whose ``event_id`` it is.
+    """
+    return notify_index_changed(db.session, ChangeKind.NAME_COUNTS)
 
 
 _PG_ADD_COUNTS = sa.text(
@@ -249,9 +274,12 @@ def create_account(data: Mapping[str, Any]) -> Account:
         account_type=account.account_type,
     )
     findings += account.avatar_findings
+    event = identifiers_event()
+    account.index_event_id = event.id
     db.session.add(account)
     db.session.flush()
-    count_name_keys(key_deltas((), account_keys(account.username, account.display_name)))
+    count_name_keys(key_deltas((), account_keys(account.username, account.display_name)), event)
+    note_held_identifiers(db.session, held_digests(account))
     flags = [finding_doc(f) for f in findings]
     created = audit_data(account)
     if flags:
@@ -434,12 +462,17 @@ def import_accounts(
                 report.errors.append((p.number, f"id: account {p.id!r} exists already"))
             else:
                 fresh.append(p)
-        insert_rows(db.session, [p.row for p in fresh if p.row is not None])
+        rows = [p.row for p in fresh if p.row is not None]
+        event = identifiers_event() if rows else None
+        for row in rows:
+            row["index_event_id"] = event.id if event is not None else None
+        insert_rows(db.session, rows)
+        note_held_identifiers(db.session, [d for row in rows for d in held_digests(row)])
         # Each account counts once per distinct key it holds: one upsert for the whole batch.
         delta: Counter[int] = Counter()
         for p in fresh:
             delta.update(p.keys)
-        count_name_keys(delta)
+        count_name_keys(delta, event)
         record_many(
             [("account.create", f"account:{p.id}", p.audit or {}) for p in fresh],
             actor=actor,

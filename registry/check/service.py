@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from registry.accounts.models import IDENTIFIER_FIELDS, Account
+from registry.accounts.models import IDENTIFIER_FIELDS, REUSE_FIELDS, Account
 from registry.accounts.service import name_key
 from registry.actor import current_actor
 from registry.avatars.check import check_avatar
@@ -46,7 +46,6 @@ from registry.timeutil import utcnow
 
 SEVERITY = {"allow": 0, "review": 1, "deny": 2}
 # Identifiers a person rarely shares with many accounts; an email is excluded as too easy to mint.
-REUSE_FIELDS = ("phone", "id_number", "device_id")
 NAME_FIELDS = ("username", "display_name")
 
 
@@ -138,7 +137,10 @@ def _decide_steps(data: Mapping[str, Any], index: CheckIndex) -> Generator[_Ask,
     facts += _avatar_facts(data, index, now, settings, out)
 
     threshold = int(settings.identifier_accounts_review)
-    reuse = [f for f in REUSE_FIELDS if f in digests] if threshold > 0 else []
+    # Only values some account may hold are counted: a new user's fresh phone asks nothing.
+    reuse = (
+        [f for f in REUSE_FIELDS if f in digests and index.maybe_held(digests[f])] if threshold > 0 else []
+    )
     w = weights(settings)
     facts = evidence.mark_echoes(facts, data)
     if facts:

@@ -30,7 +30,8 @@ MAGIC = b"RGIDXSNP"
 # Bump whenever the payload's shape or any index's layout or hashing changes.
 # 5: name indexes hold the sorted-parts key of every name (keys.sorted_parts_key).
 # 6: the name key counts are a flat table (commonness.KeyCounts), not a dict.
-FORMAT_VERSION = 6
+# 7: the account-identifier filter (``held``) beside the ban identifiers' one.
+FORMAT_VERSION = 7
 _TAG = 32
 
 

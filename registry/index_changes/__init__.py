@@ -20,11 +20,19 @@ from sqlalchemy.orm import Session
 from registry.index_changes.models import ChangeKind, IndexChange
 from registry.timeutil import utcnow
 
-__all__ = ["INDEX_EXTENSION_KEY", "ChangeKind", "IndexChange", "notify_index_changed", "notify_index_changes"]
+__all__ = [
+    "INDEX_EXTENSION_KEY",
+    "ChangeKind",
+    "IndexChange",
+    "note_held_identifiers",
+    "notify_index_changed",
+    "notify_index_changes",
+]
 
 # Where the app keeps its check index (registry/check/index): looked up here, never imported.
 INDEX_EXTENSION_KEY = "registry.check_index"
 _PENDING = "registry.index_changed"
+_HELD = "registry.index_held_identifiers"
 # The kinds that make this process's index read the log at its next check instead of at its next poll.
 WAKING_KINDS = frozenset({ChangeKind.BAN_CREATED, ChangeKind.BAN_LIFTED, ChangeKind.BAN_SUPPRESSED})
 
@@ -50,14 +58,29 @@ def notify_index_changes(session: Session | Any, kind: ChangeKind, subjects: Ite
     return len(rows)
 
 
+def note_held_identifiers(session: Session | Any, digests: Iterable[str | None]) -> None:
+    """Tell this process's index, after the commit, the identifier digests accounts now hold.
+
+    The other workers learn them from the change log at their next poll (``Account.index_event_id``);
+    this one at once, without a read, so a check right after an account write here counts it.
+    """
+    session.info.setdefault(_HELD, []).extend(d for d in digests if d)
+
+
 @sa.event.listens_for(Session, "after_commit")
 def _wake_after_commit(session: Session) -> None:
-    if session.info.pop(_PENDING, False) and has_app_context():
+    wake = session.info.pop(_PENDING, False)
+    held = session.info.pop(_HELD, None)
+    if (wake or held) and has_app_context():
         index = current_app.extensions.get(INDEX_EXTENSION_KEY)
         if index is not None:
-            index.mark_stale()
+            if wake:
+                index.mark_stale()
+            if held:
+                index.note_held(held)
 
 
 @sa.event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_HELD, None)

@@ -29,13 +29,18 @@ import sqlalchemy as sa
 from registry import rules
 from registry.accounts.entity import ENTITY_NAME_MIN_SCORE, entity_name_agreement
 from registry.accounts.models import ENTITY_ACCOUNT_TYPES, Account
-from registry.accounts.service import get_account
+from registry.accounts.service import get_account, identifiers_event
 from registry.audit.service import record, record_many
 from registry.db import keyset_batches
 from registry.domain_errors import Conflict, Invalid
 from registry.extensions import db
 from registry.identifiers.normalize import InvalidIdentifier, normalize_uscc
-from registry.index_changes import ChangeKind, notify_index_changed, notify_index_changes
+from registry.index_changes import (
+    ChangeKind,
+    note_held_identifiers,
+    notify_index_changed,
+    notify_index_changes,
+)
 from registry.pii import Protected, protect
 from registry.settings import app_settings
 from registry.timeutil import utcnow
@@ -166,6 +171,10 @@ def set_verification(account_id: str, data: Mapping[str, Any], *, actor: str) ->
     if data.get("method") is not None:
         account.verification_method = data["method"]
     if protected is not None:
+        if protected.digest != account.id_number_hash:
+            # Every worker's account-identifier filter learns the number at its next sync.
+            account.index_event_id = identifiers_event().id
+            note_held_identifiers(db.session, [protected.digest])
         account.id_number_hash, account.id_number_mask = protected.digest, protected.mask
         account.pii_key_version = app_settings().pii_key_version
     if entity is not None:

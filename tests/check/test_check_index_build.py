@@ -78,7 +78,7 @@ def _count_statements(app, body):
     return result.decision, statements
 
 
-def test_an_allowed_check_makes_at_most_one_query(app, client, headers):
+def test_an_allowed_check_makes_at_most_one_query(app, client, headers, auth):
     body = {
         "names": ["troll_returns"],
         "identifiers": {"phone": ["13900139000"]},
@@ -88,10 +88,16 @@ def test_an_allowed_check_makes_at_most_one_query(app, client, headers):
     assert client.post("/v1/bans", json=body, headers=headers).status_code == 201
     decision, statements = _count_statements(app, {"username": "maple_owl", "email": "maple@qq.com"})
     assert (decision, statements) == ("allow", [])
-    decision, statements = _count_statements(
-        app, {"username": "maple_owl", "phone": "13700137000", "device_id": "abc123", "id_number": None}
-    )
+    fresh = {"username": "maple_owl", "phone": "13700137000", "device_id": "abc123", "id_number": None}
+    # No account holds that phone or device (the index's account-identifier filter): nothing to ask.
+    decision, statements = _count_statements(app, fresh)
+    assert (decision, statements) == ("allow", [])
+    # Once an account holds the device, its accounts are counted: one query.
+    account = {"id": "owner-1", "username": "someone", "device_id": "ABC123"}
+    assert client.post("/v1/accounts", json=account, headers=auth("admin")).status_code == 201
+    decision, statements = _count_statements(app, fresh)
     assert decision == "allow" and len(statements) == 1, statements
+    assert "accounts" in statements[0]
     # A returning person: Bloom hit, name candidate and reuse counts, still one query.
     decision, statements = _count_statements(app, {"username": "troll_returns", "phone": "13900139000"})
     assert decision == "deny" and len(statements) == 1, statements

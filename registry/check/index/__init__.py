@@ -140,6 +140,21 @@ class CheckIndex:
         """Tell whether an identifier digest may belong to an active ban (Bloom: confirm before use)."""
         return digest in self._require().bloom
 
+    def maybe_held(self, digest: str) -> bool:
+        """Tell whether an identifier digest may be held by an account not purged (Bloom: count to know).
+
+        False only when no account held it at the last sync: an account created since, by another
+        worker, is known from this worker's next poll (``ban_sync_seconds``), as a new ban is.
+        """
+        held = self._require().held
+        return held is None or digest in held
+
+    def note_held(self, digests: list[str]) -> None:
+        """Add identifier digests this process's own committed writes gave accounts (see maybe_held)."""
+        state = self._state
+        if state is not None and state.held is not None:
+            state.held.add_many(digests)
+
     def range_bans(self, address: str) -> set[str]:
         """Return the ids of bans whose IP ranges contain the address."""
         state = self._require()

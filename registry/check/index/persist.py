@@ -63,6 +63,14 @@ def snapshot_parts(
         "name_count": state.name_count,
         "avatars": state.avatars,
         "counts": state.counts,
+        "held": None
+        if state.held is None
+        else {
+            "bits": state.held.to_bytes(),
+            "capacity": state.held.capacity,
+            "fp": state.held.false_positive_rate,
+            "count": len(state.held),
+        },
     }
     return header, payload
 
@@ -112,6 +120,14 @@ def state_from_snapshot(
         false_positive_rate=payload["bloom_fp"],
         count=payload["bloom_count"],
     )
+    got = payload.get("held")
+    held = (
+        IdentifierFilter.from_bytes(
+            got["bits"], capacity=got["capacity"], false_positive_rate=got["fp"], count=got["count"]
+        )
+        if got is not None
+        else None
+    )
     names.config = match_config
     ranges, policy, protected, suppressed = database_side(session, ban_is_live(utcnow()), name_rules_file)
     return IndexState(
@@ -129,4 +145,5 @@ def state_from_snapshot(
         name_count=payload["name_count"],
         avatars=payload["avatars"],
         counts=payload["counts"],
+        held=held,
     )

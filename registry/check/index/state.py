@@ -56,10 +56,20 @@ class IndexState:
     avatars: AvatarIndex = field(default_factory=AvatarIndex)
     # Accounts in good standing per name match key (digest), kept by name counts changes.
     counts: KeyCounts = field(default_factory=KeyCounts)
+    # The REUSE_FIELDS digests (registry/accounts/models.py) of accounts not purged: built from the
+    # accounts, then added to by the syncs of name counts changes (through ``Account.index_event_id``)
+    # and by this process's own commits. A purge leaves its bits, which costs only the query that
+    # finds the count: "no" means no account holds the value. None: not loaded (a state made without
+    # one), so every check asks the database as before.
+    held: IdentifierFilter | None = None
 
     def is_worn(self) -> bool:
         """Tell whether incremental changes wore the indexes enough that a rebuild is cheaper."""
-        return self.bloom.is_overfull() or self.removed > MAX_DEAD_SHARE * max(self.name_count, 1000)
+        return (
+            self.bloom.is_overfull()
+            or (self.held is not None and self.held.is_overfull())
+            or self.removed > MAX_DEAD_SHARE * max(self.name_count, 1000)
+        )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from registry.accounts.models import NameKeyCount
 from registry.bans.models import Ban, BanIdentifier, BanName, ban_is_live
 from registry.check.index import state as limits
-from registry.check.index.build import add_range, load_avatars, protect_many, protected_names
+from registry.check.index.build import add_held, add_range, load_avatars, protect_many, protected_names
 from registry.check.index.state import GAP_GRACE_SECONDS, IndexState
 from registry.index_changes import ChangeKind, IndexChange
 from registry.reviews.models import NameSuppression
@@ -92,6 +92,7 @@ def _apply(state: IndexState, session: Any, rows: Iterable[Any]) -> None:
                     )
                 )
             )
+        add_held(state.held, session, counted)
     if created:
         _load_bans(state, session, created)
     if protect:
