@@ -95,6 +95,15 @@ def main() -> None:
     n_idents = 3 * args.bans
     bloom = IdentifierFilter(max(1000, 2 * n_idents), 0.001)
     bloom.add_many(hashlib.sha256(b"%d" % i).hexdigest() for i in range(n_idents))
+    # The accounts' phone, ID number and device digests.
+    n_held = 3 * args.accounts
+    held = IdentifierFilter(max(1000, 2 * n_held), 0.001)
+    held.add_many(hashlib.sha256(b"a%d" % i).hexdigest() for i in range(n_held))
+
+    def filter_doc(f: IdentifierFilter) -> dict[str, object]:
+        # As registry/check/index/persist.py keeps a filter.
+        return {"bits": f.to_bytes(), "capacity": f.capacity, "fp": f.false_positive_rate, "count": len(f)}
+
     header = snap.SnapshotHeader(
         format=snap.FORMAT_VERSION,
         low_water=1,
@@ -109,10 +118,7 @@ def main() -> None:
 
     def payload(c: KeyCounts) -> dict[str, object]:
         return {
-            "bloom": bloom.to_bytes(),
-            "bloom_capacity": bloom.capacity,
-            "bloom_fp": bloom.false_positive_rate,
-            "bloom_count": len(bloom),
+            "bloom": filter_doc(bloom),
             "names": names,
             "expiring": {},
             "ban_count": args.bans,
@@ -121,6 +127,7 @@ def main() -> None:
             "name_count": len(names),
             "avatars": None,
             "counts": c,
+            "held": filter_doc(held),
         }
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-snapshot-"))

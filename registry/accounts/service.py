@@ -126,6 +126,16 @@ def identifiers_event() -> IndexChange:
     return notify_index_changed(db.session, ChangeKind.NAME_COUNTS)
 
 
+def _stamped(rows: list[dict[str, Any]]) -> IndexChange | None:
+    """Log the identifiers change of an import batch and stamp its rows with it (None: no rows)."""
+    if not rows:
+        return None
+    event = identifiers_event()
+    for row in rows:
+        row["index_event_id"] = event.id
+    return event
+
+
 _PG_ADD_COUNTS = sa.text(
     f"INSERT INTO {NameKeyCount.__tablename__} (key_hash, accounts, event_id) "
     "SELECT k, n, :event FROM unnest(CAST(:keys AS bigint[]), CAST(:ns AS integer[])) AS t(k, n) "
@@ -463,9 +473,7 @@ def import_accounts(
             else:
                 fresh.append(p)
         rows = [p.row for p in fresh if p.row is not None]
-        event = identifiers_event() if rows else None
-        for row in rows:
-            row["index_event_id"] = event.id if event is not None else None
+        event = _stamped(rows)
         insert_rows(db.session, rows)
         note_held_identifiers(db.session, [d for row in rows for d in held_digests(row)])
         # Each account counts once per distinct key it holds: one upsert for the whole batch.

@@ -2,8 +2,7 @@
 
 Every account write that gives accounts identifiers (create, import, an ID number verified) is known
 to the writing process at its commit and to every other worker at its next sync (the name counts change
-row, through ``Account.index_event_id``); a snapshot carries the filter; a purged account's values are
-not in a rebuilt one.
+row, through ``Account.index_event_id``). The snapshot's part: tests/check/test_check_snapshot.py.
 """
 
 from __future__ import annotations
@@ -22,13 +21,9 @@ ID_NUMBER = "11010519491231002X"
 
 
 @pytest.fixture
-def app(app_factory, tmp_path):
+def app(app_factory):
     # Syncs only when a test asks: what another worker knows is what its last sync read.
-    return app_factory(
-        ban_sync_seconds=3600,
-        identifier_accounts_review=2,
-        index_snapshot=str(tmp_path / "instance" / "check-index.snapshot"),
-    )
+    return app_factory(ban_sync_seconds=3600, identifier_accounts_review=2)
 
 
 @pytest.fixture
@@ -111,32 +106,3 @@ def test_an_import_and_a_verified_id_number_reach_another_worker(app, client, he
     with app.app_context():
         stamped = db.session.scalars(sa.select(Account.index_event_id).where(Account.id.like("imp%"))).all()
     assert len(stamped) == 2 and all(stamped)
-
-
-def test_a_snapshot_carries_the_filter_and_a_rebuild_leaves_purged_accounts_out(app, client, headers):
-    _create(client, headers, "keep", device_id="kept-device")
-    _create(client, headers, "gone", device_id="purged-device")
-    with app.app_context():
-        fresh = get_index(app)
-        fresh.rebuild()
-        assert fresh.write_snapshot() is not None
-        loaded = CheckIndex(app)
-        loaded.ensure_ready()
-        assert loaded.source == "snapshot"
-        assert loaded._require().held.to_bytes() == fresh._require().held.to_bytes()
-        # Purged (the sweep's last step): the row stays as a tombstone, its identifiers go.
-        db.session.execute(
-            sa.update(Account).where(Account.id == "gone").values(status="purged", device_id_hash=None)
-        )
-        db.session.commit()
-        fresh.rebuild()
-    kept = {"username": "x_new", "device_id": "KEPT-DEVICE"}
-    gone = {"username": "x_new", "device_id": "PURGED-DEVICE"}
-    with app.app_context():
-        from registry.check.service import _identifiers, _Reasons
-
-        digests = {
-            name: _identifiers(b, _Reasons())[0]["device_id"] for name, b in (("kept", kept), ("gone", gone))
-        }
-        assert fresh.maybe_held(digests["kept"]) and loaded.maybe_held(digests["kept"])
-        assert not fresh.maybe_held(digests["gone"])

@@ -8,11 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from registry.accounts.models import Account
 from registry.check import snapshot as snap
 from registry.check.index import CheckIndex, get_index
 from registry.check.service import decide
 from registry.extensions import db
+from registry.pii import protect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
@@ -206,6 +209,26 @@ def test_the_cli_writes_and_loads_a_snapshot(app, runner, tmp_path, snapshot_pat
     result = runner.invoke(args=["index", "load"])
     assert result.exit_code == 0, result.output
     assert "from the snapshot" in result.output
+
+
+def test_a_snapshot_carries_the_account_identifier_filter_and_a_rebuild_leaves_purged_accounts_out(
+    app, client, headers
+):
+    for account_id, device in (("keep", "kept-device"), ("gone", "purged-device")):
+        body = {"id": account_id, "username": f"u_{account_id}", "device_id": device}
+        assert client.post("/v1/accounts", json=body, headers=headers).status_code == 201
+    fresh, loaded = _fresh_and_loaded(app)
+    with app.app_context():
+        kept, gone = (protect("device_id", d).digest for d in ("KEPT-DEVICE", "PURGED-DEVICE"))
+        assert loaded._require().held.to_bytes() == fresh._require().held.to_bytes()
+        # Purged (the sweep's last step): the row stays as a tombstone, its identifiers go.
+        db.session.execute(
+            sa.update(Account).where(Account.id == "gone").values(status="purged", device_id_hash=None)
+        )
+        db.session.commit()
+        fresh.rebuild()
+        assert fresh.maybe_held(kept) and loaded.maybe_held(kept)
+        assert not fresh.maybe_held(gone)
 
 
 def test_the_name_index_pickles_to_the_same_answers():

@@ -51,10 +51,7 @@ def snapshot_parts(
         written_at=utcnow().isoformat(),
     )
     payload = {
-        "bloom": state.bloom.to_bytes(),
-        "bloom_capacity": state.bloom.capacity,
-        "bloom_fp": state.bloom.false_positive_rate,
-        "bloom_count": len(state.bloom),
+        "bloom": _filter_doc(state.bloom),
         "names": state.names,
         "expiring": state.expiring,
         "ban_count": state.ban_count,
@@ -63,16 +60,20 @@ def snapshot_parts(
         "name_count": state.name_count,
         "avatars": state.avatars,
         "counts": state.counts,
-        "held": None
-        if state.held is None
-        else {
-            "bits": state.held.to_bytes(),
-            "capacity": state.held.capacity,
-            "fp": state.held.false_positive_rate,
-            "count": len(state.held),
-        },
+        "held": None if state.held is None else _filter_doc(state.held),
     }
     return header, payload
+
+
+def _filter_doc(f: IdentifierFilter) -> dict[str, Any]:
+    """Return what a snapshot keeps of an identifier filter (``_filter_from`` reads it back)."""
+    return {"bits": f.to_bytes(), "capacity": f.capacity, "fp": f.false_positive_rate, "count": len(f)}
+
+
+def _filter_from(doc: dict[str, Any]) -> IdentifierFilter:
+    return IdentifierFilter.from_bytes(
+        doc["bits"], capacity=doc["capacity"], false_positive_rate=doc["fp"], count=doc["count"]
+    )
 
 
 def check_snapshot(
@@ -114,20 +115,8 @@ def state_from_snapshot(
     names = payload["names"]
     if not isinstance(names, NameIndex) or not isinstance(payload["counts"], KeyCounts):
         raise snap.SnapshotRefused("unexpected payload")
-    bloom = IdentifierFilter.from_bytes(
-        payload["bloom"],
-        capacity=payload["bloom_capacity"],
-        false_positive_rate=payload["bloom_fp"],
-        count=payload["bloom_count"],
-    )
-    got = payload.get("held")
-    held = (
-        IdentifierFilter.from_bytes(
-            got["bits"], capacity=got["capacity"], false_positive_rate=got["fp"], count=got["count"]
-        )
-        if got is not None
-        else None
-    )
+    bloom = _filter_from(payload["bloom"])
+    held = None if payload["held"] is None else _filter_from(payload["held"])
     names.config = match_config
     ranges, policy, protected, suppressed = database_side(session, ban_is_live(utcnow()), name_rules_file)
     return IndexState(
